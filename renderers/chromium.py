@@ -1,0 +1,243 @@
+"""Headless Chromium render pool: one browser, N preloaded pages, no network, crash relaunch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Error as PlaywrightError, Page, Playwright, Route
+from playwright.async_api import async_playwright
+
+from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
+from renderers.latex_html import translate
+
+PAGE_DIR = Path(__file__).resolve().parent / "page"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+KATEX_DIR = Path(os.environ.get("MODSWAP_KATEX_DIR", ASSETS_DIR / "katex"))
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--disable-extensions", "--mute-audio",
+]
+VIEWPORT = (1600, 1200)
+SETUP_HINT = "run `make setup` (or `bash scripts/setup.sh`)"
+
+
+def chromium_path() -> Path:
+    configured = os.environ.get("MODSWAP_CHROMIUM")
+    candidates = [Path(configured)] if configured else []
+    candidates += [Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser")]
+    found = shutil.which("chromium")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise RendererUnavailable(f"Chromium was not found at /usr/bin/chromium; {SETUP_HINT} "
+                              "to install Debian's chromium")
+
+
+def check_assets() -> None:
+    if not (KATEX_DIR / "katex.min.js").is_file():
+        raise RendererUnavailable(f"KaTeX assets are missing in {KATEX_DIR}; {SETUP_HINT}")
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One drawn table cell, as the browser laid it out."""
+
+    row: int
+    col: int
+    rowspan: int
+    colspan: int
+    text: str
+    background: str | None
+    bold: bool
+    italic: bool
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    png: bytes
+    width: int
+    height: int
+    grid: tuple[GridCell, ...]
+    text: str
+    html: str
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+class ChromiumRenderer:
+    """The render seam (`async render(latex) -> RenderResult`) on a pool of Chromium pages."""
+
+    def __init__(self, pages: int = 2, scale: float = 2.0, timeout_s: float = 20.0) -> None:
+        self.page_count = max(1, pages)
+        self.scale = scale
+        self.timeout_s = timeout_s
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._pages: asyncio.Queue[Page] = asyncio.Queue()
+        self._launch_lock = asyncio.Lock()
+        self._generation = 0
+        self.relaunches = 0
+
+    async def __aenter__(self) -> ChromiumRenderer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        executable = chromium_path()
+        check_assets()
+        self._playwright = await async_playwright().start()
+        await self._launch(executable)
+
+    async def _launch(self, executable: Path | None = None) -> None:
+        assert self._playwright is not None
+        try:
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=str(executable or chromium_path()),
+                args=CHROMIUM_FLAGS,
+                headless=True,
+            )
+        except PlaywrightError as error:
+            raise RendererUnavailable(f"Chromium failed to start ({error.message.splitlines()[0]}); "
+                                      f"{SETUP_HINT}") from None
+        self._generation += 1
+        self._pages = asyncio.Queue()
+        for _ in range(self.page_count):
+            await self._pages.put(await self._new_page())
+
+    async def _new_page(self) -> Page:
+        assert self._browser is not None
+        context = await self._browser.new_context(
+            device_scale_factor=self.scale, viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]},
+            java_script_enabled=True, offline=True, service_workers="block",
+            accept_downloads=False)
+        page = await context.new_page()
+        allowed = (str(PAGE_DIR), str(KATEX_DIR.resolve()))
+
+        async def guard(route: Route) -> None:
+            url = route.request.url
+            if url.startswith("file://") and _file_path(url).startswith(allowed):
+                await route.continue_()
+            else:
+                await route.abort("blockedbyclient")
+
+        await context.route("**/*", guard)
+        await page.goto((PAGE_DIR / "base.html").as_uri())
+        await page.wait_for_function("typeof window.modswapRender === 'function'")
+        return page
+
+    async def close(self) -> None:
+        if self._browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                await self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            await self._playwright.stop()
+            self._playwright = None
+
+    async def render(self, latex: str) -> RenderResult:
+        """Renders a LaTeX document; LatexRenderError for the document's faults."""
+        translation = translate(latex)
+        try:
+            return await self._render_html(translation.html, translation.font_size_pt,
+                                           translation.text_width_px, translation.warnings)
+        except _BrowserGone:
+            await self._relaunch()
+            return await self._render_html(translation.html, translation.font_size_pt,
+                                           translation.text_width_px, translation.warnings)
+
+    async def _relaunch(self) -> None:
+        generation = self._generation
+        async with self._launch_lock:
+            if generation != self._generation:
+                return  # another task already relaunched
+            self.relaunches += 1
+            if self._browser is not None:
+                with contextlib.suppress(PlaywrightError):
+                    await self._browser.close()
+            await self._launch()
+
+    async def _render_html(self, body: str, font_size_pt: int, text_width_px: float,
+                           warnings: list[str]) -> RenderResult:
+        page = await self._pages.get()
+        generation = self._generation
+        healthy = True
+        try:
+            options = {"fontSizePt": font_size_pt, "textWidthPx": text_width_px, "sans": False}
+            try:
+                drawn: dict[str, Any] = await asyncio.wait_for(
+                    page.evaluate("([b, o]) => window.modswapRender(b, o)", [body, options]),
+                    self.timeout_s)
+            except TimeoutError:
+                healthy = False
+                raise LatexRenderError(LatexProblem(
+                    f"render took longer than {self.timeout_s:.0f} s", None, "timeout")) from None
+            if drawn["mathErrors"]:
+                first = drawn["mathErrors"][0]
+                raise LatexRenderError(LatexProblem(
+                    f"math '{first['tex'][:60]}' failed: {first['message'][:160]}", None, "math"))
+            box = drawn["box"]
+            if box is None:
+                raise LatexRenderError(LatexProblem("the document draws nothing", None,
+                                                    "document"))
+            await self._fit_viewport(page, box)
+            # Not full_page: Chromium then drops collapsed borders between table rows.
+            png = await page.screenshot(clip=box, type="png")
+        except PlaywrightError as error:
+            healthy = False
+            if self._browser is None or not self._browser.is_connected() or _is_crash(error):
+                raise _BrowserGone() from None
+            raise
+        finally:
+            if generation == self._generation:
+                if healthy:
+                    self._pages.put_nowait(page)
+                else:
+                    await self._replace_page(page)
+        grid = tuple(GridCell(**cell) for cell in (drawn["tables"][0] if drawn["tables"] else []))
+        return RenderResult(
+            png=png, width=round(box["width"] * self.scale), height=round(box["height"] * self.scale),
+            grid=grid, text=drawn["text"], html=body, warnings=tuple(warnings))
+
+    @staticmethod
+    async def _fit_viewport(page: Page, box: dict[str, float]) -> None:
+        size = page.viewport_size or {"width": VIEWPORT[0], "height": VIEWPORT[1]}
+        need_width = max(VIEWPORT[0], int(box["x"] + box["width"]) + 16)
+        need_height = max(VIEWPORT[1], int(box["y"] + box["height"]) + 16)
+        if need_width > size["width"] or need_height > size["height"] or \
+                size["width"] > VIEWPORT[0] and need_width == VIEWPORT[0]:
+            await page.set_viewport_size({"width": need_width, "height": need_height})
+
+    async def _replace_page(self, page: Page) -> None:
+        with contextlib.suppress(PlaywrightError):
+            await page.context.close()
+        try:
+            self._pages.put_nowait(await self._new_page())
+        except PlaywrightError:
+            await self._relaunch()
+
+
+class _BrowserGone(Exception):
+    pass
+
+
+def _is_crash(error: PlaywrightError) -> bool:
+    message = error.message.lower()
+    return any(mark in message for mark in ("target closed", "browser has been closed",
+                                            "crash", "target page, context or browser"))
+
+
+def _file_path(url: str) -> str:
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(url).path)

@@ -1,0 +1,551 @@
+"""LaTeX document → safe HTML, on pylatexenc's parser.
+
+Every text node is HTML-escaped; math is passed to KaTeX as escaped text; nothing in the
+source can produce markup, scripts, links or file reads. Unknown text macros render their
+argument and add a warning; unknown environments and malformed tables are errors with a line.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from pylatexenc import latexwalker, macrospec
+from pylatexenc.latex2text import LatexNodes2Text
+from pylatexenc.latexwalker import (
+    LatexCharsNode,
+    LatexCommentNode,
+    LatexEnvironmentNode,
+    LatexGroupNode,
+    LatexMacroNode,
+    LatexMathNode,
+    LatexNode,
+    LatexSpecialsNode,
+)
+
+from renderers.colors import ColorBook
+from renderers.errors import LatexProblem, LatexRenderError
+from renderers.lengths import length_to_px
+from renderers.tabular import (
+    Cell,
+    ColumnSpec,
+    grid_to_html,
+    is_blank,
+    parse_colspec,
+    place_spans,
+    split_rows,
+)
+
+MAX_TABLE_ROWS = 400
+
+# Macro argument specs: `{` mandatory, `[` optional, `*` star.
+_MACRO_ARGS: dict[str, str] = {
+    "multicolumn": "{{{", "multirow": "[{[{[{", "cellcolor": "[{", "rowcolor": "[{",
+    "columncolor": "[{", "rowcolors": "*[{{{", "textcolor": "[{{", "color": "[{",
+    "colorbox": "[{{", "definecolor": "{{{", "toprule": "[", "midrule": "[",
+    "bottomrule": "[", "cmidrule": "[", "cline": "{", "addlinespace": "[",
+    "textbf": "{", "textit": "{", "emph": "{", "textsl": "{", "underline": "{",
+    "texttt": "{", "textsc": "{", "textsf": "{", "textrm": "{", "textup": "{", "textmd": "{",
+    "textnormal": "{", "textsuperscript": "{", "textsubscript": "{", "caption": "*[{",
+    "label": "{", "ref": "{", "vspace": "*{", "hspace": "*{", "usepackage": "[{",
+    "documentclass": "[{", "\\": "*[", "newline": "", "makecell": "[{", "thead": "[{",
+    "input": "{", "include": "{", "write": "{", "openin": "{", "href": "{{", "url": "{",
+    "footnote": "[{", "ding": "{", "captionsetup": "[{", "setlength": "{{",
+    "renewcommand": "{[[{", "newcommand": "*{[[{", "arraystretch": "", "resizebox": "{{{",
+    "scalebox": "{[{", "fbox": "{", "mbox": "{", "makebox": "[[{", "rule": "[{{",
+    "pagestyle": "{", "thispagestyle": "{", "geometry": "{", "title": "{", "author": "{",
+    "date": "{", "section": "*[{", "subsection": "*[{", "paragraph": "*[{",
+}
+
+_STYLE_MACROS = {
+    "textbf": ("b", ""), "textit": ("i", ""), "emph": ("em", ""), "textsl": ("i", ""),
+    "underline": ("u", ""), "texttt": ("span", "font-family:monospace"),
+    "textsc": ("span", "font-variant:small-caps"), "textsf": ("span", "font-family:sans-serif"),
+    "textrm": ("span", ""), "textup": ("span", "font-style:normal"),
+    "textmd": ("span", "font-weight:normal"), "textnormal": ("span", ""),
+    "textsuperscript": ("sup", ""), "textsubscript": ("sub", ""), "mbox": ("span", ""),
+    "fbox": ("span", "border:0.8px solid #000;padding:1px 3px"),
+}
+
+# Declarations change the rest of the enclosing group.
+_DECLARATIONS = {
+    "bfseries": "font-weight:bold", "itshape": "font-style:italic", "em": "font-style:italic",
+    "bf": "font-weight:bold", "it": "font-style:italic", "slshape": "font-style:italic",
+    "ttfamily": "font-family:monospace", "sffamily": "font-family:sans-serif",
+    "scshape": "font-variant:small-caps", "rmfamily": "", "upshape": "font-style:normal",
+    "mdseries": "font-weight:normal", "normalfont": "font-weight:normal;font-style:normal",
+    "tiny": "font-size:0.5em", "scriptsize": "font-size:0.7em", "footnotesize": "font-size:0.8em",
+    "small": "font-size:0.9em", "normalsize": "font-size:1em", "large": "font-size:1.2em",
+    "Large": "font-size:1.44em", "LARGE": "font-size:1.728em", "huge": "font-size:2.074em",
+    "Huge": "font-size:2.488em",
+}
+
+_SYMBOLS = {
+    "%": "%", "&": "&", "$": "$", "#": "#", "_": "_", "{": "{", "}": "}", " ": " ",
+    ",": "\u2009", ";": "\u2005", "quad": "\u2003", "qquad": "\u2003\u2003",
+    "textdegree": "°", "degree": "°", "checkmark": "✓", "ldots": "…", "dots": "…",
+    "textbackslash": "\\", "euro": "€", "texteuro": "€", "pounds": "£", "textsterling": "£",
+    "S": "§", "P": "¶", "dag": "†", "ddag": "‡", "textbullet": "•", "textendash": "–",
+    "textemdash": "—", "textpm": "±", "texttimes": "×", "textperthousand": "‰",
+    "textmu": "µ", "copyright": "©", "textregistered": "®", "texttrademark": "™",
+    "LaTeX": "LaTeX", "TeX": "TeX", "today": "", "noindent": "", "centering": "",
+    "raggedright": "", "raggedleft": "", "par": "", "newline": "", "hfill": "",
+    "smallskip": "", "medskip": "", "bigskip": "", "maketitle": "", "relax": "",
+    "arraystretch": "", "tabcolsep": "", "protect": "", "strut": "", "xmark": "✗",
+    "textless": "<", "textgreater": ">", "textasciitilde": "~", "textunderscore": "_",
+}
+_DINGS = {"51": "✓", "52": "✔", "55": "✗", "56": "✘", "72": "★", "108": "●", "110": "■"}
+_SPECIALS = {"~": "\u00a0", "--": "–", "---": "—", "``": "“", "''": "”", "`": "‘",
+             "'": "’", "!`": "¡", "?`": "¿"}
+_INERT = {"input", "include", "write", "openin", "immediate", "write18", "read",
+          "InputIfFileExists", "includegraphics", "special", "openout", "closeout"}
+_IGNORED_PREAMBLE_ONLY = {"documentclass", "usepackage", "pagestyle", "thispagestyle",
+                          "geometry", "captionsetup", "setlength", "label", "title", "author",
+                          "date", "renewcommand", "newcommand"}
+_PASS_ENVIRONMENTS = {"document", "minipage", "threeparttable", "tablenotes", "small",
+                      "footnotesize", "adjustbox", "landscape", "sidewaystable"}
+_TABULAR_ENVS = {"tabular": 0, "tabular*": 1, "tabularx": 1, "longtable": 0, "array": 0}
+_TEXT_WIDTH_PT = {10: 345.0, 11: 360.0, 12: 390.0}
+_l2t = LatexNodes2Text(math_mode="verbatim")
+
+
+def _context_db() -> macrospec.LatexContextDb:
+    db = latexwalker.get_default_latex_context_db()
+    db.add_context_category(
+        "modswap",
+        prepend=True,
+        macros=[macrospec.MacroSpec(name, args) for name, args in _MACRO_ARGS.items()],
+        environments=[
+            macrospec.EnvironmentSpec("tabular", "[{"),
+            macrospec.EnvironmentSpec("tabular*", "{[{"),
+            macrospec.EnvironmentSpec("tabularx", "{[{"),
+            macrospec.EnvironmentSpec("longtable", "[{"),
+            macrospec.EnvironmentSpec("array", "[{"),
+            macrospec.EnvironmentSpec("table", "["),
+            macrospec.EnvironmentSpec("table*", "["),
+            macrospec.EnvironmentSpec("minipage", "[[[{"),
+            macrospec.EnvironmentSpec("adjustbox", "{"),
+            macrospec.EnvironmentSpec("threeparttable", "["),
+        ],
+    )
+    return db
+
+
+_DB = _context_db()
+
+
+@dataclass
+class Translation:
+    """The page body for the renderer, plus what it had to approximate."""
+
+    html: str
+    warnings: list[str] = field(default_factory=list)
+    font_size_pt: int = 10
+    text_width_px: float = 460.0
+
+
+class _Translator:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.walker = latexwalker.LatexWalker(source, latex_context=_DB, tolerant_parsing=False)
+        self.colors = ColorBook()
+        self.warnings: list[str] = []
+        self.font_size_pt = 10
+        self.text_width_px = _TEXT_WIDTH_PT[10] * 96 / 72.27
+        self.rowcolors: tuple[int, str, str] | None = None
+        self.table_counter = 0
+
+    # ---------- helpers
+    def line_of(self, node: LatexNode | None) -> int | None:
+        if node is None or node.pos is None:
+            return None
+        return int(self.walker.pos_to_lineno_colno(node.pos)[0])
+
+    def fail(self, message: str, node: LatexNode | None, construct: str) -> LatexRenderError:
+        return LatexRenderError(LatexProblem(message, self.line_of(node), construct))
+
+    def warn(self, message: str, node: LatexNode | None) -> None:
+        line = self.line_of(node)
+        self.warnings.append(f"line {line}: {message}" if line else message)
+
+    @staticmethod
+    def args(node: LatexMacroNode | LatexEnvironmentNode) -> list[LatexNode | None]:
+        return list(node.nodeargd.argnlist) if node.nodeargd is not None else []
+
+    @staticmethod
+    def raw(node: LatexNode | None) -> str:
+        """The source text of an argument without its braces."""
+        if node is None:
+            return ""
+        if isinstance(node, LatexGroupNode):
+            return "".join(child.latex_verbatim() for child in node.nodelist)
+        return str(node.latex_verbatim())
+
+    @staticmethod
+    def children(node: LatexNode | None) -> list[LatexNode]:
+        if node is None:
+            return []
+        if isinstance(node, LatexGroupNode):
+            return list(node.nodelist)
+        return [node]
+
+    def px(self, length: str) -> float:
+        return length_to_px(length, em_px=self.font_size_pt * 96 / 72.27,
+                            text_width_px=self.text_width_px)
+
+    def css_length(self, length: str) -> str:
+        try:
+            return f"{self.px(length):.1f}px"
+        except ValueError:
+            return "auto"
+
+    def color(self, node: LatexMacroNode, expression_arg: int, model_arg: int | None) -> str:
+        args = self.args(node)
+        model = self.raw(args[model_arg]) if model_arg is not None and args[model_arg] else None
+        expression = self.raw(args[expression_arg])
+        try:
+            return self.colors.resolve(expression, model)
+        except ValueError as error:
+            raise self.fail(str(error), node, f"\\{node.macroname}") from None
+
+    # ---------- document
+    def translate(self) -> Translation:
+        try:
+            nodes, _, _ = self.walker.get_latex_nodes()
+        except latexwalker.LatexWalkerParseError as error:
+            raise LatexRenderError(LatexProblem(
+                _parse_message(error), getattr(error, "lineno", None), "syntax")) from None
+        document = next((n for n in nodes if isinstance(n, LatexEnvironmentNode)
+                         and n.environmentname == "document"), None)
+        if document is not None:
+            self.read_preamble(nodes[: nodes.index(document)])
+            body = list(document.nodelist)
+        else:
+            if any(isinstance(n, LatexMacroNode) and n.macroname == "documentclass"
+                   for n in nodes):
+                raise self.fail("\\documentclass without \\begin{document}", nodes[0],
+                                "document")
+            body = nodes
+        markup = self.nodes(body)
+        return Translation(html=markup, warnings=self.warnings, font_size_pt=self.font_size_pt,
+                           text_width_px=self.text_width_px)
+
+    def read_preamble(self, nodes: list[LatexNode]) -> None:
+        for node in nodes:
+            if not isinstance(node, LatexMacroNode):
+                continue
+            if node.macroname == "documentclass":
+                options = self.raw(self.args(node)[0])
+                size = re.search(r"(10|11|12)pt", options)
+                if size:
+                    self.font_size_pt = int(size.group(1))
+                    self.text_width_px = _TEXT_WIDTH_PT[self.font_size_pt] * 96 / 72.27
+            elif node.macroname == "definecolor":
+                self.definecolor(node)
+            elif node.macroname == "rowcolors":
+                self.set_rowcolors(node)
+            elif node.macroname in _INERT:
+                self.warn(f"\\{node.macroname} ignored: documents cannot read files", node)
+
+    def definecolor(self, node: LatexMacroNode) -> None:
+        name, model, spec = (self.raw(a) for a in self.args(node))
+        try:
+            self.colors.define(name, model, spec)
+        except ValueError as error:
+            raise self.fail(str(error), node, "\\definecolor") from None
+
+    def set_rowcolors(self, node: LatexMacroNode) -> None:
+        args = self.args(node)
+        try:
+            start = int(self.raw(args[2]).strip())
+        except ValueError:
+            raise self.fail("\\rowcolors needs a row number first", node, "\\rowcolors") from None
+        odd = self.raw(args[3]).strip()
+        even = self.raw(args[4]).strip()
+        try:
+            odd_css = self.colors.resolve(odd) if odd else ""
+            even_css = self.colors.resolve(even) if even else ""
+        except ValueError as error:
+            raise self.fail(str(error), node, "\\rowcolors") from None
+        self.rowcolors = (start, odd_css, even_css)
+
+    # ---------- inline content
+    def nodes(self, nodes: list[LatexNode]) -> str:
+        out: list[str] = []
+        for index, node in enumerate(nodes):
+            if isinstance(node, LatexMacroNode) and node.macroname in _DECLARATIONS:
+                rest = self.nodes(nodes[index + 1 :])
+                return "".join(out) + f'<span style="{_DECLARATIONS[node.macroname]}">{rest}</span>'
+            if isinstance(node, LatexMacroNode) and node.macroname == "color":
+                css = self.color(node, 1, 0)
+                rest = self.nodes(nodes[index + 1 :])
+                return "".join(out) + f'<span style="color:{css}">{rest}</span>'
+            out.append(self.node(node))
+        return "".join(out)
+
+    def node(self, node: LatexNode) -> str:
+        if isinstance(node, LatexCharsNode):
+            return _chars(node.chars)
+        if isinstance(node, LatexCommentNode):
+            return ""
+        if isinstance(node, LatexGroupNode):
+            return self.nodes(list(node.nodelist))
+        if isinstance(node, LatexSpecialsNode):
+            if node.specials_chars == "&":
+                raise self.fail("'&' outside a table", node, "&")
+            return html.escape(_SPECIALS.get(node.specials_chars, node.specials_chars))
+        if isinstance(node, LatexMathNode):
+            tex = "".join(child.latex_verbatim() for child in node.nodelist)
+            display = node.displaytype == "display"
+            return (f'<span class="math{" display" if display else ""}">'
+                    f"{html.escape(tex)}</span>")
+        if isinstance(node, LatexMacroNode):
+            return self.macro(node)
+        if isinstance(node, LatexEnvironmentNode):
+            return self.environment(node)
+        return ""
+
+    def macro(self, node: LatexMacroNode) -> str:
+        name = node.macroname
+        args = self.args(node)
+        if name in _STYLE_MACROS:
+            tag, style = _STYLE_MACROS[name]
+            attr = f' style="{style}"' if style else ""
+            return f"<{tag}{attr}>{self.nodes(self.children(args[-1]))}</{tag}>"
+        if name in _SYMBOLS:
+            if name == "par":
+                return '<span class="par"></span>'
+            if name == "newline":
+                return "<br>"
+            return html.escape(_SYMBOLS[name])
+        if name == "\\":
+            return "<br>"
+        if name == "textcolor":
+            css = self.color(node, 1, 0)
+            return f'<span style="color:{css}">{self.nodes(self.children(args[2]))}</span>'
+        if name == "colorbox":
+            css = self.color(node, 1, 0)
+            return (f'<span style="background-color:{css};padding:1px 3px">'
+                    f"{self.nodes(self.children(args[2]))}</span>")
+        if name in ("cellcolor", "rowcolor", "columncolor"):
+            return ""  # handled by the table layout
+        if name == "definecolor":
+            self.definecolor(node)
+            return ""
+        if name == "rowcolors":
+            self.set_rowcolors(node)
+            return ""
+        if name in ("vspace", "addlinespace", "bigskip", "medskip", "smallskip"):
+            amount = self.css_length(self.raw(args[-1])) if args and args[-1] else "6px"
+            return f'<span class="vspace" style="height:{amount}"></span>'
+        if name == "hspace":
+            return f'<span style="display:inline-block;width:{self.css_length(self.raw(args[-1]))}"></span>'
+        if name == "caption":
+            return self.caption(node)
+        if name in ("makecell", "thead"):
+            inner = self.nodes(self.children(args[-1]))
+            weight = "font-weight:bold;" if name == "thead" else ""
+            return f'<span class="makecell" style="{weight}">{inner}</span>'
+        if name == "ding":
+            return html.escape(_DINGS.get(self.raw(args[0]).strip(), "•"))
+        if name in ("href", "url"):
+            return f'<span class="link">{self.nodes(self.children(args[-1]))}</span>'
+        if name == "footnote":
+            return f"<sup>{self.nodes(self.children(args[-1]))}</sup>"
+        if name in ("multicolumn", "multirow"):
+            raise self.fail(f"\\{name} outside a table", node, f"\\{name}")
+        if name in ("hline", "toprule", "midrule", "bottomrule", "cline", "cmidrule"):
+            raise self.fail(f"\\{name} outside a table row boundary", node, f"\\{name}")
+        if name in _INERT:
+            self.warn(f"\\{name} ignored: documents cannot read or write files", node)
+            return ""
+        if name in _IGNORED_PREAMBLE_ONLY:
+            return ""
+        if name in ("section", "subsection", "paragraph"):
+            level = {"section": "h2", "subsection": "h3", "paragraph": "b"}[name]
+            return f"<{level}>{self.nodes(self.children(args[-1]))}</{level}>"
+        if name in ("resizebox", "scalebox"):
+            return self.nodes(self.children(args[-1]))
+        if name in ("rule", "makebox"):
+            return ""
+        text = _l2t.nodelist_to_text([node])
+        if text and text.strip() != "":
+            return html.escape(text)
+        self.warn(f"unknown macro \\{name} rendered as its argument", node)
+        return self.nodes([a for a in args if a is not None])
+
+    def caption(self, node: LatexMacroNode) -> str:
+        self.table_counter += 1
+        args = self.args(node)
+        text = self.nodes(self.children(args[-1]))
+        return (f'<div class="caption">Table {self.table_counter}: {text}</div>')
+
+    # ---------- environments
+    def environment(self, node: LatexEnvironmentNode) -> str:
+        name = node.environmentname
+        if name in _TABULAR_ENVS:
+            return self.tabular(node)
+        if name in ("table", "table*", "figure"):
+            body = list(node.nodelist)
+            centered = any(isinstance(n, LatexMacroNode) and n.macroname == "centering"
+                           for n in body)
+            saved = self.rowcolors
+            inner = self.nodes(body)
+            self.rowcolors = saved
+            return f'<div class="float{" center" if centered else ""}">{inner}</div>'
+        if name in ("center", "flushleft", "flushright"):
+            align = {"center": "center", "flushleft": "left", "flushright": "right"}[name]
+            return f'<div style="text-align:{align}">{self.nodes(list(node.nodelist))}</div>'
+        if name in _PASS_ENVIRONMENTS:
+            return f"<div>{self.nodes(list(node.nodelist))}</div>"
+        if name in ("itemize", "enumerate"):
+            return self.listing(node)
+        if name in ("equation", "equation*", "align", "align*", "displaymath"):
+            tex = "".join(child.latex_verbatim() for child in node.nodelist)
+            if name.startswith("align"):
+                tex = f"\\begin{{aligned}}{tex}\\end{{aligned}}"
+            return f'<span class="math display">{html.escape(tex)}</span>'
+        raise self.fail(f"unknown environment '{name}'", node, f"\\begin{{{name}}}")
+
+    def listing(self, node: LatexEnvironmentNode) -> str:
+        tag = "ul" if node.environmentname == "itemize" else "ol"
+        items: list[list[LatexNode]] = []
+        for child in node.nodelist:
+            if isinstance(child, LatexMacroNode) and child.macroname == "item":
+                items.append([])
+            elif items:
+                items[-1].append(child)
+        body = "".join(f"<li>{self.nodes(item)}</li>" for item in items)
+        return f"<{tag}>{body}</{tag}>"
+
+    def tabular(self, node: LatexEnvironmentNode) -> str:
+        name = node.environmentname
+        args = self.args(node)
+        spec_text = self.raw(args[-1])
+        try:
+            spec = parse_colspec(spec_text)
+        except ValueError as error:
+            raise self.fail(f"bad column spec '{spec_text}': {error}", node,
+                            f"\\begin{{{name}}}") from None
+        ncols = len(spec.columns)
+        rows, trailing = split_rows(
+            list(node.nodelist), ncols, group_text=self.raw,
+            line_of=lambda n: self.line_of(n) or 0, length_px=self.px)
+        if len(rows) > MAX_TABLE_ROWS:
+            raise self.fail(f"table has {len(rows)} rows, more than {MAX_TABLE_ROWS}", node,
+                            f"\\begin{{{name}}}")
+        grid: list[list[Cell]] = []
+        for row_number, row in enumerate(rows, start=1):
+            grid.append(self.table_row(row.cells, spec, row_number, node))
+        place_spans(grid, lambda index: self.line_of(rows[index].cells[0][0])
+                    if rows[index].cells and rows[index].cells[0] else self.line_of(node))
+        width_style = ""
+        if name in ("tabular*", "tabularx"):
+            width_style = f' style="width:{self.css_length(self.raw(args[0]))}"'
+        table = grid_to_html(grid, rows, trailing, length_css=self.css_length)
+        return f'<div class="tabular-box"{width_style}>{table}</div>'
+
+    def table_row(self, cells: list[list[LatexNode]], spec: ColumnSpec, row_number: int,
+                  table: LatexEnvironmentNode) -> list[Cell]:
+        ncols = len(spec.columns)
+        row_color = self.row_background(row_number)
+        placed: list[Cell] = []
+        column = 0
+        for nodes in cells:
+            nodes = [n for n in nodes if not isinstance(n, LatexCommentNode)]
+            for n in nodes:
+                if isinstance(n, LatexMacroNode) and n.macroname == "rowcolor":
+                    row_color = self.color(n, 1, 0)
+            colspan, align, rules_left, rules_right = 1, None, None, None
+            content = nodes
+            significant = [n for n in nodes if not (isinstance(n, LatexCharsNode)
+                                                    and not n.chars.strip())]
+            first = significant[0] if significant else None
+            if isinstance(first, LatexMacroNode) and first.macroname == "multicolumn":
+                margs = self.args(first)
+                try:
+                    colspan = int(self.raw(margs[0]).strip())
+                    own = parse_colspec(self.raw(margs[1]))
+                except ValueError as error:
+                    raise self.fail(f"bad \\multicolumn: {error}", first,
+                                    "\\multicolumn") from None
+                align = own.columns[0].align
+                rules_left, rules_right = own.rules_before[0], own.rules_before[-1]
+                content = self.children(margs[2])
+            if column + colspan > ncols:
+                raise self.fail(
+                    f"row {row_number} has more cells than the {ncols} columns of the spec "
+                    "(extra '&' or missing '\\\\')", first or table, "&")
+            col = spec.columns[column]
+            rowspan = 1
+            inner_nodes = content
+            multirow = next((n for n in content if isinstance(n, LatexMacroNode)
+                             and n.macroname == "multirow"), None)
+            if multirow is not None:
+                margs = self.args(multirow)
+                try:
+                    rowspan = int(self.raw(margs[1]).strip())
+                except ValueError:
+                    raise self.fail("\\multirow needs a whole number of rows", multirow,
+                                    "\\multirow") from None
+                inner_nodes = self.children(margs[-1])
+            background = row_color
+            for n in content:
+                if isinstance(n, LatexMacroNode) and n.macroname == "cellcolor":
+                    background = self.color(n, 1, 0)
+            if colspan == 1 and col.prefix:
+                prefix_nodes = _parse_fragment(col.prefix)
+                inner_nodes = prefix_nodes + list(inner_nodes)
+            blank = is_blank(list(inner_nodes)) and multirow is None
+            cell_html = self.nodes(list(inner_nodes))
+            if col.numeric and colspan == 1:
+                cell_html = f'<span class="num">{cell_html}</span>'
+            placed.append(Cell(
+                html=cell_html, column=column, colspan=colspan, rowspan=rowspan,
+                align=align or col.align, background=background, blank=blank,
+                rules_left=rules_left if rules_left is not None else
+                (spec.rules_before[column] if column == 0 else 0),
+                rules_right=rules_right if rules_right is not None else
+                spec.rules_before[column + colspan],
+                width=col.width if colspan == 1 else None, valign=col.valign))
+            column += colspan
+        while column < ncols:  # LaTeX pads short rows with empty cells
+            placed.append(Cell(html="", column=column, align=spec.columns[column].align,
+                               background=row_color, blank=True,
+                               rules_left=spec.rules_before[column] if column == 0 else 0,
+                               rules_right=spec.rules_before[column + 1]))
+            column += 1
+        return placed
+
+    def row_background(self, row_number: int) -> str | None:
+        if self.rowcolors is None:
+            return None
+        start, odd, even = self.rowcolors
+        if row_number < start:
+            return None
+        return (odd if row_number % 2 else even) or None
+
+
+def _parse_fragment(source: str) -> list[LatexNode]:
+    walker = latexwalker.LatexWalker(source, latex_context=_DB, tolerant_parsing=True)
+    nodes, _, _ = walker.get_latex_nodes()
+    return list(nodes)
+
+
+def _chars(text: str) -> str:
+    text = re.sub(r"\n[ \t]*\n\s*", "\x00", text)
+    escaped = html.escape(text)
+    return escaped.replace("\x00", '<span class="par"></span>')
+
+
+def _parse_message(error: latexwalker.LatexWalkerParseError) -> str:
+    message = str(getattr(error, "msg", "") or error).splitlines()[0]
+    if "Unexpected mismatching closing brace" in message or "end of stream" in message.lower():
+        return f"unbalanced braces or environments: {message}"
+    return message
+
+
+def translate(source: str) -> Translation:
+    """Translates a LaTeX document (or a bare tabular) to the renderer's HTML body."""
+    return _Translator(source).translate()

@@ -1,0 +1,95 @@
+// Runs inside the sandboxed render page. The body HTML was escaped by the translator;
+// this only lays it out, typesets math with KaTeX and reads back what was drawn.
+"use strict";
+
+function typesetMath(root) {
+  const errors = [];
+  for (const el of root.querySelectorAll(".math")) {
+    const tex = el.textContent;
+    try {
+      katex.render(tex, el, {
+        displayMode: el.classList.contains("display"),
+        throwOnError: true, output: "html", trust: false, strict: "ignore",
+        maxExpand: 500, maxSize: 50,
+      });
+    } catch (error) {
+      errors.push({ tex: tex, message: String(error && error.message || error) });
+      el.textContent = tex;
+    }
+  }
+  return errors;
+}
+
+function readGrid(table) {
+  const cells = [];
+  const taken = [];
+  let rowIndex = 0;
+  for (const tr of table.rows) {
+    if (tr.classList.contains("space")) continue;
+    taken[rowIndex] = taken[rowIndex] || [];
+    let col = 0;
+    for (const td of tr.cells) {
+      while (taken[rowIndex][col]) col++;
+      const style = getComputedStyle(td);
+      let background = style.backgroundColor;
+      if (background === "rgba(0, 0, 0, 0)" || background === "transparent") background = null;
+      const bold = td.querySelector("b, strong") !== null || parseInt(style.fontWeight, 10) >= 600
+        || [...td.querySelectorAll("span")].some(s => parseInt(getComputedStyle(s).fontWeight, 10) >= 600);
+      const italic = td.querySelector("i, em") !== null;
+      cells.push({ row: rowIndex, col: col, rowspan: td.rowSpan, colspan: td.colSpan,
+                   text: td.innerText.replace(/\s+/g, " ").trim(), background: background,
+                   bold: bold, italic: italic });
+      for (let r = 0; r < td.rowSpan; r++) {
+        taken[rowIndex + r] = taken[rowIndex + r] || [];
+        for (let c = 0; c < td.colSpan; c++) taken[rowIndex + r][col + c] = true;
+      }
+      col += td.colSpan;
+    }
+    rowIndex++;
+  }
+  return cells;
+}
+
+function contentBox(root) {
+  // Union of drawn things: non-blank text, tables (rules, colours) and typeset math.
+  // Block boxes are left out: they span the page width and would defeat the crop.
+  let left = Infinity, top = Infinity, right = -Infinity, bottom = -Infinity;
+  const add = (rect) => {
+    if (rect.width <= 0 && rect.height <= 0) return;
+    left = Math.min(left, rect.left); top = Math.min(top, rect.top);
+    right = Math.max(right, rect.right); bottom = Math.max(bottom, rect.bottom);
+  };
+  const texts = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+    if (!node.textContent.trim()) continue;
+    range.selectNodeContents(node);
+    for (const rect of range.getClientRects()) add(rect);
+  }
+  for (const el of root.querySelectorAll("table, .katex, .vspace, .par")) {
+    if (el.matches(".vspace, .par")) continue;
+    add(el.getBoundingClientRect());
+  }
+  if (!isFinite(left)) return null;
+  // Whole CSS pixels: a fractional clip makes Chromium drop thin collapsed borders.
+  const pad = 6;
+  const x = Math.max(0, Math.floor(left - pad + window.scrollX));
+  const y = Math.max(0, Math.floor(top - pad + window.scrollY));
+  return { x: x, y: y, width: Math.ceil(right + pad + window.scrollX) - x,
+           height: Math.ceil(bottom + pad + window.scrollY) - y };
+}
+
+window.modswapRender = async function (body, options) {
+  const page = document.getElementById("page");
+  page.style.fontSize = (options.fontSizePt * 96 / 72.27).toFixed(2) + "px";
+  page.style.width = options.textWidthPx.toFixed(1) + "px";
+  page.className = options.sans ? "sans" : "";
+  page.innerHTML = body;
+  const mathErrors = typesetMath(page);
+  await document.fonts.ready;
+  // Two frames: collapsed table borders are painted a frame after the layout.
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  const tables = [...page.querySelectorAll("table.tabular")].map(readGrid);
+  return { box: contentBox(page), tables: tables, text: page.innerText, mathErrors: mathErrors,
+           scrollWidth: page.scrollWidth };
+};
