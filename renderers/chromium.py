@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Error as PlaywrightError, Page, Playwright, Route
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, Page, Playwright, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
 from renderers.latex_html import translate
@@ -19,10 +19,21 @@ from renderers.latex_html import translate
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 KATEX_DIR = Path(os.environ.get("MODSWAP_KATEX_DIR", ASSETS_DIR / "katex"))
+# Only the page and the math assets may load: every other request (network, other files)
+# is aborted.
+ALLOWED_ROOTS = (f"{PAGE_DIR}/", f"{KATEX_DIR.resolve()}/")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--disable-extensions", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--mute-audio",
 ]
 VIEWPORT = (1600, 1200)
 SETUP_HINT = "run `make setup` (or `bash scripts/setup.sh`)"
@@ -38,8 +49,9 @@ def chromium_path() -> Path:
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise RendererUnavailable(f"Chromium was not found at /usr/bin/chromium; {SETUP_HINT} "
-                              "to install Debian's chromium")
+    raise RendererUnavailable(
+        f"Chromium was not found at /usr/bin/chromium; {SETUP_HINT} to install Debian's chromium"
+    )
 
 
 def check_assets() -> None:
@@ -108,8 +120,9 @@ class ChromiumRenderer:
                 headless=True,
             )
         except PlaywrightError as error:
-            raise RendererUnavailable(f"Chromium failed to start ({error.message.splitlines()[0]}); "
-                                      f"{SETUP_HINT}") from None
+            raise RendererUnavailable(
+                f"Chromium failed to start ({error.message.splitlines()[0]}); {SETUP_HINT}"
+            ) from None
         self._generation += 1
         self._pages = asyncio.Queue()
         for _ in range(self.page_count):
@@ -118,15 +131,18 @@ class ChromiumRenderer:
     async def _new_page(self) -> Page:
         assert self._browser is not None
         context = await self._browser.new_context(
-            device_scale_factor=self.scale, viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]},
-            java_script_enabled=True, offline=True, service_workers="block",
-            accept_downloads=False)
+            device_scale_factor=self.scale,
+            viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]},
+            java_script_enabled=True,
+            offline=True,
+            service_workers="block",
+            accept_downloads=False,
+        )
         page = await context.new_page()
-        allowed = (str(PAGE_DIR), str(KATEX_DIR.resolve()))
 
         async def guard(route: Route) -> None:
             url = route.request.url
-            if url.startswith("file://") and _file_path(url).startswith(allowed):
+            if url.startswith("file://") and _file_path(url).startswith(ALLOWED_ROOTS):
                 await route.continue_()
             else:
                 await route.abort("blockedbyclient")
@@ -149,12 +165,20 @@ class ChromiumRenderer:
         """Renders a LaTeX document; LatexRenderError for the document's faults."""
         translation = translate(latex)
         try:
-            return await self._render_html(translation.html, translation.font_size_pt,
-                                           translation.text_width_px, translation.warnings)
+            return await self._render_html(
+                translation.html,
+                translation.font_size_pt,
+                translation.text_width_px,
+                translation.warnings,
+            )
         except _BrowserGone:
             await self._relaunch()
-            return await self._render_html(translation.html, translation.font_size_pt,
-                                           translation.text_width_px, translation.warnings)
+            return await self._render_html(
+                translation.html,
+                translation.font_size_pt,
+                translation.text_width_px,
+                translation.warnings,
+            )
 
     async def _relaunch(self) -> None:
         generation = self._generation
@@ -167,8 +191,9 @@ class ChromiumRenderer:
                     await self._browser.close()
             await self._launch()
 
-    async def _render_html(self, body: str, font_size_pt: int, text_width_px: float,
-                           warnings: list[str]) -> RenderResult:
+    async def _render_html(
+        self, body: str, font_size_pt: int, text_width_px: float, warnings: list[str]
+    ) -> RenderResult:
         page = await self._pages.get()
         generation = self._generation
         healthy = True
@@ -177,19 +202,23 @@ class ChromiumRenderer:
             try:
                 drawn: dict[str, Any] = await asyncio.wait_for(
                     page.evaluate("([b, o]) => window.modswapRender(b, o)", [body, options]),
-                    self.timeout_s)
+                    self.timeout_s,
+                )
             except TimeoutError:
                 healthy = False
-                raise LatexRenderError(LatexProblem(
-                    f"render took longer than {self.timeout_s:.0f} s", None, "timeout")) from None
+                raise LatexRenderError(
+                    LatexProblem(f"render took longer than {self.timeout_s:.0f} s", None, "timeout")
+                ) from None
             if drawn["mathErrors"]:
                 first = drawn["mathErrors"][0]
-                raise LatexRenderError(LatexProblem(
-                    f"math '{first['tex'][:60]}' failed: {first['message'][:160]}", None, "math"))
+                raise LatexRenderError(
+                    LatexProblem(
+                        f"math '{first['tex'][:60]}' failed: {first['message'][:160]}", None, "math"
+                    )
+                )
             box = drawn["box"]
             if box is None:
-                raise LatexRenderError(LatexProblem("the document draws nothing", None,
-                                                    "document"))
+                raise LatexRenderError(LatexProblem("the document draws nothing", None, "document"))
             await self._fit_viewport(page, box)
             # Not full_page: Chromium then drops collapsed borders between table rows.
             png = await page.screenshot(clip=box, type="png")
@@ -206,16 +235,25 @@ class ChromiumRenderer:
                     await self._replace_page(page)
         grid = tuple(GridCell(**cell) for cell in (drawn["tables"][0] if drawn["tables"] else []))
         return RenderResult(
-            png=png, width=round(box["width"] * self.scale), height=round(box["height"] * self.scale),
-            grid=grid, text=drawn["text"], html=body, warnings=tuple(warnings))
+            png=png,
+            width=round(box["width"] * self.scale),
+            height=round(box["height"] * self.scale),
+            grid=grid,
+            text=drawn["text"],
+            html=body,
+            warnings=tuple(warnings),
+        )
 
     @staticmethod
     async def _fit_viewport(page: Page, box: dict[str, float]) -> None:
         size = page.viewport_size or {"width": VIEWPORT[0], "height": VIEWPORT[1]}
         need_width = max(VIEWPORT[0], int(box["x"] + box["width"]) + 16)
         need_height = max(VIEWPORT[1], int(box["y"] + box["height"]) + 16)
-        if need_width > size["width"] or need_height > size["height"] or \
-                size["width"] > VIEWPORT[0] and need_width == VIEWPORT[0]:
+        if (
+            need_width > size["width"]
+            or need_height > size["height"]
+            or (size["width"] > VIEWPORT[0] and need_width == VIEWPORT[0])
+        ):
             await page.set_viewport_size({"width": need_width, "height": need_height})
 
     async def _replace_page(self, page: Page) -> None:
@@ -233,8 +271,15 @@ class _BrowserGone(Exception):
 
 def _is_crash(error: PlaywrightError) -> bool:
     message = error.message.lower()
-    return any(mark in message for mark in ("target closed", "browser has been closed",
-                                            "crash", "target page, context or browser"))
+    return any(
+        mark in message
+        for mark in (
+            "target closed",
+            "browser has been closed",
+            "crash",
+            "target page, context or browser",
+        )
+    )
 
 
 def _file_path(url: str) -> str:

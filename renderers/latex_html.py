@@ -41,70 +41,237 @@ MAX_TABLE_ROWS = 400
 
 # Macro argument specs: `{` mandatory, `[` optional, `*` star.
 _MACRO_ARGS: dict[str, str] = {
-    "multicolumn": "{{{", "multirow": "[{[{[{", "cellcolor": "[{", "rowcolor": "[{",
-    "columncolor": "[{", "rowcolors": "*[{{{", "textcolor": "[{{", "color": "[{",
-    "colorbox": "[{{", "definecolor": "{{{", "toprule": "[", "midrule": "[",
-    "bottomrule": "[", "cmidrule": "[", "cline": "{", "addlinespace": "[",
-    "textbf": "{", "textit": "{", "emph": "{", "textsl": "{", "underline": "{",
-    "texttt": "{", "textsc": "{", "textsf": "{", "textrm": "{", "textup": "{", "textmd": "{",
-    "textnormal": "{", "textsuperscript": "{", "textsubscript": "{", "caption": "*[{",
-    "label": "{", "ref": "{", "vspace": "*{", "hspace": "*{", "usepackage": "[{",
-    "documentclass": "[{", "\\": "*[", "newline": "", "makecell": "[{", "thead": "[{",
-    "input": "{", "include": "{", "write": "{", "openin": "{", "href": "{{", "url": "{",
-    "footnote": "[{", "ding": "{", "captionsetup": "[{", "setlength": "{{",
-    "renewcommand": "{[[{", "newcommand": "*{[[{", "arraystretch": "", "resizebox": "{{{",
-    "scalebox": "{[{", "fbox": "{", "mbox": "{", "makebox": "[[{", "rule": "[{{",
-    "pagestyle": "{", "thispagestyle": "{", "geometry": "{", "title": "{", "author": "{",
-    "date": "{", "section": "*[{", "subsection": "*[{", "paragraph": "*[{",
+    "multicolumn": "{{{",
+    "multirow": "[{[{[{",
+    "cellcolor": "[{",
+    "rowcolor": "[{",
+    "columncolor": "[{",
+    "rowcolors": "*[{{{",
+    "textcolor": "[{{",
+    "color": "[{",
+    "colorbox": "[{{",
+    "definecolor": "{{{",
+    "toprule": "[",
+    "midrule": "[",
+    "bottomrule": "[",
+    "cmidrule": "[",
+    "cline": "{",
+    "addlinespace": "[",
+    "textbf": "{",
+    "textit": "{",
+    "emph": "{",
+    "textsl": "{",
+    "underline": "{",
+    "texttt": "{",
+    "textsc": "{",
+    "textsf": "{",
+    "textrm": "{",
+    "textup": "{",
+    "textmd": "{",
+    "textnormal": "{",
+    "textsuperscript": "{",
+    "textsubscript": "{",
+    "caption": "*[{",
+    "label": "{",
+    "ref": "{",
+    "vspace": "*{",
+    "hspace": "*{",
+    "usepackage": "[{",
+    "documentclass": "[{",
+    "\\": "*[",
+    "newline": "",
+    "makecell": "[{",
+    "thead": "[{",
+    "input": "{",
+    "include": "{",
+    "write": "{",
+    "openin": "{",
+    "href": "{{",
+    "url": "{",
+    "footnote": "[{",
+    "ding": "{",
+    "captionsetup": "[{",
+    "setlength": "{{",
+    "renewcommand": "{[[{",
+    "newcommand": "*{[[{",
+    "arraystretch": "",
+    "resizebox": "{{{",
+    "scalebox": "{[{",
+    "fbox": "{",
+    "mbox": "{",
+    "makebox": "[[{",
+    "rule": "[{{",
+    "pagestyle": "{",
+    "thispagestyle": "{",
+    "geometry": "{",
+    "title": "{",
+    "author": "{",
+    "date": "{",
+    "section": "*[{",
+    "subsection": "*[{",
+    "paragraph": "*[{",
 }
 
 _STYLE_MACROS = {
-    "textbf": ("b", ""), "textit": ("i", ""), "emph": ("em", ""), "textsl": ("i", ""),
-    "underline": ("u", ""), "texttt": ("span", "font-family:monospace"),
-    "textsc": ("span", "font-variant:small-caps"), "textsf": ("span", "font-family:sans-serif"),
-    "textrm": ("span", ""), "textup": ("span", "font-style:normal"),
-    "textmd": ("span", "font-weight:normal"), "textnormal": ("span", ""),
-    "textsuperscript": ("sup", ""), "textsubscript": ("sub", ""), "mbox": ("span", ""),
+    "textbf": ("b", ""),
+    "textit": ("i", ""),
+    "emph": ("em", ""),
+    "textsl": ("i", ""),
+    "underline": ("u", ""),
+    "texttt": ("span", "font-family:monospace"),
+    "textsc": ("span", "font-variant:small-caps"),
+    "textsf": ("span", "font-family:sans-serif"),
+    "textrm": ("span", ""),
+    "textup": ("span", "font-style:normal"),
+    "textmd": ("span", "font-weight:normal"),
+    "textnormal": ("span", ""),
+    "textsuperscript": ("sup", ""),
+    "textsubscript": ("sub", ""),
+    "mbox": ("span", ""),
     "fbox": ("span", "border:0.8px solid #000;padding:1px 3px"),
 }
 
 # Declarations change the rest of the enclosing group.
 _DECLARATIONS = {
-    "bfseries": "font-weight:bold", "itshape": "font-style:italic", "em": "font-style:italic",
-    "bf": "font-weight:bold", "it": "font-style:italic", "slshape": "font-style:italic",
-    "ttfamily": "font-family:monospace", "sffamily": "font-family:sans-serif",
-    "scshape": "font-variant:small-caps", "rmfamily": "", "upshape": "font-style:normal",
-    "mdseries": "font-weight:normal", "normalfont": "font-weight:normal;font-style:normal",
-    "tiny": "font-size:0.5em", "scriptsize": "font-size:0.7em", "footnotesize": "font-size:0.8em",
-    "small": "font-size:0.9em", "normalsize": "font-size:1em", "large": "font-size:1.2em",
-    "Large": "font-size:1.44em", "LARGE": "font-size:1.728em", "huge": "font-size:2.074em",
+    "bfseries": "font-weight:bold",
+    "itshape": "font-style:italic",
+    "em": "font-style:italic",
+    "bf": "font-weight:bold",
+    "it": "font-style:italic",
+    "slshape": "font-style:italic",
+    "ttfamily": "font-family:monospace",
+    "sffamily": "font-family:sans-serif",
+    "scshape": "font-variant:small-caps",
+    "rmfamily": "",
+    "upshape": "font-style:normal",
+    "mdseries": "font-weight:normal",
+    "normalfont": "font-weight:normal;font-style:normal",
+    "tiny": "font-size:0.5em",
+    "scriptsize": "font-size:0.7em",
+    "footnotesize": "font-size:0.8em",
+    "small": "font-size:0.9em",
+    "normalsize": "font-size:1em",
+    "large": "font-size:1.2em",
+    "Large": "font-size:1.44em",
+    "LARGE": "font-size:1.728em",
+    "huge": "font-size:2.074em",
     "Huge": "font-size:2.488em",
 }
 
 _SYMBOLS = {
-    "%": "%", "&": "&", "$": "$", "#": "#", "_": "_", "{": "{", "}": "}", " ": " ",
-    ",": "\u2009", ";": "\u2005", "quad": "\u2003", "qquad": "\u2003\u2003",
-    "textdegree": "°", "degree": "°", "checkmark": "✓", "ldots": "…", "dots": "…",
-    "textbackslash": "\\", "euro": "€", "texteuro": "€", "pounds": "£", "textsterling": "£",
-    "S": "§", "P": "¶", "dag": "†", "ddag": "‡", "textbullet": "•", "textendash": "–",
-    "textemdash": "—", "textpm": "±", "texttimes": "×", "textperthousand": "‰",
-    "textmu": "µ", "copyright": "©", "textregistered": "®", "texttrademark": "™",
-    "LaTeX": "LaTeX", "TeX": "TeX", "today": "", "noindent": "", "centering": "",
-    "raggedright": "", "raggedleft": "", "par": "", "newline": "", "hfill": "",
-    "smallskip": "", "medskip": "", "bigskip": "", "maketitle": "", "relax": "",
-    "arraystretch": "", "tabcolsep": "", "protect": "", "strut": "", "xmark": "✗",
-    "textless": "<", "textgreater": ">", "textasciitilde": "~", "textunderscore": "_",
+    "%": "%",
+    "&": "&",
+    "$": "$",
+    "#": "#",
+    "_": "_",
+    "{": "{",
+    "}": "}",
+    " ": " ",
+    ",": "\u2009",
+    ";": "\u2005",
+    "quad": "\u2003",
+    "qquad": "\u2003\u2003",
+    "textdegree": "°",
+    "degree": "°",
+    "checkmark": "✓",
+    "ldots": "…",
+    "dots": "…",
+    "textbackslash": "\\",
+    "euro": "€",
+    "texteuro": "€",
+    "pounds": "£",
+    "textsterling": "£",
+    "S": "§",
+    "P": "¶",
+    "dag": "†",
+    "ddag": "‡",
+    "textbullet": "•",
+    "textendash": "–",
+    "textemdash": "—",
+    "textpm": "±",
+    "texttimes": "×",
+    "textperthousand": "‰",
+    "textmu": "µ",
+    "copyright": "©",
+    "textregistered": "®",
+    "texttrademark": "™",
+    "LaTeX": "LaTeX",
+    "TeX": "TeX",
+    "today": "",
+    "noindent": "",
+    "centering": "",
+    "raggedright": "",
+    "raggedleft": "",
+    "par": "",
+    "newline": "",
+    "hfill": "",
+    "smallskip": "",
+    "medskip": "",
+    "bigskip": "",
+    "maketitle": "",
+    "relax": "",
+    "arraystretch": "",
+    "tabcolsep": "",
+    "protect": "",
+    "strut": "",
+    "xmark": "✗",
+    "textless": "<",
+    "textgreater": ">",
+    "textasciitilde": "~",
+    "textunderscore": "_",
 }
 _DINGS = {"51": "✓", "52": "✔", "55": "✗", "56": "✘", "72": "★", "108": "●", "110": "■"}
-_SPECIALS = {"~": "\u00a0", "--": "–", "---": "—", "``": "“", "''": "”", "`": "‘",
-             "'": "’", "!`": "¡", "?`": "¿"}
-_INERT = {"input", "include", "write", "openin", "immediate", "write18", "read",
-          "InputIfFileExists", "includegraphics", "special", "openout", "closeout"}
-_IGNORED_PREAMBLE_ONLY = {"documentclass", "usepackage", "pagestyle", "thispagestyle",
-                          "geometry", "captionsetup", "setlength", "label", "title", "author",
-                          "date", "renewcommand", "newcommand"}
-_PASS_ENVIRONMENTS = {"document", "minipage", "threeparttable", "tablenotes", "small",
-                      "footnotesize", "adjustbox", "landscape", "sidewaystable"}
+_SPECIALS = {
+    "~": "\u00a0",
+    "--": "–",
+    "---": "—",
+    "``": "“",
+    "''": "”",
+    "`": "‘",
+    "'": "’",
+    "!`": "¡",
+    "?`": "¿",
+}
+_INERT = {
+    "input",
+    "include",
+    "write",
+    "openin",
+    "immediate",
+    "write18",
+    "read",
+    "InputIfFileExists",
+    "includegraphics",
+    "special",
+    "openout",
+    "closeout",
+}
+_IGNORED_PREAMBLE_ONLY = {
+    "documentclass",
+    "usepackage",
+    "pagestyle",
+    "thispagestyle",
+    "geometry",
+    "captionsetup",
+    "setlength",
+    "label",
+    "title",
+    "author",
+    "date",
+    "renewcommand",
+    "newcommand",
+}
+_PASS_ENVIRONMENTS = {
+    "document",
+    "minipage",
+    "threeparttable",
+    "tablenotes",
+    "small",
+    "footnotesize",
+    "adjustbox",
+    "landscape",
+    "sidewaystable",
+}
 _TABULAR_ENVS = {"tabular": 0, "tabular*": 1, "tabularx": 1, "longtable": 0, "array": 0}
 _TEXT_WIDTH_PT = {10: 345.0, 11: 360.0, 12: 390.0}
 _l2t = LatexNodes2Text(math_mode="verbatim")
@@ -191,8 +358,9 @@ class _Translator:
         return [node]
 
     def px(self, length: str) -> float:
-        return length_to_px(length, em_px=self.font_size_pt * 96 / 72.27,
-                            text_width_px=self.text_width_px)
+        return length_to_px(
+            length, em_px=self.font_size_pt * 96 / 72.27, text_width_px=self.text_width_px
+        )
 
     def css_length(self, length: str) -> str:
         try:
@@ -214,22 +382,31 @@ class _Translator:
         try:
             nodes, _, _ = self.walker.get_latex_nodes()
         except latexwalker.LatexWalkerParseError as error:
-            raise LatexRenderError(LatexProblem(
-                _parse_message(error), getattr(error, "lineno", None), "syntax")) from None
-        document = next((n for n in nodes if isinstance(n, LatexEnvironmentNode)
-                         and n.environmentname == "document"), None)
+            raise LatexRenderError(
+                LatexProblem(_parse_message(error), getattr(error, "lineno", None), "syntax")
+            ) from None
+        document = next(
+            (
+                n
+                for n in nodes
+                if isinstance(n, LatexEnvironmentNode) and n.environmentname == "document"
+            ),
+            None,
+        )
         if document is not None:
             self.read_preamble(nodes[: nodes.index(document)])
             body = list(document.nodelist)
         else:
-            if any(isinstance(n, LatexMacroNode) and n.macroname == "documentclass"
-                   for n in nodes):
-                raise self.fail("\\documentclass without \\begin{document}", nodes[0],
-                                "document")
+            if any(isinstance(n, LatexMacroNode) and n.macroname == "documentclass" for n in nodes):
+                raise self.fail("\\documentclass without \\begin{document}", nodes[0], "document")
             body = nodes
         markup = self.nodes(body)
-        return Translation(html=markup, warnings=self.warnings, font_size_pt=self.font_size_pt,
-                           text_width_px=self.text_width_px)
+        return Translation(
+            html=markup,
+            warnings=self.warnings,
+            font_size_pt=self.font_size_pt,
+            text_width_px=self.text_width_px,
+        )
 
     def read_preamble(self, nodes: list[LatexNode]) -> None:
         for node in nodes:
@@ -298,8 +475,7 @@ class _Translator:
         if isinstance(node, LatexMathNode):
             tex = "".join(child.latex_verbatim() for child in node.nodelist)
             display = node.displaytype == "display"
-            return (f'<span class="math{" display" if display else ""}">'
-                    f"{html.escape(tex)}</span>")
+            return f'<span class="math{" display" if display else ""}">{html.escape(tex)}</span>'
         if isinstance(node, LatexMacroNode):
             return self.macro(node)
         if isinstance(node, LatexEnvironmentNode):
@@ -326,8 +502,10 @@ class _Translator:
             return f'<span style="color:{css}">{self.nodes(self.children(args[2]))}</span>'
         if name == "colorbox":
             css = self.color(node, 1, 0)
-            return (f'<span style="background-color:{css};padding:1px 3px">'
-                    f"{self.nodes(self.children(args[2]))}</span>")
+            return (
+                f'<span style="background-color:{css};padding:1px 3px">'
+                f"{self.nodes(self.children(args[2]))}</span>"
+            )
         if name in ("cellcolor", "rowcolor", "columncolor"):
             return ""  # handled by the table layout
         if name == "definecolor":
@@ -340,7 +518,8 @@ class _Translator:
             amount = self.css_length(self.raw(args[-1])) if args and args[-1] else "6px"
             return f'<span class="vspace" style="height:{amount}"></span>'
         if name == "hspace":
-            return f'<span style="display:inline-block;width:{self.css_length(self.raw(args[-1]))}"></span>'
+            width = self.css_length(self.raw(args[-1]))
+            return f'<span style="display:inline-block;width:{width}"></span>'
         if name == "caption":
             return self.caption(node)
         if name in ("makecell", "thead"):
@@ -379,7 +558,7 @@ class _Translator:
         self.table_counter += 1
         args = self.args(node)
         text = self.nodes(self.children(args[-1]))
-        return (f'<div class="caption">Table {self.table_counter}: {text}</div>')
+        return f'<div class="caption">Table {self.table_counter}: {text}</div>'
 
     # ---------- environments
     def environment(self, node: LatexEnvironmentNode) -> str:
@@ -388,8 +567,9 @@ class _Translator:
             return self.tabular(node)
         if name in ("table", "table*", "figure"):
             body = list(node.nodelist)
-            centered = any(isinstance(n, LatexMacroNode) and n.macroname == "centering"
-                           for n in body)
+            centered = any(
+                isinstance(n, LatexMacroNode) and n.macroname == "centering" for n in body
+            )
             saved = self.rowcolors
             inner = self.nodes(body)
             self.rowcolors = saved
@@ -426,28 +606,47 @@ class _Translator:
         try:
             spec = parse_colspec(spec_text)
         except ValueError as error:
-            raise self.fail(f"bad column spec '{spec_text}': {error}", node,
-                            f"\\begin{{{name}}}") from None
+            raise self.fail(
+                f"bad column spec '{spec_text}': {error}", node, f"\\begin{{{name}}}"
+            ) from None
         ncols = len(spec.columns)
         rows, trailing = split_rows(
-            list(node.nodelist), ncols, group_text=self.raw,
-            line_of=lambda n: self.line_of(n) or 0, length_px=self.px)
+            list(node.nodelist),
+            ncols,
+            group_text=self.raw,
+            line_of=lambda n: self.line_of(n) or 0,
+            length_px=self.px,
+        )
         if len(rows) > MAX_TABLE_ROWS:
-            raise self.fail(f"table has {len(rows)} rows, more than {MAX_TABLE_ROWS}", node,
-                            f"\\begin{{{name}}}")
+            raise self.fail(
+                f"table has {len(rows)} rows, more than {MAX_TABLE_ROWS}",
+                node,
+                f"\\begin{{{name}}}",
+            )
         grid: list[list[Cell]] = []
         for row_number, row in enumerate(rows, start=1):
             grid.append(self.table_row(row.cells, spec, row_number, node))
-        place_spans(grid, lambda index: self.line_of(rows[index].cells[0][0])
-                    if rows[index].cells and rows[index].cells[0] else self.line_of(node))
+        place_spans(
+            grid,
+            lambda index: (
+                self.line_of(rows[index].cells[0][0])
+                if rows[index].cells and rows[index].cells[0]
+                else self.line_of(node)
+            ),
+        )
         width_style = ""
         if name in ("tabular*", "tabularx"):
             width_style = f' style="width:{self.css_length(self.raw(args[0]))}"'
         table = grid_to_html(grid, rows, trailing, length_css=self.css_length)
         return f'<div class="tabular-box"{width_style}>{table}</div>'
 
-    def table_row(self, cells: list[list[LatexNode]], spec: ColumnSpec, row_number: int,
-                  table: LatexEnvironmentNode) -> list[Cell]:
+    def table_row(
+        self,
+        cells: list[list[LatexNode]],
+        spec: ColumnSpec,
+        row_number: int,
+        table: LatexEnvironmentNode,
+    ) -> list[Cell]:
         ncols = len(spec.columns)
         row_color = self.row_background(row_number)
         placed: list[Cell] = []
@@ -459,8 +658,9 @@ class _Translator:
                     row_color = self.color(n, 1, 0)
             colspan, align, rules_left, rules_right = 1, None, None, None
             content = nodes
-            significant = [n for n in nodes if not (isinstance(n, LatexCharsNode)
-                                                    and not n.chars.strip())]
+            significant = [
+                n for n in nodes if not (isinstance(n, LatexCharsNode) and not n.chars.strip())
+            ]
             first = significant[0] if significant else None
             if isinstance(first, LatexMacroNode) and first.macroname == "multicolumn":
                 margs = self.args(first)
@@ -468,27 +668,32 @@ class _Translator:
                     colspan = int(self.raw(margs[0]).strip())
                     own = parse_colspec(self.raw(margs[1]))
                 except ValueError as error:
-                    raise self.fail(f"bad \\multicolumn: {error}", first,
-                                    "\\multicolumn") from None
+                    raise self.fail(f"bad \\multicolumn: {error}", first, "\\multicolumn") from None
                 align = own.columns[0].align
                 rules_left, rules_right = own.rules_before[0], own.rules_before[-1]
                 content = self.children(margs[2])
             if column + colspan > ncols:
                 raise self.fail(
                     f"row {row_number} has more cells than the {ncols} columns of the spec "
-                    "(extra '&' or missing '\\\\')", first or table, "&")
+                    "(extra '&' or missing '\\\\')",
+                    first or table,
+                    "&",
+                )
             col = spec.columns[column]
             rowspan = 1
             inner_nodes = content
-            multirow = next((n for n in content if isinstance(n, LatexMacroNode)
-                             and n.macroname == "multirow"), None)
+            multirow = next(
+                (n for n in content if isinstance(n, LatexMacroNode) and n.macroname == "multirow"),
+                None,
+            )
             if multirow is not None:
                 margs = self.args(multirow)
                 try:
                     rowspan = int(self.raw(margs[1]).strip())
                 except ValueError:
-                    raise self.fail("\\multirow needs a whole number of rows", multirow,
-                                    "\\multirow") from None
+                    raise self.fail(
+                        "\\multirow needs a whole number of rows", multirow, "\\multirow"
+                    ) from None
                 inner_nodes = self.children(margs[-1])
             background = row_color
             for n in content:
@@ -501,20 +706,38 @@ class _Translator:
             cell_html = self.nodes(list(inner_nodes))
             if col.numeric and colspan == 1:
                 cell_html = f'<span class="num">{cell_html}</span>'
-            placed.append(Cell(
-                html=cell_html, column=column, colspan=colspan, rowspan=rowspan,
-                align=align or col.align, background=background, blank=blank,
-                rules_left=rules_left if rules_left is not None else
-                (spec.rules_before[column] if column == 0 else 0),
-                rules_right=rules_right if rules_right is not None else
-                spec.rules_before[column + colspan],
-                width=col.width if colspan == 1 else None, valign=col.valign))
+            placed.append(
+                Cell(
+                    html=cell_html,
+                    column=column,
+                    colspan=colspan,
+                    rowspan=rowspan,
+                    align=align or col.align,
+                    background=background,
+                    blank=blank,
+                    rules_left=rules_left
+                    if rules_left is not None
+                    else (spec.rules_before[column] if column == 0 else 0),
+                    rules_right=rules_right
+                    if rules_right is not None
+                    else spec.rules_before[column + colspan],
+                    width=col.width if colspan == 1 else None,
+                    valign=col.valign,
+                )
+            )
             column += colspan
         while column < ncols:  # LaTeX pads short rows with empty cells
-            placed.append(Cell(html="", column=column, align=spec.columns[column].align,
-                               background=row_color, blank=True,
-                               rules_left=spec.rules_before[column] if column == 0 else 0,
-                               rules_right=spec.rules_before[column + 1]))
+            placed.append(
+                Cell(
+                    html="",
+                    column=column,
+                    align=spec.columns[column].align,
+                    background=row_color,
+                    blank=True,
+                    rules_left=spec.rules_before[column] if column == 0 else 0,
+                    rules_right=spec.rules_before[column + 1],
+                )
+            )
             column += 1
         return placed
 
@@ -541,7 +764,8 @@ def _chars(text: str) -> str:
 
 def _parse_message(error: latexwalker.LatexWalkerParseError) -> str:
     message = str(getattr(error, "msg", "") or error).splitlines()[0]
-    if "Unexpected mismatching closing brace" in message or "end of stream" in message.lower():
+    lowered = message.lower()
+    if "closing brace" in lowered or "end of stream" in lowered or "closing environment" in lowered:
         return f"unbalanced braces or environments: {message}"
     return message
 

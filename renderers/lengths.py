@@ -7,8 +7,16 @@ import re
 PX_PER_PT = 96 / 72.27  # TeX points, not PostScript points
 
 _UNIT_PT = {
-    "pt": 1.0, "bp": 72.27 / 72, "mm": 72.27 / 25.4, "cm": 72.27 / 2.54, "in": 72.27,
-    "pc": 12.0, "dd": 1238 / 1157, "cc": 12 * 1238 / 1157, "sp": 1 / 65536, "px": 72.27 / 96,
+    "pt": 1.0,
+    "bp": 72.27 / 72,
+    "mm": 72.27 / 25.4,
+    "cm": 72.27 / 2.54,
+    "in": 72.27,
+    "pc": 12.0,
+    "dd": 1238 / 1157,
+    "cc": 12 * 1238 / 1157,
+    "sp": 1 / 65536,
+    "px": 72.27 / 96,
 }
 _LENGTH = re.compile(
     r"^\s*(-?[0-9]*\.?[0-9]*)\s*(pt|bp|mm|cm|in|pc|dd|cc|sp|px|em|ex|"
@@ -22,8 +30,10 @@ def length_to_px(text: str, *, em_px: float, text_width_px: float) -> float:
     if not match:
         raise ValueError(f"not a TeX length: {text!r}")
     number_text, unit = match.groups()
-    number = float(number_text) if number_text not in ("", "-", ".") else (
-        -1.0 if number_text == "-" else 1.0
+    number = (
+        float(number_text)
+        if number_text not in ("", "-", ".")
+        else (-1.0 if number_text == "-" else 1.0)
     )
     if unit in _UNIT_PT:
         return number * _UNIT_PT[unit] * PX_PER_PT

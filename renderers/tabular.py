@@ -21,8 +21,14 @@ from pylatexenc.latexwalker import (
 
 from renderers.errors import LatexProblem, LatexRenderError
 
-RULE_WEIGHTS_PX = {"toprule": 1.6, "bottomrule": 1.6, "midrule": 1.0, "hline": 1.0,
-                   "cline": 1.0, "cmidrule": 1.0}
+RULE_WEIGHTS_PX = {
+    "toprule": 1.6,
+    "bottomrule": 1.6,
+    "midrule": 1.0,
+    "hline": 1.0,
+    "cline": 1.0,
+    "cmidrule": 1.0,
+}
 
 
 @dataclass
@@ -74,8 +80,11 @@ def parse_colspec(spec: str) -> ColumnSpec:
             index += 1
         elif char in "lcrXS":
             align = {"l": "l", "c": "c", "r": "r", "X": "j", "S": "r"}[char]
-            columns.append(Column(align=align, prefix=pending_prefix, flexible=char == "X",
-                                  numeric=char == "S"))
+            columns.append(
+                Column(
+                    align=align, prefix=pending_prefix, flexible=char == "X", numeric=char == "S"
+                )
+            )
             pending_prefix = ""
             rules.append(0)
             index += 1
@@ -210,13 +219,19 @@ def split_rows(
                         range_node = body[index]
                         index += 1
                 if range_node is None:
-                    raise LatexRenderError(LatexProblem(
-                        f"\\{name} needs a column range such as {{2-3}}", line_of(node), f"\\{name}"))
+                    raise LatexRenderError(
+                        LatexProblem(
+                            f"\\{name} needs a column range such as {{2-3}}",
+                            line_of(node),
+                            f"\\{name}",
+                        )
+                    )
                 try:
                     first, last = parse_range(group_text(range_node), ncols)
                 except ValueError as error:
                     raise LatexRenderError(
-                        LatexProblem(str(error), line_of(node), f"\\{name}")) from None
+                        LatexProblem(str(error), line_of(node), f"\\{name}")
+                    ) from None
                 row.rules_above.append(Rule(RULE_WEIGHTS_PX[name], first, last))
                 continue
             if name == "addlinespace" and row_is_empty:
@@ -247,9 +262,13 @@ def place_spans(grid: list[list[Cell]], line_of_row: Callable[[int], int | None]
                 span = -cell.rowspan
                 top = row_index - span + 1
                 if top < 0:
-                    raise LatexRenderError(LatexProblem(
-                        f"\\multirow{{{cell.rowspan}}} reaches above the first row",
-                        line_of_row(row_index), "\\multirow"))
+                    raise LatexRenderError(
+                        LatexProblem(
+                            f"\\multirow{{{cell.rowspan}}} reaches above the first row",
+                            line_of_row(row_index),
+                            "\\multirow",
+                        )
+                    )
                 anchor = next((c for c in grid[top] if c.column == cell.column), None)
                 if anchor is None or not anchor.blank:
                     cell.rowspan = 1
@@ -263,9 +282,11 @@ def place_spans(grid: list[list[Cell]], line_of_row: Callable[[int], int | None]
             if cell.rowspan <= 1:
                 continue
             for below in range(row_index + 1, min(len(grid), row_index + cell.rowspan)):
-                covered = [c for c in grid[below]
-                           if c.column < cell.column + cell.colspan and
-                           c.column + c.colspan > cell.column]
+                covered = [
+                    c
+                    for c in grid[below]
+                    if c.column < cell.column + cell.colspan and c.column + c.colspan > cell.column
+                ]
                 for other in covered:
                     if other.blank:
                         grid[below].remove(other)
@@ -302,11 +323,15 @@ def grid_to_html(
             if bottom:
                 css.append(f"border-bottom:{bottom:.1f}px solid #000")
             if cell.rules_left:
-                css.append(f"border-left:{0.8 * cell.rules_left:.1f}px "
-                           f"{'double' if cell.rules_left > 1 else 'solid'} #000")
+                css.append(
+                    f"border-left:{0.8 * cell.rules_left:.1f}px "
+                    f"{'double' if cell.rules_left > 1 else 'solid'} #000"
+                )
             if cell.rules_right:
-                css.append(f"border-right:{0.8 * cell.rules_right:.1f}px "
-                           f"{'double' if cell.rules_right > 1 else 'solid'} #000")
+                css.append(
+                    f"border-right:{0.8 * cell.rules_right:.1f}px "
+                    f"{'double' if cell.rules_right > 1 else 'solid'} #000"
+                )
             if cell.background:
                 css.append(f"background-color:{cell.background}")
             if cell.width:
@@ -329,7 +354,8 @@ def grid_to_html(
 def _rule_weight(rules: list[Rule], column: int, colspan: int) -> float:
     weight = 0.0
     for rule in rules:
-        if rule.first is None or (rule.first <= column + colspan - 1 and rule.last is not None
-                                  and rule.last >= column):
+        if rule.first is None or (
+            rule.first <= column + colspan - 1 and rule.last is not None and rule.last >= column
+        ):
             weight = max(weight, rule.weight)
     return weight

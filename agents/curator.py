@@ -1,0 +1,79 @@
+"""Curator: counts every juror's vote on a QA pair and announces the verdict."""
+
+from __future__ import annotations
+
+from autogen_core import MessageContext, message_handler
+
+from environment.bus import BusAgent
+from environment.consensus import Ballot, Rule, decide
+from environment.messages import QAProposed, QARecord, VerdictReached, Vote, VoteCast
+
+
+class Curator(BusAgent):
+    role = "curator"
+
+    def __init__(
+        self, name: str, jurors: list[str], rule: Rule, k: int | None, tiebreaker: str | None
+    ) -> None:
+        super().__init__(name, description="curator")
+        self.jurors = sorted(jurors)
+        self.rule = rule
+        self.k = k
+        self.tiebreaker = tiebreaker
+        self._proposals: dict[str, QAProposed] = {}
+        self._votes: dict[str, dict[str, VoteCast]] = {}
+
+    @message_handler
+    async def on_qa_proposed(self, message: QAProposed, ctx: MessageContext) -> None:
+        self._proposals[message.qa_id] = message
+        await self._maybe_decide(message.qa_id)
+
+    @message_handler
+    async def on_vote_cast(self, message: VoteCast, ctx: MessageContext) -> None:
+        self._votes.setdefault(message.qa_id, {})[message.juror] = message
+        await self._maybe_decide(message.qa_id)
+
+    async def _maybe_decide(self, qa_id: str) -> None:
+        proposal = self._proposals.get(qa_id)
+        votes = self._votes.get(qa_id, {})
+        if proposal is None or set(votes) != set(self.jurors):
+            return
+        # Votes in juror order, not arrival order: the record must not depend on timing.
+        ordered = [votes[juror] for juror in self.jurors]
+        decision = decide(
+            [Ballot(v.juror, v.persona, v.verdict) for v in ordered],
+            self.rule,
+            k=self.k,
+            tiebreaker=self.tiebreaker,
+        )
+        del self._proposals[qa_id], self._votes[qa_id]
+        record = QARecord(
+            qa_id=qa_id,
+            table_id=proposal.table_id,
+            inspiration_id=proposal.inspiration_id,
+            seq=proposal.seq,
+            image=proposal.image,
+            topic=proposal.topic,
+            question=proposal.question,
+            answer=proposal.answer,
+            reasoning=proposal.reasoning,
+            kind=proposal.kind,
+            accepted=decision.accepted,
+            confidence=decision.confidence,
+            votes=tuple(
+                Vote(
+                    juror=v.juror,
+                    persona=v.persona,
+                    model=v.model,
+                    verdict=v.verdict,
+                    reason=v.reason
+                    if v.verdict or not v.failed_criterion
+                    else f"{v.failed_criterion}: {v.reason}",
+                )
+                for v in ordered
+            ),
+            generator=proposal.generator,
+            questioner=proposal.questioner,
+            attempt=proposal.attempt,
+        )
+        await self.emit(VerdictReached(record=record))

@@ -1,0 +1,82 @@
+"""Inspirer: proposes topics and a structural seed for the next batch of tables."""
+
+from __future__ import annotations
+
+from autogen_core import MessageContext, message_handler
+from pydantic import ValidationError
+
+from agents.base import GaveUp, RoleAgent
+from agents.parsing import OutputParseError, extract_json
+from environment.messages import InspirationFailed, InspirationOffered, InspirationRequested, Recipe
+from environment.models.protocol import InspirerInputs
+
+
+def build_prompt(topics_wanted: int) -> str:
+    return (
+        f"Propose {topics_wanted} specific, data-rich topics for tables from ONE domain "
+        "(finance, health, sport, climate, logistics, education, …) and a layout recipe. "
+        'Reply with JSON: {"domain": str, "topics": [str, …], "recipe": {"rows": int, '
+        '"grouped_header": bool, "row_groups": bool, "striped": bool, "highlights": int, '
+        '"totals_row": bool, "footnote": bool, "ruled_grid": bool, "uncertainty": bool}}.'
+    )
+
+
+def parse_inspiration(text: str) -> tuple[str, tuple[str, ...], Recipe]:
+    data = extract_json(text)
+    if not isinstance(data, dict):
+        raise OutputParseError("expected a JSON object with domain, topics and recipe")
+    topics = data.get("topics")
+    if (
+        not isinstance(topics, list)
+        or not topics
+        or not all(isinstance(t, str) and t.strip() for t in topics)
+    ):
+        raise OutputParseError("'topics' must be a non-empty list of strings")
+    try:
+        recipe = Recipe.model_validate(data.get("recipe") or {"rows": 8})
+    except ValidationError as error:
+        raise OutputParseError(f"bad recipe: {error.errors()[0]['msg']}") from None
+    return str(data.get("domain", "general")), tuple(t.strip() for t in topics), recipe
+
+
+class Inspirer(RoleAgent):
+    @message_handler
+    async def on_inspiration_requested(
+        self, message: InspirationRequested, ctx: MessageContext
+    ) -> None:
+        if message.inspirer != self.name:
+            return
+        inputs = InspirerInputs(
+            inspiration_id=message.inspiration_id,
+            topics_wanted=self.persona.behaviour.topics_per_offer,
+        )
+        try:
+            domain, topics, recipe = await self.ask(
+                f"inspire:{message.inspiration_id}",
+                message.inspiration_id,
+                build_prompt(inputs.topics_wanted),
+                inputs,
+                parse_inspiration,
+            )
+        except GaveUp as error:
+            await self.emit(
+                InspirationFailed(
+                    inspiration_id=message.inspiration_id,
+                    seq=message.seq,
+                    inspirer=self.name,
+                    reason=str(error),
+                )
+            )
+            return
+        await self.emit(
+            InspirationOffered(
+                inspiration_id=message.inspiration_id,
+                seq=message.seq,
+                inspirer=self.name,
+                generator=message.generator,
+                questioner=message.questioner,
+                domain=domain,
+                topics=topics,
+                recipe=recipe,
+            )
+        )

@@ -1,0 +1,103 @@
+"""Questioner: writes reasoning question–answer pairs about a rendered table."""
+
+from __future__ import annotations
+
+from autogen_core import MessageContext, message_handler
+
+from agents.base import GaveUp, RoleAgent
+from agents.parsing import OutputParseError, extract_json
+from environment.messages import QAProposed, QuestioningFailed, TableRendered
+from environment.models.protocol import ChatModel, QuestionerInputs
+from environment.personas import QUESTION_KINDS, Persona
+
+
+def build_prompt(inputs: QuestionerInputs) -> str:
+    return (
+        f"Write {inputs.questions_wanted} reasoning questions about the table (topic: "
+        f"{inputs.topic}), answerable only from the table. Mix kinds: "
+        f"{', '.join(QUESTION_KINDS)}. For each give step-by-step reasoning and a short final "
+        'answer. Reply with a JSON list: [{"question": str, "reasoning": str, "answer": str, '
+        '"kind": str}, …].'
+    )
+
+
+def parse_questions(text: str) -> list[dict[str, str]]:
+    data = extract_json(text)
+    if isinstance(data, dict):
+        data = data.get("questions") or data.get("qa") or [data]
+    if not isinstance(data, list) or not data:
+        raise OutputParseError("expected a non-empty JSON list of question objects")
+    pairs: list[dict[str, str]] = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise OutputParseError(f"item {index} is not an object")
+        missing = [key for key in ("question", "answer") if not str(item.get(key, "")).strip()]
+        if missing:
+            raise OutputParseError(f"item {index} lacks {', '.join(missing)}")
+        kind = str(item.get("kind", "lookup")).strip().lower().replace(" ", "_")
+        pairs.append(
+            {
+                "question": str(item["question"]).strip(),
+                "answer": str(item["answer"]).strip(),
+                "reasoning": str(item.get("reasoning", "")).strip(),
+                "kind": kind if kind in QUESTION_KINDS else "other",
+            }
+        )
+    return pairs
+
+
+class Questioner(RoleAgent):
+    def __init__(self, name: str, persona: Persona, model: ChatModel, qa_per_table: int) -> None:
+        super().__init__(name, persona, model)
+        self.qa_per_table = qa_per_table
+
+    @message_handler
+    async def on_table_rendered(self, message: TableRendered, ctx: MessageContext) -> None:
+        if message.questioner != self.name:
+            return
+        inputs = QuestionerInputs(
+            table_id=message.table_id,
+            topic=message.topic,
+            grid=message.grid,
+            questions_wanted=self.qa_per_table,
+        )
+        try:
+            pairs = await self.ask(
+                f"question:{message.table_id}:{message.attempt}",
+                message.table_id,
+                build_prompt(inputs),
+                inputs,
+                parse_questions,
+            )
+        except GaveUp as error:
+            await self.emit(
+                QuestioningFailed(
+                    table_id=message.table_id,
+                    inspiration_id=message.inspiration_id,
+                    seq=message.seq,
+                    questioner=self.name,
+                    reason=str(error),
+                )
+            )
+            return
+        pairs = pairs[: self.qa_per_table]
+        for index, pair in enumerate(pairs):
+            await self.emit(
+                QAProposed(
+                    qa_id=f"{message.table_id}-q{index}",
+                    table_id=message.table_id,
+                    inspiration_id=message.inspiration_id,
+                    seq=message.seq,
+                    index=index,
+                    count=len(pairs),
+                    topic=message.topic,
+                    image=message.image,
+                    question=pair["question"],
+                    answer=pair["answer"],
+                    reasoning=pair["reasoning"],
+                    kind=pair["kind"],
+                    generator=message.generator,
+                    questioner=self.name,
+                    attempt=message.attempt,
+                )
+            )

@@ -1,0 +1,117 @@
+"""The event bus: autogen-core's runtime, one topic per message type, failures that surface.
+
+autogen-core logs and swallows handler exceptions by default; here any exception in a
+handler is recorded, halts the run and is raised from `Bus.run_until_done`, so a bug can
+never vanish into a log line while the run quietly stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from autogen_core import (
+    AgentId,
+    MessageContext,
+    RoutedAgent,
+    SingleThreadedAgentRuntime,
+    TopicId,
+    TypeSubscription,
+)
+
+from environment.messages import ALL_MESSAGE_TYPES, Message, topic_of
+
+RUN_SOURCE = "run"
+
+
+class AgentFailure(Exception):
+    """An agent's handler raised: a bug, reported with the agent and message that hit it."""
+
+    def __init__(self, agent: str, message_type: str, error: BaseException) -> None:
+        super().__init__(
+            f"agent '{agent}' failed on {message_type}: {type(error).__name__}: {error}"
+        )
+        self.agent = agent
+        self.error = error
+
+
+class Bus:
+    def __init__(self) -> None:
+        self.runtime = SingleThreadedAgentRuntime(ignore_unhandled_exceptions=False)
+        self.failure: AgentFailure | None = None
+        self.halted = False
+        self.done = asyncio.Event()
+        self._started = False
+
+    async def add(self, agent: BusAgent, consumes: Iterable[type[Message]]) -> None:
+        """Registers a constructed agent and subscribes it to the message types it handles."""
+        agent.bus = self
+        await agent.register_instance(self.runtime, AgentId(agent.name, RUN_SOURCE))
+        for message_type in consumes:
+            await self.runtime.add_subscription(
+                TypeSubscription(topic_type=topic_of(message_type), agent_type=agent.name)
+            )
+
+    async def observe_all(self, agent: BusAgent) -> None:
+        await self.add(agent, ALL_MESSAGE_TYPES)
+
+    async def publish(self, message: Message) -> None:
+        """Publishes from outside any agent (the run's kick-off)."""
+        await self.runtime.publish_message(message, TopicId(topic_of(type(message)), RUN_SOURCE))
+
+    def start(self) -> None:
+        self.runtime.start()
+        self._started = True
+
+    def fail(self, failure: AgentFailure) -> None:
+        if self.failure is None:
+            self.failure = failure
+        self.halt()
+
+    def halt(self) -> None:
+        """Stops new work: agents drop messages from now on; in-flight handlers finish."""
+        self.halted = True
+        self.done.set()
+
+    async def run_until_done(self) -> None:
+        """Waits for the director (or a failure) to end the run, then drains the bus."""
+        await self.done.wait()
+        self.halted = True
+        if self._started:
+            try:
+                await self.runtime.stop_when_idle()
+            except BaseException as error:  # surfaced handler exceptions
+                if self.failure is None:
+                    self.failure = AgentFailure("runtime", "?", error)
+            self._started = False
+        await self.runtime.close()
+        if self.failure is not None:
+            raise self.failure
+
+
+class BusAgent(RoutedAgent):
+    """Base of every agent and service on the bus: typed publishing, failures that surface."""
+
+    role: str = "service"
+    observer: bool = False  # observers still see messages after the run is halted
+
+    def __init__(self, name: str, description: str = "") -> None:
+        super().__init__(description or name)
+        self.name = name
+        self.bus: Bus | None = None
+
+    async def emit(self, message: Message) -> None:
+        await self.publish_message(message, TopicId(topic_of(type(message)), RUN_SOURCE))
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+        assert self.bus is not None, "agent used before Bus.add"
+        if self.bus.halted and not self.observer:
+            return None
+        try:
+            return await super().on_message_impl(message, ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self.bus.fail(AgentFailure(self.name, type(message).__name__, error))
+            raise

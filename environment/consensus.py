@@ -1,0 +1,58 @@
+"""Vote rules. Pure: votes in, verdict and confidence out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Rule = Literal["majority", "k_of_n", "unanimous"]
+
+
+@dataclass(frozen=True)
+class Ballot:
+    juror: str
+    persona: str
+    verdict: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    accepted: bool
+    confidence: float  # share of votes that agree with the verdict
+    tie_broken_by: str | None = None
+
+
+def decide(
+    ballots: Sequence[Ballot], rule: Rule, *, k: int | None = None, tiebreaker: str | None = None
+) -> Decision:
+    """Applies a vote rule.
+
+    majority: more yes than no; a tie goes to the tiebreaker persona's vote, or to reject
+    when there is none (a dataset should not grow on a coin flip). k_of_n: at least k yes.
+    unanimous: every vote yes.
+    """
+    if not ballots:
+        raise ValueError("no votes to decide on")
+    yes = sum(1 for ballot in ballots if ballot.verdict)
+    no = len(ballots) - yes
+    broken_by: str | None = None
+    if rule == "majority":
+        if yes != no:
+            accepted = yes > no
+        else:
+            breaker = next((b for b in ballots if b.persona == tiebreaker), None)
+            accepted = breaker.verdict if breaker is not None else False
+            broken_by = breaker.juror if breaker is not None else None
+    elif rule == "k_of_n":
+        if k is None or k < 1:
+            raise ValueError("k_of_n needs k >= 1")
+        accepted = yes >= k
+    elif rule == "unanimous":
+        accepted = no == 0
+    else:
+        raise ValueError(f"unknown rule {rule!r}")
+    agreeing = yes if accepted else no
+    return Decision(
+        accepted=accepted, confidence=round(agreeing / len(ballots), 4), tie_broken_by=broken_by
+    )

@@ -1,0 +1,262 @@
+"""The director: issues inspirations under back-pressure, commits results in order, stops.
+
+Results are committed in inspiration order (a reorder buffer), and the stop decision reads
+only committed results. So the records on disk depend on the scenario and seed alone, not
+on which concurrent task finished first; work beyond the stop point is speculative and
+dropped. `--resume` restarts at the first uncommitted inspiration and skips known qa_ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from autogen_core import MessageContext, message_handler
+
+from environment.bus import BusAgent
+from environment.messages import (
+    Cell,
+    DraftingFailed,
+    InspirationCommitted,
+    InspirationFailed,
+    InspirationRequested,
+    QAProposed,
+    QARecord,
+    QuestioningFailed,
+    RunStarted,
+    RunStopping,
+    TableAbandoned,
+    TableDrafted,
+    TableRendered,
+    VerdictReached,
+)
+from environment.models.oracle import Oracle
+from environment.store import RunStore
+
+
+@dataclass
+class _Table:
+    qa_expected: int | None = None
+    records: dict[str, QARecord] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.qa_expected is not None and len(self.records) >= self.qa_expected
+
+
+@dataclass
+class _Inspiration:
+    inspiration_id: str
+    tables_expected: int | None = None
+    tables: dict[str, _Table] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return (
+            self.tables_expected is not None
+            and len(self.tables) >= self.tables_expected
+            and all(t.complete for t in self.tables.values())
+        )
+
+
+def inspiration_id(seq: int) -> str:
+    return f"i{seq:05d}"
+
+
+def _order_key(record: QARecord) -> tuple[int, int]:
+    table = int(record.table_id.rsplit("-t", 1)[1])
+    question = int(record.qa_id.rsplit("-q", 1)[1])
+    return table, question
+
+
+class Director(BusAgent):
+    role = "director"
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        target: int,
+        inspirers: list[str],
+        generators: list[str],
+        questioners: list[str],
+        max_inflight: int,
+        known_qa_ids: set[str],
+        oracle: Oracle | None,
+        on_progress: Callable[[int, int], None] | None = None,
+        name: str = "director",
+    ) -> None:
+        super().__init__(name, description="holds the target, back-pressure and stopping")
+        self.store = store
+        self.target = target
+        self.inspirers = inspirers
+        self.generators = generators
+        self.questioners = questioners
+        self.max_inflight = max_inflight
+        self.known_qa_ids = set(known_qa_ids)
+        self.oracle = oracle
+        self.on_progress = on_progress
+        self.run_id = ""
+        self.next_issue = 0
+        self.next_commit = 0
+        self.accepted = 0
+        self.limit = 0
+        self.stop_reason: str | None = None
+        self._open: dict[int, _Inspiration] = {}
+        self._grids: dict[str, tuple[Cell, ...]] = {}
+
+    # ---------- issuing
+    @message_handler
+    async def on_run_started(self, message: RunStarted, ctx: MessageContext) -> None:
+        self.run_id = message.run_id
+        self.next_issue = self.next_commit = message.next_seq
+        self.accepted = message.accepted_so_far
+        # A run that cannot reach its target (a jury that rejects everything) must end.
+        self.limit = message.next_seq + 20 + 4 * max(1, self.target - self.accepted)
+        if self.accepted >= self.target:
+            await self._finish("target")
+            return
+        await self._issue()
+
+    async def _issue(self) -> None:
+        while (
+            self.stop_reason is None
+            and self.next_issue < self.next_commit + self.max_inflight
+            and self.next_issue < self.limit
+        ):
+            seq = self.next_issue
+            self.next_issue += 1
+            self._open[seq] = _Inspiration(inspiration_id(seq))
+            await self.emit(
+                InspirationRequested(
+                    inspiration_id=inspiration_id(seq),
+                    seq=seq,
+                    inspirer=self.inspirers[seq % len(self.inspirers)],
+                    generator=self.generators[seq % len(self.generators)],
+                    questioner=self.questioners[seq % len(self.questioners)],
+                )
+            )
+
+    # ---------- tracking
+    def _get(self, seq: int) -> _Inspiration | None:
+        return self._open.get(seq)
+
+    def _table(self, seq: int, table_id: str) -> _Table | None:
+        state = self._get(seq)
+        if state is None:
+            return None
+        return state.tables.setdefault(table_id, _Table())
+
+    @message_handler
+    async def on_inspiration_failed(self, message: InspirationFailed, ctx: MessageContext) -> None:
+        if (state := self._get(message.seq)) is not None:
+            state.tables_expected = 0
+        await self._commit_ready()
+
+    @message_handler
+    async def on_drafting_failed(self, message: DraftingFailed, ctx: MessageContext) -> None:
+        if (state := self._get(message.seq)) is not None:
+            state.tables_expected = 0
+        await self._commit_ready()
+
+    @message_handler
+    async def on_table_drafted(self, message: TableDrafted, ctx: MessageContext) -> None:
+        state = self._get(message.seq)
+        if state is not None and message.attempt == 1:
+            state.tables_expected = message.count
+            self._table(message.seq, message.table_id)
+
+    @message_handler
+    async def on_table_rendered(self, message: TableRendered, ctx: MessageContext) -> None:
+        if self._get(message.seq) is not None:
+            self._grids[message.table_id] = message.grid
+
+    @message_handler
+    async def on_table_abandoned(self, message: TableAbandoned, ctx: MessageContext) -> None:
+        if (table := self._table(message.seq, message.table_id)) is not None:
+            table.qa_expected = 0
+        await self._commit_ready()
+
+    @message_handler
+    async def on_questioning_failed(self, message: QuestioningFailed, ctx: MessageContext) -> None:
+        if (table := self._table(message.seq, message.table_id)) is not None:
+            table.qa_expected = 0
+        await self._commit_ready()
+
+    @message_handler
+    async def on_qa_proposed(self, message: QAProposed, ctx: MessageContext) -> None:
+        if (table := self._table(message.seq, message.table_id)) is not None:
+            table.qa_expected = message.count
+        await self._commit_ready()
+
+    @message_handler
+    async def on_verdict_reached(self, message: VerdictReached, ctx: MessageContext) -> None:
+        record = message.record
+        if (table := self._table(record.seq, record.table_id)) is not None:
+            table.records[record.qa_id] = record
+        await self._commit_ready()
+
+    # ---------- committing and stopping
+    async def _commit_ready(self) -> None:
+        while self.stop_reason is None:
+            state = self._open.get(self.next_commit)
+            if state is None or not state.complete:
+                break
+            seq = self.next_commit
+            del self._open[seq]
+            records = sorted(
+                (r for t in state.tables.values() for r in t.records.values()), key=_order_key
+            )
+            fresh = [self._with_truth(r) for r in records if r.qa_id not in self.known_qa_ids]
+            self.store.append_records(fresh)
+            self.known_qa_ids.update(r.qa_id for r in fresh)
+            self.accepted += sum(r.accepted for r in fresh)
+            self.next_commit += 1
+            for table_id in state.tables:
+                self._grids.pop(table_id, None)
+            info = self.store.read_run_info()
+            info["progress"] = {
+                "committed_inspirations": self.next_commit,
+                "accepted": self.accepted,
+            }
+            self.store.write_run_info(info)
+            await self.emit(
+                InspirationCommitted(
+                    inspiration_id=state.inspiration_id,
+                    seq=seq,
+                    records=tuple(fresh),
+                    accepted_total=self.accepted,
+                )
+            )
+            if self.on_progress is not None:
+                self.on_progress(self.accepted, self.target)
+            if self.accepted >= self.target:
+                await self._finish("target")
+            elif self.next_commit >= self.limit:
+                await self._finish("exhausted")
+        await self._issue()
+
+    def _with_truth(self, record: QARecord) -> QARecord:
+        if self.oracle is None:
+            return record
+        truth = self.oracle.judge(
+            record.table_id, self._grids.get(record.table_id, ()), record.question, record.answer
+        )
+        if truth is None:
+            return record
+        return record.model_copy(update={"ground_truth": truth.valid})
+
+    async def _finish(self, reason: str) -> None:
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        await self.emit(RunStopping(reason=reason, accepted=self.accepted))  # type: ignore[arg-type]
+        assert self.bus is not None
+        self.bus.halt()
+
+    async def interrupt(self) -> None:
+        """Ctrl-C: stop issuing; what is committed stays, the rest is redone on resume."""
+        if self.stop_reason is None:
+            self.stop_reason = "interrupted"
+            assert self.bus is not None
+            self.bus.halt()

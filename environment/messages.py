@@ -1,0 +1,277 @@
+"""Every message on the bus. Named for what happened; each carries its ids and provenance.
+
+Each message type is its own topic (`topic_of`), so an agent subscribes by naming the
+message types its handlers take, and observers (director, event log) subscribe to all.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Recipe(Message):
+    """A structural seed: the layout a generator should aim for."""
+
+    rows: int = Field(ge=3, le=40)
+    grouped_header: bool = False
+    row_groups: bool = False
+    striped: bool = False
+    highlights: int = Field(default=0, ge=0)
+    totals_row: bool = False
+    footnote: bool = False
+    ruled_grid: bool = False
+    uncertainty: bool = False
+
+
+class InspirationRequested(Message):
+    """The director asks for inspiration number `seq`, naming who will work on it."""
+
+    inspiration_id: str
+    seq: int
+    inspirer: str
+    generator: str
+    questioner: str
+
+
+class InspirationOffered(Message):
+    inspiration_id: str
+    seq: int
+    inspirer: str
+    generator: str
+    questioner: str
+    domain: str
+    topics: tuple[str, ...]
+    recipe: Recipe
+
+
+class InspirationFailed(Message):
+    inspiration_id: str
+    seq: int
+    inspirer: str
+    reason: str
+
+
+class TableDrafted(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    index: int
+    count: int
+    topic: str
+    latex: str
+    generator: str
+    questioner: str
+    attempt: int = 1
+
+
+class DraftingFailed(Message):
+    inspiration_id: str
+    seq: int
+    generator: str
+    reason: str
+
+
+class RenderProblem(Message):
+    message: str
+    line: int | None
+    construct_name: str
+
+
+class RenderFailed(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    topic: str
+    latex: str
+    generator: str
+    questioner: str
+    attempt: int
+    problem: RenderProblem
+
+
+class Cell(Message):
+    row: int
+    col: int
+    rowspan: int = 1
+    colspan: int = 1
+    text: str
+    background: str | None = None
+    bold: bool = False
+    italic: bool = False
+
+
+class TableRendered(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    topic: str
+    generator: str
+    questioner: str
+    attempt: int
+    image: str  # relative to the run directory
+    width: int
+    height: int
+    grid: tuple[Cell, ...]
+    text: str
+    warnings: tuple[str, ...] = ()
+
+
+class TableAbandoned(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    generator: str
+    reason: str
+
+
+class OutputRejected(Message):
+    """A model's output could not be parsed; the agent re-asks (visible in the console)."""
+
+    agent: str
+    role: str
+    subject_id: str
+    attempt: int
+    reason: str
+
+
+class QAProposed(Message):
+    qa_id: str
+    table_id: str
+    inspiration_id: str
+    seq: int
+    index: int
+    count: int
+    topic: str
+    image: str
+    question: str
+    answer: str
+    reasoning: str
+    kind: str
+    generator: str
+    questioner: str
+    attempt: int
+
+
+class QuestioningFailed(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    questioner: str
+    reason: str
+
+
+class VoteCast(Message):
+    qa_id: str
+    table_id: str
+    juror: str
+    persona: str
+    model: str
+    verdict: bool
+    reason: str
+    failed_criterion: str | None = None
+
+
+class Vote(Message):
+    juror: str
+    persona: str
+    model: str
+    verdict: bool
+    reason: str
+
+
+class QARecord(Message):
+    """One line of `records.jsonl`: a QA pair with every vote and the verdict."""
+
+    qa_id: str
+    table_id: str
+    inspiration_id: str
+    seq: int
+    image: str
+    topic: str
+    question: str
+    answer: str
+    reasoning: str
+    kind: str
+    accepted: bool
+    confidence: float
+    votes: tuple[Vote, ...]
+    generator: str
+    questioner: str
+    attempt: int
+    ground_truth: bool | None = None  # only in simulation: the oracle's view
+
+
+class VerdictReached(Message):
+    record: QARecord
+
+
+class RunStarted(Message):
+    """Kick-off: the director starts issuing inspirations from `next_seq`."""
+
+    run_id: str
+    target: int
+    next_seq: int = 0
+    accepted_so_far: int = 0
+
+
+class InspirationCommitted(Message):
+    """An inspiration's records are on disk (fsync'd), in inspiration order."""
+
+    inspiration_id: str
+    seq: int
+    records: tuple[QARecord, ...]
+    accepted_total: int
+
+
+class RunStopping(Message):
+    reason: Literal["target", "interrupted", "exhausted", "failed"]
+    accepted: int
+
+
+BusMessage = (
+    InspirationRequested
+    | InspirationOffered
+    | InspirationFailed
+    | TableDrafted
+    | DraftingFailed
+    | RenderFailed
+    | TableRendered
+    | TableAbandoned
+    | OutputRejected
+    | QAProposed
+    | QuestioningFailed
+    | VoteCast
+    | VerdictReached
+    | RunStarted
+    | InspirationCommitted
+    | RunStopping
+)
+ALL_MESSAGE_TYPES: tuple[type[Message], ...] = (
+    InspirationRequested,
+    InspirationOffered,
+    InspirationFailed,
+    TableDrafted,
+    DraftingFailed,
+    RenderFailed,
+    TableRendered,
+    TableAbandoned,
+    OutputRejected,
+    QAProposed,
+    QuestioningFailed,
+    VoteCast,
+    VerdictReached,
+    RunStarted,
+    InspirationCommitted,
+    RunStopping,
+)
+MESSAGE_TYPES_BY_NAME = {cls.__name__: cls for cls in ALL_MESSAGE_TYPES}
+
+
+def topic_of(message_type: type[Message]) -> str:
+    return f"modswap.{message_type.__name__}"

@@ -1,0 +1,95 @@
+"""The model seam: every role asks a model for text through `complete(request)`.
+
+A request carries the rendered chat messages (what a real model reads) *and* the structured
+inputs (what a simulated model reads), so both kinds sit behind one interface.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from environment.messages import Cell, Recipe
+from environment.personas import Behaviour
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class InspirerInputs(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    task: Literal["inspire"] = "inspire"
+    inspiration_id: str
+    topics_wanted: int
+
+
+class GeneratorInputs(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    task: Literal["generate"] = "generate"
+    inspiration_id: str
+    domain: str
+    topics: tuple[str, ...]
+    recipe: Recipe
+    tables_wanted: int
+
+
+class RepairInputs(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    task: Literal["repair"] = "repair"
+    table_id: str
+    latex: str
+    error: str
+    attempt: int
+
+
+class QuestionerInputs(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    task: Literal["question"] = "question"
+    table_id: str
+    topic: str
+    grid: tuple[Cell, ...]
+    questions_wanted: int
+
+
+class JurorInputs(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    task: Literal["judge"] = "judge"
+    qa_id: str
+    table_id: str
+    topic: str
+    grid: tuple[Cell, ...]
+    question: str
+    answer: str
+    reasoning: str
+
+
+Inputs = InspirerInputs | GeneratorInputs | RepairInputs | QuestionerInputs | JurorInputs
+
+
+class ModelRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    agent: str
+    request_id: str  # stable across runs: simulated randomness derives from it
+    messages: tuple[ChatMessage, ...]
+    inputs: Inputs
+    behaviour: Behaviour
+    attempt: int = 1
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float = 0.0
+
+
+class ChatModel(Protocol):
+    name: str
+
+    async def complete(self, request: ModelRequest) -> Completion: ...

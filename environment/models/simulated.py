@@ -1,0 +1,117 @@
+"""Offline models: write the raw text a good LLM would, from the request's structured inputs.
+
+They run behind the same seam as real models, so every parser, repair loop and vote of a
+real run also runs offline. Randomness derives from the seed, the model, the agent and the
+request id — never from the order in which concurrent requests arrive.
+"""
+
+from __future__ import annotations
+
+import random
+
+from environment.models.oracle import Oracle
+from environment.models.protocol import (
+    Completion,
+    GeneratorInputs,
+    InspirerInputs,
+    JurorInputs,
+    ModelRequest,
+    QuestionerInputs,
+    RepairInputs,
+)
+from environment.models.simulated_generator import (
+    GeneratorMemory,
+    break_latex,
+    design_table,
+    domain_for,
+)
+from environment.models.simulated_inspirer import inspire
+from environment.models.simulated_juror import judge
+from environment.models.simulated_questioner import write_questions
+from environment.randomness import derive
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _garble(text: str, rng_value: float) -> str:
+    """Output a parser must reject: cut-off JSON, or prose with no payload."""
+    if rng_value < 0.5:
+        return text[: max(10, len(text) // 2)]  # cut off mid-way, like a length stop
+    return "I have prepared the requested content and will share it in the next message."
+
+
+class SimulatedModel:
+    def __init__(self, name: str, skill: float, seed: int, oracle: Oracle) -> None:
+        self.name = name
+        self.skill = skill
+        self.seed = seed
+        self.oracle = oracle
+        self.memory = GeneratorMemory()
+
+    @property
+    def fault_scale(self) -> float:
+        return 2.0 - self.skill
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        rng = derive(self.seed, self.name, request.agent, request.request_id, request.attempt)
+        behaviour = request.behaviour
+        inputs = request.inputs
+        if isinstance(inputs, InspirerInputs):
+            text = inspire(inputs.topics_wanted, behaviour, rng)
+        elif isinstance(inputs, GeneratorInputs):
+            text = self._generate(inputs, request, rng)
+        elif isinstance(inputs, RepairInputs):
+            clean = self.memory.clean_version(inputs.latex)
+            fixed = (
+                clean
+                if clean is not None and rng.random() < 0.5 + 0.5 * self.skill
+                else inputs.latex
+            )
+            text = (
+                "Thanks — here is the corrected document.\n\n```latex\n" + fixed.strip() + "\n```\n"
+            )
+        elif isinstance(inputs, QuestionerInputs):
+            text = write_questions(
+                inputs.table_id,
+                inputs.grid,
+                inputs.questions_wanted,
+                behaviour,
+                self.fault_scale,
+                self.oracle,
+                rng,
+            )
+        elif isinstance(inputs, JurorInputs):
+            text = judge(
+                inputs.table_id,
+                inputs.grid,
+                inputs.question,
+                inputs.answer,
+                behaviour,
+                self.skill,
+                self.oracle,
+                rng,
+            )
+        else:  # pragma: no cover - the union is exhaustive
+            raise TypeError(f"unknown inputs {type(inputs).__name__}")
+        if rng.random() < behaviour.faults.malformed_output * self.fault_scale:
+            text = _garble(text, rng.random())
+        prompt = sum(_tokens(message.content) for message in request.messages)
+        return Completion(
+            text=text, model=self.name, prompt_tokens=prompt, completion_tokens=_tokens(text)
+        )
+
+    def _generate(self, inputs: GeneratorInputs, request: ModelRequest, rng: random.Random) -> str:
+        domain = domain_for(inputs.domain)
+        parts = ["Below are the requested tables, each a complete LaTeX document.\n"]
+        for index in range(inputs.tables_wanted):
+            topic = inputs.topics[index % len(inputs.topics)]
+            table_rng = derive(self.seed, self.name, inputs.inspiration_id, index, request.attempt)
+            clean = design_table(domain, topic, inputs.recipe, request.behaviour, table_rng)
+            written = clean
+            if table_rng.random() < request.behaviour.faults.broken_latex * self.fault_scale:
+                written = break_latex(clean, table_rng)
+            self.memory.remember(written, clean)
+            parts.append(f"Table {index + 1} — {topic}:\n\n```latex\n{written.strip()}\n```\n")
+        return "\n".join(parts)

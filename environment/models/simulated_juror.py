@@ -1,0 +1,59 @@
+"""Simulated juror: the oracle's truth seen through the persona's false-accept/reject rates."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+
+from environment.messages import Cell
+from environment.models.oracle import Oracle
+from environment.models.table_reading import read_table
+from environment.personas import Behaviour
+
+
+def judge(
+    table_id: str,
+    grid: Sequence[Cell],
+    question: str,
+    answer: str,
+    behaviour: Behaviour,
+    skill: float,
+    oracle: Oracle,
+    rng: random.Random,
+) -> str:
+    truth = oracle.judge(table_id, grid, question, answer)
+    slack = (1 - skill) * 0.3
+    if truth is None:
+        # A question the oracle never saw (a real questioner wrote it): judge on form alone.
+        valid = read_table(grid) is not None and bool(answer.strip()) and question.endswith("?")
+        criterion = None if valid else "the question is clear"
+        rationale = (
+            "Question is well formed and the table supports a direct reading."
+            if valid
+            else "The question or table is not usable."
+        )
+    else:
+        valid, criterion = truth.valid, truth.failed_criterion
+        rationale = (
+            "Recomputed from the table; the stated answer matches."
+            if valid
+            else f"Fails: {criterion}. "
+            + (
+                f"Recomputing gives {truth.correct_answer}, not {answer}."
+                if truth.correct_answer
+                else "The table does not support this question."
+            )
+        )
+    if valid and rng.random() < behaviour.false_reject + slack:
+        valid, criterion = False, "the answer is valid"
+        rationale = "I could not confirm the figure from the table."
+    elif not valid and rng.random() < behaviour.false_accept + slack:
+        valid, criterion = True, None
+        rationale = "Looks plausible at a glance."
+    verdict = {
+        "verdict": "accept" if valid else "reject",
+        "failed_criterion": criterion,
+        "rationale": rationale,
+    }
+    return "```json\n" + json.dumps(verdict, ensure_ascii=False) + "\n```"

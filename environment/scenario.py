@@ -1,0 +1,141 @@
+"""Scenario files: the schema (pydantic, extra keys forbidden) and a loader with clear errors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from environment.personas import Persona, Role
+from environment.yaml_source import UserInputError, YamlSource, did_you_mean
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(Strict):
+    accepted_qa: int = Field(ge=1, le=1_000_000)
+
+
+class SimulatedModelSettings(Strict):
+    kind: Literal["simulated"]
+    skill: float = Field(default=0.9, ge=0, le=1)
+
+
+class AgentSettings(Strict):
+    role: Role | Literal["curator"]
+    persona: str
+    model: str | None = None
+    count: int = Field(default=1, ge=1, le=64)
+
+
+class ConsensusSettings(Strict):
+    rule: Literal["majority", "k_of_n", "unanimous"] = "majority"
+    k: int | None = Field(default=None, ge=1)
+    tiebreaker: str | None = None
+
+    @model_validator(mode="after")
+    def _k_only_for_k_of_n(self) -> ConsensusSettings:
+        if self.rule == "k_of_n" and self.k is None:
+            raise ValueError("rule k_of_n needs k (for example k: 2)")
+        return self
+
+
+class RenderSettings(Strict):
+    pages: int = Field(default=2, ge=1, le=16)
+    scale: float = Field(default=2.0, ge=0.5, le=4)
+    timeout_s: float = Field(default=20.0, gt=0, le=600)
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    target: Target
+    output: str = "out"
+    models: dict[str, SimulatedModelSettings]
+    agents: list[AgentSettings] = Field(min_length=1)
+    consensus: ConsensusSettings = ConsensusSettings()
+    tables_per_call: int = Field(default=3, ge=1, le=10)
+    qa_per_table: int = Field(default=3, ge=1, le=20)
+    max_repairs: int = Field(default=2, ge=0, le=10)
+    max_inflight: int = Field(default=4, ge=1, le=256)
+    render: RenderSettings = RenderSettings()
+
+
+ROLES_NEEDED: tuple[Role, ...] = ("inspirer", "generator", "questioner", "juror")
+
+
+def load_scenario(path: Path, personas: dict[str, Persona]) -> Scenario:
+    """Reads and checks a scenario; every problem is a UserInputError naming file, line, key."""
+    source = YamlSource.read(path)
+    if not isinstance(source.data, dict):
+        raise source.error(
+            [], "a scenario is a mapping of keys (name, seed, target, models, agents…)"
+        )
+    models = source.data.get("models")
+    if isinstance(models, dict):
+        for name, settings in models.items():
+            if isinstance(settings, dict) and settings.get("kind") not in (None, "simulated"):
+                raise source.error(
+                    ["models", name, "kind"],
+                    f"model kind '{settings.get('kind')}' is not available yet; "
+                    "use kind: simulated",
+                )
+    scenario: Scenario = source.validate(Scenario)
+    check_scenario(scenario, personas, source)
+    return scenario
+
+
+def check_scenario(
+    scenario: Scenario, personas: dict[str, Persona], source: YamlSource | None = None
+) -> None:
+    """Cross-field checks: names that must exist, roles that must be present."""
+
+    def fail(location: list[int | str], message: str) -> UserInputError:
+        if source is not None:
+            return source.error(location, message)
+        return UserInputError(f"{'.'.join(map(str, location))}: {message}")
+
+    for index, agent in enumerate(scenario.agents):
+        if agent.role == "curator":
+            continue
+        if agent.persona not in personas:
+            raise fail(
+                ["agents", index, "persona"],
+                f"unknown persona{did_you_mean(agent.persona, personas)}; "
+                f"personas live in agents/personas/",
+            )
+        persona = personas[agent.persona]
+        if persona.role != agent.role:
+            raise fail(
+                ["agents", index, "persona"],
+                f"persona '{agent.persona}' is a {persona.role}, not a {agent.role}",
+            )
+        if agent.model is None:
+            raise fail(["agents", index], "required key 'model' is missing")
+        if agent.model not in scenario.models:
+            raise fail(
+                ["agents", index, "model"],
+                f"unknown model{did_you_mean(agent.model, scenario.models)}; "
+                "declare it under models:",
+            )
+    roles = Counter(agent.role for agent in scenario.agents for _ in range(agent.count))
+    for role in ROLES_NEEDED:
+        if roles[role] == 0:
+            raise fail(["agents"], f"no {role}: a run needs at least one agent with role: {role}")
+    jurors = roles["juror"]
+    if scenario.consensus.rule == "k_of_n" and (scenario.consensus.k or 0) > jurors:
+        raise fail(
+            ["consensus", "k"], f"k is {scenario.consensus.k} but there are only {jurors} jurors"
+        )
+    tiebreaker = scenario.consensus.tiebreaker
+    juror_personas = {a.persona for a in scenario.agents if a.role == "juror"}
+    if tiebreaker is not None and tiebreaker not in juror_personas:
+        raise fail(
+            ["consensus", "tiebreaker"],
+            f"tiebreaker{did_you_mean(tiebreaker, juror_personas)} is not a juror "
+            "persona of this scenario",
+        )

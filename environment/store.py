@@ -1,0 +1,174 @@
+"""The run directory: crash-safe appends, atomic files, and what `--resume` needs to read back.
+
+Layout: run.json, events.jsonl, records.jsonl, tables/<id>.tex|.html, images/<id>.png.
+Records are fsync'd before the director counts them, so a kill -9 can lose speculative
+work but never an accepted record; a torn last line is cut off on resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from environment.messages import QARecord
+from environment.yaml_source import UserInputError
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file + fsync + rename: readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def _truncate_torn_tail(path: Path) -> int:
+    """Cuts a last line that a crash left without its newline; returns bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as file:
+        file.seek(max(0, size - 65536))
+        tail = file.read()
+        if tail.endswith(b"\n"):
+            return 0
+        cut = tail.rfind(b"\n")
+        keep = size - len(tail) + cut + 1 if cut >= 0 else 0
+        file.truncate(keep)
+        return size - keep
+
+
+class RunStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.tables = directory / "tables"
+        self.images = directory / "images"
+        self.run_json = directory / "run.json"
+        self.events_path = directory / "events.jsonl"
+        self.records_path = directory / "records.jsonl"
+        self._events: Any = None
+        self._records: Any = None
+
+    @classmethod
+    def create(cls, directory: Path, run_info: dict[str, Any]) -> RunStore:
+        if directory.exists() and any(directory.iterdir()):
+            raise UserInputError(
+                f"{directory}: output folder is not empty; choose another "
+                "--out or resume it with --resume"
+            )
+        store = cls(directory)
+        store.tables.mkdir(parents=True, exist_ok=True)
+        store.images.mkdir(parents=True, exist_ok=True)
+        store.write_run_info(run_info)
+        store._open()
+        return store
+
+    @classmethod
+    def reopen(cls, directory: Path) -> RunStore:
+        store = cls(directory)
+        if not store.run_json.is_file():
+            raise UserInputError(
+                f"{directory}: not a run folder (no run.json); pass the "
+                "folder a run printed, e.g. out/quickstart-20260101-120000"
+            )
+        _truncate_torn_tail(store.records_path)
+        _truncate_torn_tail(store.events_path)
+        store.tables.mkdir(parents=True, exist_ok=True)
+        store.images.mkdir(parents=True, exist_ok=True)
+        store._open()
+        return store
+
+    def _open(self) -> None:
+        self._events = self.events_path.open("a", encoding="utf-8")
+        self._records = self.records_path.open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        for handle in (self._events, self._records):
+            if handle is not None and not handle.closed:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+
+    # ---------- run.json
+    def read_run_info(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserInputError(f"{self.run_json}: cannot be read ({error})") from None
+        return data
+
+    def write_run_info(self, info: dict[str, Any]) -> None:
+        write_atomic(self.run_json, json.dumps(info, indent=2, sort_keys=True).encode())
+
+    # ---------- artefacts
+    def save_table(self, table_id: str, latex: str, html: str | None, png: bytes | None) -> str:
+        """Writes the table's files; returns the image path relative to the run folder."""
+        write_atomic(self.tables / f"{table_id}.tex", latex.encode("utf-8"))
+        if html is not None:
+            write_atomic(self.tables / f"{table_id}.html", html.encode("utf-8"))
+        if png is not None:
+            write_atomic(self.images / f"{table_id}.png", png)
+        return f"images/{table_id}.png"
+
+    # ---------- logs
+    def append_event(self, event: dict[str, Any]) -> None:
+        self._events.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._events.flush()
+
+    def append_records(self, records: list[QARecord]) -> None:
+        if not records:
+            return
+        lines = "".join(record.model_dump_json() + "\n" for record in records)
+        self._records.write(lines)
+        self._records.flush()
+        os.fsync(self._records.fileno())
+        self._events.flush()
+        os.fsync(self._events.fileno())
+
+    def read_records(self) -> list[QARecord]:
+        return list(iter_records(self.records_path))
+
+
+def iter_records(path: Path) -> Iterator[QARecord]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield QARecord.model_validate_json(line)
+            except ValueError as error:
+                raise UserInputError(
+                    f"{path}:{number}: corrupt record ({str(error)[:120]})"
+                ) from None
+
+
+def iter_events(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        raise UserInputError(f"{path}: not found; replay needs a run folder with events.jsonl")
+    with path.open(encoding="utf-8") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                if not line.endswith("\n"):
+                    return  # a torn last line from a crash
+                raise UserInputError(f"{path}:{number}: corrupt event line") from None

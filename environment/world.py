@@ -1,0 +1,174 @@
+"""The world the agents live in: bus, render service, director, event log, store — and a run.
+
+`run.py` builds the agents from the registry and hands them here; the world wires the
+environment's own services around them and runs until the director says stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from environment.bus import Bus, BusAgent
+from environment.director import Director
+from environment.event_log import Event, EventTap
+from environment.ledger import Ledger
+from environment.messages import Message, RunStarted, TableDrafted
+from environment.models.oracle import Oracle
+from environment.rendering import RenderService
+from environment.scenario import Scenario
+from environment.store import RunStore
+from renderers.chromium import ChromiumRenderer
+
+
+@dataclass
+class Participant:
+    agent: BusAgent
+    role: str
+    persona: str
+    consumes: tuple[type[Message], ...]
+
+
+@dataclass
+class RunOutcome:
+    reason: str
+    accepted: int
+    wall_s: float
+    render_busy_s: float
+    renders: int
+    render_failures: int
+    events: int
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("autogen-core", "playwright", "pylatexenc", "pydantic", "rich"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[package] = metadata.version(package)
+    return found
+
+
+def run_info(scenario: Scenario, run_id: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "scenario": scenario.model_dump(mode="json"),
+        "seed": scenario.seed,
+        "versions": versions(),
+        "progress": {"committed_inspirations": 0, "accepted": 0},
+    }
+
+
+async def run_world(
+    *,
+    scenario: Scenario,
+    store: RunStore,
+    participants: list[Participant],
+    ledger: Ledger,
+    oracle: Oracle | None,
+    listeners: list[Callable[[Event], None]],
+    run_id: str,
+    next_seq: int,
+    known_qa_ids: set[str],
+    accepted_so_far: int,
+    renderer: ChromiumRenderer | None = None,
+) -> RunOutcome:
+    """Runs the society until the target, an interrupt (SIGINT) or a failure."""
+    bus = Bus()
+    roster = {p.agent.name: (p.role, p.persona) for p in participants}
+    roster.update({"director": ("director", "director"), "renderer": ("renderer", "renderer")})
+    by_role = {
+        role: [p.agent.name for p in participants if p.role == role]
+        for role in ("inspirer", "generator", "questioner")
+    }
+    owned_renderer = renderer is None
+    renderer = renderer or ChromiumRenderer(
+        pages=scenario.render.pages,
+        scale=scenario.render.scale,
+        timeout_s=scenario.render.timeout_s,
+    )
+    if owned_renderer:
+        await renderer.start()
+    tap = EventTap(store, roster, listeners)
+    director = Director(
+        store=store,
+        target=scenario.target.accepted_qa,
+        inspirers=by_role["inspirer"],
+        generators=by_role["generator"],
+        questioners=by_role["questioner"],
+        max_inflight=scenario.max_inflight,
+        known_qa_ids=known_qa_ids,
+        oracle=oracle,
+    )
+    render_service = RenderService(renderer, store)
+    await bus.observe_all(tap)
+    await bus.observe_all(director)
+    await bus.add(render_service, (TableDrafted,))
+    for participant in participants:
+        await bus.add(participant.agent, participant.consumes)
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C: stop waiting for in-flight work
+            bus.done.set()
+            raise KeyboardInterrupt
+        interrupted = True
+        pending.add(loop.create_task(director.interrupt()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    started = time.perf_counter()
+    try:
+        bus.start()
+        await bus.publish(
+            RunStarted(
+                run_id=run_id,
+                target=scenario.target.accepted_qa,
+                next_seq=next_seq,
+                accepted_so_far=accepted_so_far,
+            )
+        )
+        await bus.run_until_done()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        if owned_renderer:
+            await renderer.close()
+        wall = time.perf_counter() - started
+        info = store.read_run_info()
+        info["ledger"] = ledger.as_dict()
+        info["last_session"] = {
+            "stop_reason": director.stop_reason or "failed",
+            "wall_s": round(wall, 3),
+        }
+        store.write_run_info(info)
+        store.close()
+    return RunOutcome(
+        reason=director.stop_reason or "failed",
+        accepted=director.accepted,
+        wall_s=wall,
+        render_busy_s=render_service.clock.busy_s,
+        renders=render_service.clock.renders,
+        render_failures=render_service.clock.failures,
+        events=tap.count,
+    )
+
+
+def new_run_directory(output: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = output / f"{name}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = output / f"{name}-{stamp}-{suffix}"
+    return candidate

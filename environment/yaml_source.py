@@ -1,0 +1,136 @@
+"""YAML loading that remembers where each key was, so errors can name file, line and key."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+
+class UserInputError(Exception):
+    """A user's file is wrong. The message is one sentence naming the file, line and fix."""
+
+
+Location = tuple[int | str, ...]
+
+
+def _walk(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), lines)
+
+
+class YamlSource:
+    """A parsed YAML file plus a map from key paths to line numbers."""
+
+    def __init__(self, path: Path, data: Any, lines: dict[Location, int]) -> None:
+        self.path = path
+        self.data = data
+        self.lines = lines
+
+    @classmethod
+    def read(cls, path: Path) -> YamlSource:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserInputError(f"{path}: file not found") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserInputError(f"{path}: cannot be read ({error})") from None
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line = f":{mark.line + 1}" if mark else ""
+            raise UserInputError(
+                f"{path}{line}: invalid YAML: {error.problem or error.context}"
+            ) from None
+        except yaml.YAMLError as error:
+            raise UserInputError(f"{path}: invalid YAML: {error}") from None
+        lines: dict[Location, int] = {}
+        if node is not None:
+            _walk(node, (), lines)
+        return cls(path, data, lines)
+
+    def line_of(self, location: Sequence[int | str]) -> int | None:
+        location = tuple(location)
+        while location:
+            if location in self.lines:
+                return self.lines[location]
+            location = location[:-1]
+        return self.lines.get(())
+
+    def error(self, location: Sequence[int | str], message: str) -> UserInputError:
+        line = self.line_of(location)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        key = ".".join(str(part) for part in location)
+        return UserInputError(f"{where}: {key + ': ' if key else ''}{message}")
+
+    def validate(self, model: type[BaseModel], data: Any | None = None) -> Any:
+        """Validates into `model`; the first error becomes one clear UserInputError."""
+        try:
+            return model.model_validate(self.data if data is None else data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            location = [part for part in first["loc"] if not _is_union_tag(part)]
+            if first["type"] == "extra_forbidden":
+                unknown = str(location[-1])
+                allowed = _allowed_keys(model, location[:-1])
+                hint = did_you_mean(unknown, allowed)
+                raise self.error(location, f"unknown key{hint}") from None
+            if first["type"] == "missing":
+                raise self.error(location, "required key is missing") from None
+            raise self.error(location, _short(first["msg"], first.get("input"))) from None
+
+
+def _is_union_tag(part: int | str) -> bool:
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _short(message: str, given: Any) -> str:
+    if isinstance(given, (str, int, float, bool)):
+        return f"{message} (got {given!r})"
+    return message
+
+
+def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list[str]:
+    current: Any = model
+    for part in location:
+        if isinstance(part, int):
+            continue
+        if (
+            isinstance(current, type)
+            and issubclass(current, BaseModel)
+            and part in current.model_fields
+        ):
+            annotation = current.model_fields[part].annotation
+            current = _inner_model(annotation) or current
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" '{word}' (did you mean '{close[0]}'?)" if close else f" '{word}'"

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""modswap: run a scenario's agent society, replay a run, or render LaTeX files.
+
+    python run.py SCENARIO [--out DIR] [--target N] [--seed N] [--quiet]
+    python run.py run SCENARIO ...            (same as above)
+    python run.py run --resume RUN_DIR        (finish a run that was stopped or killed)
+    python run.py replay RUN_DIR [--quiet]
+    python run.py render FILE.tex... --out DIR [--json] [--scale 2]
+
+This is the one place that wires things: scenario → models → agents → world.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from agents.curator import Curator
+from agents.generator import Generator
+from agents.juror import Juror
+from agents.questioner import Questioner
+from agents.registry import ROLE_CLASSES, ROLE_CONSUMES
+from environment.console import RunConsole
+from environment.ledger import Ledger, MeteredModel
+from environment.models.oracle import Oracle
+from environment.models.simulated import SimulatedModel
+from environment.personas import Persona, load_personas
+from environment.scenario import Scenario, check_scenario, load_scenario
+from environment.store import RunStore, iter_events
+from environment.world import Participant, RunOutcome, new_run_directory, run_info, run_world
+from environment.yaml_source import UserInputError
+from renderers.errors import RendererUnavailable
+
+ROOT = Path(__file__).resolve().parent
+PERSONAS_DIR = ROOT / "agents" / "personas"
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_participants(
+    scenario: Scenario, personas: dict[str, Persona], ledger: Ledger, oracle: Oracle
+) -> list[Participant]:
+    models = {
+        name: SimulatedModel(name, settings.skill, scenario.seed, oracle)
+        for name, settings in scenario.models.items()
+    }
+    participants: list[Participant] = []
+    used: set[str] = set()
+    jurors: list[str] = []
+    for settings in scenario.agents:
+        if settings.role == "curator":
+            continue
+        persona = personas[settings.persona]
+        assert settings.model is not None  # checked by check_scenario
+        for index in range(1, settings.count + 1):
+            name = settings.persona if settings.count == 1 else f"{settings.persona}-{index}"
+            while name in used:
+                name += "x"
+            used.add(name)
+            model = MeteredModel(models[settings.model], ledger, settings.role)
+            agent: Generator | Questioner | Juror | object
+            if settings.role == "generator":
+                agent = Generator(
+                    name, persona, model, scenario.tables_per_call, scenario.max_repairs
+                )
+            elif settings.role == "questioner":
+                agent = Questioner(name, persona, model, scenario.qa_per_table)
+            elif settings.role == "juror":
+                agent = Juror(name, persona, model, settings.model)
+                jurors.append(name)
+            else:
+                agent = ROLE_CLASSES[settings.role](name, persona, model)
+            participants.append(
+                Participant(
+                    agent,
+                    settings.role,
+                    persona.name,  # type: ignore[arg-type]
+                    ROLE_CONSUMES[settings.role],
+                )
+            )
+    consensus = scenario.consensus
+    curator = Curator("curator", jurors, consensus.rule, consensus.k, consensus.tiebreaker)
+    participants.append(Participant(curator, "curator", "curator", ROLE_CONSUMES["curator"]))
+    return participants
+
+
+def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    update: dict[str, object] = {}
+    if args.target is not None:
+        if args.target < 1:
+            raise UserInputError("--target must be at least 1")
+        update["target"] = scenario.target.model_copy(update={"accepted_qa": args.target})
+    if args.seed is not None:
+        update["seed"] = args.seed
+    return scenario.model_copy(update=update) if update else scenario
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    personas = load_personas(PERSONAS_DIR)
+    if args.resume is not None:
+        store = RunStore.reopen(Path(args.resume))
+        info = store.read_run_info()
+        try:
+            scenario = Scenario.model_validate(info["scenario"])
+        except (KeyError, ValueError):
+            raise UserInputError(
+                f"{store.run_json}: scenario snapshot is missing or invalid"
+            ) from None
+        if args.seed is not None and args.seed != scenario.seed:
+            raise UserInputError(
+                "--seed cannot change on --resume: the run's records come "
+                f"from seed {scenario.seed}"
+            )
+        scenario = apply_overrides(scenario, args)
+        check_scenario(scenario, personas)
+        records = store.read_records()
+        known = {record.qa_id for record in records}
+        accepted = sum(record.accepted for record in records)
+        next_seq = int(info.get("progress", {}).get("committed_inspirations", 0))
+        run_id = info.get("run_id", store.directory.name)
+        info["scenario"] = scenario.model_dump(mode="json")
+        store.write_run_info(info)
+    else:
+        if args.scenario is None:
+            raise UserInputError(
+                "give a scenario file, e.g. python run.py "
+                "scenarios/quickstart.yaml (or --resume RUN_DIR)"
+            )
+        scenario = apply_overrides(load_scenario(Path(args.scenario), personas), args)
+        directory = (
+            Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
+        )
+        run_id = directory.name
+        store = RunStore.create(directory, run_info(scenario, run_id))
+        known, accepted, next_seq = set(), 0, 0
+    ledger = Ledger()
+    oracle = Oracle()
+    participants = build_participants(scenario, personas, ledger, oracle)
+    console = RunConsole(quiet=args.quiet)
+    console.message(f"run folder: {store.directory}")
+    try:
+        with console:
+            outcome = await run_world(
+                scenario=scenario,
+                store=store,
+                participants=participants,
+                ledger=ledger,
+                oracle=oracle,
+                listeners=[console.on_event],
+                run_id=run_id,
+                next_seq=next_seq,
+                known_qa_ids=known,
+                accepted_so_far=accepted,
+            )
+    except RendererUnavailable as error:
+        store.close()
+        raise UserInputError(str(error)) from None
+    return finish(console, store, scenario, outcome)
+
+
+def finish(console: RunConsole, store: RunStore, scenario: Scenario, outcome: RunOutcome) -> int:
+    render_share = outcome.render_busy_s / outcome.wall_s if outcome.wall_s else 0.0
+    console.summary(
+        {
+            "wall_s": round(outcome.wall_s, 2),
+            "render_busy_share": round(render_share, 3),
+            "run_folder": str(store.directory),
+        }
+    )
+    info = store.read_run_info()
+    info["summary"] = console.stats.as_dict()
+    store.write_run_info(info)
+    resume = f"python run.py run --resume {store.directory}"
+    if outcome.reason == "interrupted":
+        console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")
+        return EXIT_INTERRUPTED
+    if outcome.reason == "exhausted":
+        console.message(
+            f"gave up before the target ({outcome.accepted}/"
+            f"{scenario.target.accepted_qa} accepted): the jury rejects too much "
+            "or tables keep failing; see events.jsonl"
+        )
+        return 1
+    console.message(f"done: {outcome.accepted} accepted QA pairs in {store.directory}")
+    return 0
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    directory = Path(args.run_dir)
+    console = RunConsole(quiet=args.quiet)
+    with console:
+        for event in iter_events(directory / "events.jsonl"):
+            console.on_event(event)
+    console.summary({"run_folder": str(directory)})
+    return 0
+
+
+async def render_command(args: argparse.Namespace) -> int:
+    from renderers.chromium import ChromiumRenderer
+    from renderers.errors import LatexRenderError
+
+    out = Path(args.out)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    failures = 0
+    async with ChromiumRenderer(pages=2, scale=args.scale) as renderer:
+        for name in args.files:
+            path = Path(name)
+            entry: dict[str, object] = {
+                "file": name,
+                "ok": False,
+                "png": None,
+                "width": None,
+                "height": None,
+                "text": None,
+                "warnings": [],
+                "error": None,
+            }
+            try:
+                source = await asyncio.to_thread(path.read_text, encoding="utf-8")
+                result = await renderer.render(source)
+            except (OSError, UnicodeDecodeError) as error:
+                entry["error"] = {
+                    "message": f"cannot read file: {error}",
+                    "line": None,
+                    "construct": "file",
+                }
+            except LatexRenderError as error:
+                entry["error"] = {
+                    "message": error.problem.message,
+                    "line": error.problem.line,
+                    "construct": error.problem.construct,
+                }
+            else:
+                png = out / (path.stem + ".png")
+                png.write_bytes(result.png)
+                entry.update(
+                    ok=True,
+                    png=str(png),
+                    width=result.width,
+                    height=result.height,
+                    text=result.text,
+                    warnings=list(result.warnings),
+                )
+            failures += not entry["ok"]
+            if args.json:
+                print(json.dumps(entry, ensure_ascii=False))
+            elif entry["ok"]:
+                print(f"{name}: {entry['png']} ({entry['width']}×{entry['height']})")
+            else:
+                error_info = entry["error"]
+                assert isinstance(error_info, dict)
+                line = f":{error_info['line']}" if error_info["line"] else ""
+                print(f"{name}{line}: {error_info['message']} ({error_info['construct']})")
+    return 1 if failures else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = main.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="run a scenario (the default)")
+    run.add_argument("scenario", nargs="?", help="scenario YAML file")
+    run.add_argument("--out", help="run folder (default: <output>/<name>-<timestamp>)")
+    run.add_argument("--target", type=int, help="accepted QA pairs to reach")
+    run.add_argument("--seed", type=int, help="override the scenario seed")
+    run.add_argument("--quiet", action="store_true", help="plain log lines, no live view")
+    run.add_argument("--resume", metavar="RUN_DIR", help="finish a stopped or killed run")
+    replay = commands.add_parser("replay", help="replay a run's events in the console")
+    replay.add_argument("run_dir")
+    replay.add_argument("--quiet", action="store_true")
+    render = commands.add_parser("render", help="render LaTeX files to PNG")
+    render.add_argument("files", nargs="+")
+    render.add_argument("--out", required=True)
+    render.add_argument("--json", action="store_true")
+    render.add_argument("--scale", type=float, default=2.0)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in ("run", "replay", "render", "-h", "--help"):
+        argv.insert(0, "run")
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "replay":
+            return replay_command(args)
+        if args.command == "render":
+            return asyncio.run(render_command(args))
+        if args.command == "run":
+            return asyncio.run(run_command(args))
+        parser().print_help()
+        return EXIT_USER_ERROR
+    except (UserInputError, RendererUnavailable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
