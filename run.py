@@ -19,10 +19,7 @@ import sys
 from pathlib import Path
 
 from agents.curator import Curator
-from agents.generator import Generator
-from agents.juror import Juror
-from agents.questioner import Questioner
-from agents.registry import ROLE_CLASSES, ROLE_CONSUMES
+from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
 from environment.console import RunConsole
 from environment.ledger import Ledger, MeteredModel
 from environment.models.oracle import Oracle
@@ -51,35 +48,24 @@ def build_participants(
     used: set[str] = set()
     jurors: list[str] = []
     for settings in scenario.agents:
-        if settings.role == "curator":
-            continue
         persona = personas[settings.persona]
-        assert settings.model is not None  # checked by check_scenario
         for index in range(1, settings.count + 1):
             name = settings.persona if settings.count == 1 else f"{settings.persona}-{index}"
             while name in used:
                 name += "x"
             used.add(name)
             model = MeteredModel(models[settings.model], ledger, settings.role)
-            agent: Generator | Questioner | Juror | object
-            if settings.role == "generator":
-                agent = Generator(
-                    name, persona, model, scenario.tables_per_call, scenario.max_repairs
-                )
-            elif settings.role == "questioner":
-                agent = Questioner(name, persona, model, scenario.qa_per_table)
-            elif settings.role == "juror":
-                agent = Juror(name, persona, model, settings.model)
+            knobs = Knobs(
+                settings.model,
+                scenario.tables_per_call,
+                scenario.qa_per_table,
+                scenario.max_repairs,
+            )
+            agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
+            if settings.role == "juror":
                 jurors.append(name)
-            else:
-                agent = ROLE_CLASSES[settings.role](name, persona, model)
             participants.append(
-                Participant(
-                    agent,
-                    settings.role,
-                    persona.name,  # type: ignore[arg-type]
-                    ROLE_CONSUMES[settings.role],
-                )
+                Participant(agent, settings.role, persona.name, ROLE_CONSUMES[settings.role])
             )
     consensus = scenario.consensus
     curator = Curator("curator", jurors, consensus.rule, consensus.k, consensus.tiebreaker)

@@ -1,8 +1,14 @@
-"""Role names (as scenario files spell them) → agent classes. Never import-by-string."""
+"""Role names (as scenario files spell them) → how to build that agent, and what it hears.
+
+Scenario files name roles; this table turns a name into a constructor. Never import-by-string.
+"""
 
 from __future__ import annotations
 
-from agents.curator import Curator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agents.base import RoleAgent
 from agents.generator import Generator
 from agents.inspirer import Inspirer
 from agents.juror import Juror
@@ -16,13 +22,31 @@ from environment.messages import (
     TableRendered,
     VoteCast,
 )
+from environment.models.protocol import ChatModel
+from environment.personas import Persona
 
-ROLE_CLASSES = {
-    "inspirer": Inspirer,
-    "generator": Generator,
-    "questioner": Questioner,
-    "juror": Juror,
-    "curator": Curator,
+
+@dataclass(frozen=True)
+class Knobs:
+    """Scenario settings some roles need at construction."""
+
+    model_name: str
+    tables_per_call: int
+    qa_per_table: int
+    max_repairs: int
+
+
+Builder = Callable[[str, Persona, ChatModel, Knobs], RoleAgent]
+
+ROLE_BUILDERS: dict[str, Builder] = {
+    "inspirer": lambda name, persona, model, knobs: Inspirer(name, persona, model),
+    "generator": lambda name, persona, model, knobs: Generator(
+        name, persona, model, knobs.tables_per_call, knobs.max_repairs
+    ),
+    "questioner": lambda name, persona, model, knobs: Questioner(
+        name, persona, model, knobs.qa_per_table
+    ),
+    "juror": lambda name, persona, model, knobs: Juror(name, persona, model, knobs.model_name),
 }
 
 # What each role listens to: its subscriptions on the bus.

@@ -26,9 +26,9 @@ class SimulatedModelSettings(Strict):
 
 
 class AgentSettings(Strict):
-    role: Role | Literal["curator"]
+    role: Role
     persona: str
-    model: str | None = None
+    model: str
     count: int = Field(default=1, ge=1, le=64)
 
 
@@ -100,8 +100,6 @@ def check_scenario(
         return UserInputError(f"{'.'.join(map(str, location))}: {message}")
 
     for index, agent in enumerate(scenario.agents):
-        if agent.role == "curator":
-            continue
         if agent.persona not in personas:
             raise fail(
                 ["agents", index, "persona"],
@@ -114,8 +112,6 @@ def check_scenario(
                 ["agents", index, "persona"],
                 f"persona '{agent.persona}' is a {persona.role}, not a {agent.role}",
             )
-        if agent.model is None:
-            raise fail(["agents", index], "required key 'model' is missing")
         if agent.model not in scenario.models:
             raise fail(
                 ["agents", index, "model"],

@@ -124,7 +124,9 @@ class ChromiumRenderer:
                 f"Chromium failed to start ({error.message.splitlines()[0]}); {SETUP_HINT}"
             ) from None
         self._generation += 1
-        self._pages = asyncio.Queue()
+        # Same queue object: renders already waiting for a page must get the new ones.
+        while not self._pages.empty():
+            self._pages.get_nowait()
         for _ in range(self.page_count):
             await self._pages.put(await self._new_page())
 
@@ -171,8 +173,8 @@ class ChromiumRenderer:
                 translation.text_width_px,
                 translation.warnings,
             )
-        except _BrowserGone:
-            await self._relaunch()
+        except _BrowserGone as gone:
+            await self._relaunch(gone.generation)
             return await self._render_html(
                 translation.html,
                 translation.font_size_pt,
@@ -180,10 +182,9 @@ class ChromiumRenderer:
                 translation.warnings,
             )
 
-    async def _relaunch(self) -> None:
-        generation = self._generation
+    async def _relaunch(self, failed_generation: int) -> None:
         async with self._launch_lock:
-            if generation != self._generation:
+            if failed_generation != self._generation:
                 return  # another task already relaunched
             self.relaunches += 1
             if self._browser is not None:
@@ -197,6 +198,7 @@ class ChromiumRenderer:
         page = await self._pages.get()
         generation = self._generation
         healthy = True
+        gone = False
         try:
             options = {"fontSizePt": font_size_pt, "textWidthPx": text_width_px, "sans": False}
             try:
@@ -225,10 +227,11 @@ class ChromiumRenderer:
         except PlaywrightError as error:
             healthy = False
             if self._browser is None or not self._browser.is_connected() or _is_crash(error):
-                raise _BrowserGone() from None
+                gone = True
+                raise _BrowserGone(generation) from None
             raise
         finally:
-            if generation == self._generation:
+            if generation == self._generation and not gone:
                 if healthy:
                     self._pages.put_nowait(page)
                 else:
@@ -262,11 +265,13 @@ class ChromiumRenderer:
         try:
             self._pages.put_nowait(await self._new_page())
         except PlaywrightError:
-            await self._relaunch()
+            await self._relaunch(self._generation)
 
 
 class _BrowserGone(Exception):
-    pass
+    def __init__(self, generation: int) -> None:
+        super().__init__("browser gone")
+        self.generation = generation
 
 
 def _is_crash(error: PlaywrightError) -> bool:

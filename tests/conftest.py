@@ -1,0 +1,71 @@
+"""Shared fixtures: one real Chromium renderer per test session, small scenarios on disk."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+from environment.personas import Persona, load_personas
+from renderers.chromium import ChromiumRenderer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def personas() -> dict[str, Persona]:
+    return load_personas(ROOT / "agents" / "personas")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def renderer() -> AsyncIterator[ChromiumRenderer]:
+    async with ChromiumRenderer(pages=2, scale=2.0) as shared:
+        yield shared
+
+
+def png_image(data: bytes) -> Image.Image:
+    """Decodes a PNG; fails the test when it is not one."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def ink_share(image: Image.Image) -> float:
+    """Share of pixels that are not near-white: 0 for a blank image."""
+    grey = image.convert("L")
+    histogram = grey.histogram()
+    dark = sum(histogram[:200])
+    return dark / (grey.width * grey.height)
+
+
+SCENARIO = """\
+name: tiny
+seed: {seed}
+target: {{accepted_qa: {target}}}
+output: {output}
+models:
+  sim-careful: {{kind: simulated, skill: 0.95}}
+  sim-sloppy: {{kind: simulated, skill: 0.6}}
+agents:
+  - {{role: inspirer, persona: cartographer, model: sim-careful}}
+  - {{role: generator, persona: analyst, model: sim-careful, count: 2}}
+  - {{role: questioner, persona: puzzle-setter, model: sim-careful}}
+  - {{role: juror, persona: auditor, model: sim-careful}}
+  - {{role: juror, persona: skimmer, model: sim-sloppy}}
+  - {{role: juror, persona: pedant, model: sim-careful}}
+consensus: {{rule: majority, tiebreaker: auditor}}
+tables_per_call: 2
+qa_per_table: 3
+max_inflight: 3
+"""
+
+
+def write_scenario(directory: Path, *, seed: int = 7, target: int = 6) -> Path:
+    path = directory / "tiny.yaml"
+    path.write_text(SCENARIO.format(seed=seed, target=target, output=directory / "out"))
+    return path

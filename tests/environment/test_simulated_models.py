@@ -1,0 +1,163 @@
+"""Each simulated role writes what a good LLM would; its output goes through the real parsers."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.generator import parse_tables
+from agents.inspirer import parse_inspiration
+from agents.juror import parse_verdict
+from agents.questioner import parse_questions
+from environment.messages import Cell, Recipe
+from environment.models.oracle import Oracle
+from environment.models.protocol import (
+    ChatMessage,
+    GeneratorInputs,
+    InspirerInputs,
+    JurorInputs,
+    ModelRequest,
+    QuestionerInputs,
+    RepairInputs,
+)
+from environment.models.reasoning import QuestionSpec, solve
+from environment.models.simulated import SimulatedModel
+from environment.models.simulated_generator import break_latex, design_table
+from environment.models.table_reading import read_table
+from environment.models.topic_bank import DOMAINS, all_subjects
+from environment.personas import Behaviour, Faults, Persona
+from environment.randomness import derive
+from renderers.chromium import ChromiumRenderer
+from renderers.errors import LatexRenderError
+from renderers.latex_html import translate
+
+FAULTLESS = Behaviour(faults=Faults())
+PROMPT = (ChatMessage(role="user", content="see inputs"),)
+
+
+def request(inputs: object, behaviour: Behaviour = FAULTLESS, attempt: int = 1) -> ModelRequest:
+    return ModelRequest(agent="tester", request_id="r1", messages=PROMPT,
+                        inputs=inputs, behaviour=behaviour, attempt=attempt)  # type: ignore[arg-type]
+
+
+def test_topic_bank_is_broad() -> None:
+    subjects = all_subjects()
+    assert len(DOMAINS) >= 15
+    assert len(set(subjects)) >= 300
+    assert {"finance", "health", "sport", "climate", "logistics", "education"} <= {
+        d.name for d in DOMAINS}
+
+
+async def test_inspirer_output_parses() -> None:
+    model = SimulatedModel("m", 1.0, 3, Oracle())
+    completion = await model.complete(request(InspirerInputs(inspiration_id="i1",
+                                                             topics_wanted=3)))
+    domain, topics, recipe = parse_inspiration(completion.text)
+    assert domain in {d.name for d in DOMAINS} and len(topics) == 3 and 5 <= recipe.rows <= 25
+
+
+RECIPES = [
+    Recipe(rows=6),
+    Recipe(rows=12, grouped_header=True, row_groups=True, striped=True, highlights=2,
+           totals_row=True, footnote=True, uncertainty=True),
+    Recipe(rows=9, ruled_grid=True, highlights=3, totals_row=True),
+    Recipe(rows=20, row_groups=True, ruled_grid=True, grouped_header=True, striped=True),
+]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_generated_documents_translate_and_vary(recipe: Recipe) -> None:
+    documents = set()
+    for seed in range(12):
+        rng = derive(seed, "test")
+        domain = DOMAINS[seed % len(DOMAINS)]
+        document = design_table(domain, "A topic", recipe, Behaviour(complexity=0.7), rng)
+        assert document.startswith("\\documentclass") and "\\end{document}" in document
+        translate(document)  # raises on anything the renderer rejects
+        documents.add(document)
+        with pytest.raises(LatexRenderError) as caught:
+            translate(break_latex(document, rng))
+        assert caught.value.problem.message
+    assert len(documents) == 12
+
+
+async def test_generator_output_parses_and_repair_fixes_the_fault() -> None:
+    behaviour = Behaviour(faults=Faults(broken_latex=1.0))
+    model = SimulatedModel("m", 1.0, 5, Oracle())
+    inputs = GeneratorInputs(inspiration_id="i1", domain="sport", topics=("a", "b"),
+                             recipe=RECIPES[1], tables_wanted=2)
+    completion = await model.complete(request(inputs, behaviour))
+    documents = parse_tables(2)(completion.text)
+    for document in documents:
+        with pytest.raises(LatexRenderError) as caught:
+            translate(document)
+        repaired = await model.complete(request(RepairInputs(
+            table_id="t", latex=document, error=caught.value.problem.describe(), attempt=1)))
+        fixed = parse_tables(1)(repaired.text)[0]
+        translate(fixed)
+
+
+async def grid_for(renderer: ChromiumRenderer, recipe: Recipe, seed: int) -> tuple[Cell, ...]:
+    document = design_table(DOMAINS[seed % len(DOMAINS)], "Topic", recipe,
+                            Behaviour(complexity=0.7), derive(seed, "grid"))
+    result = await renderer.render(document)
+    return tuple(Cell(**vars(c)) for c in result.grid)
+
+
+@pytest.mark.parametrize("recipe_index", range(len(RECIPES)))
+async def test_questions_are_right_and_jurors_agree(renderer: ChromiumRenderer,
+                                                    recipe_index: int) -> None:
+    oracle = Oracle()
+    model = SimulatedModel("m", 1.0, 11, oracle)
+    grid = await grid_for(renderer, RECIPES[recipe_index], recipe_index)
+    completion = await model.complete(request(QuestionerInputs(
+        table_id="t1", topic="Topic", grid=grid, questions_wanted=6)))
+    pairs = parse_questions(completion.text)
+    assert len(pairs) == 6
+    assert len({p["kind"] for p in pairs}) >= 3
+    strict = Behaviour(false_accept=0.0, false_reject=0.0, faults=Faults())
+    for pair in pairs:
+        assert pair["reasoning"].startswith("Step 1:")
+        truth = oracle.judge("t1", grid, pair["question"], pair["answer"])
+        assert truth is not None and truth.valid, pair
+        vote = await model.complete(request(JurorInputs(
+            qa_id="q", table_id="t1", topic="Topic", grid=grid, question=pair["question"],
+            answer=pair["answer"], reasoning=pair["reasoning"]), strict))
+        assert parse_verdict(vote.text).accept
+
+
+async def test_wrong_answers_are_caught_by_a_strict_juror(renderer: ChromiumRenderer) -> None:
+    oracle = Oracle()
+    model = SimulatedModel("m", 1.0, 13, oracle)
+    grid = await grid_for(renderer, RECIPES[1], 3)
+    sloppy = Behaviour(faults=Faults(wrong_answer=1.0))
+    completion = await model.complete(request(QuestionerInputs(
+        table_id="t1", topic="Topic", grid=grid, questions_wanted=4), sloppy))
+    strict = Behaviour(false_accept=0.0, false_reject=0.0, faults=Faults())
+    for pair in parse_questions(completion.text):
+        vote = await model.complete(request(JurorInputs(
+            qa_id="q", table_id="t1", topic="Topic", grid=grid, question=pair["question"],
+            answer=pair["answer"], reasoning=pair["reasoning"]), strict))
+        verdict = parse_verdict(vote.text)
+        assert not verdict.accept and verdict.failed_criterion == "the answer is valid"
+
+
+def test_reasoning_on_a_known_grid() -> None:
+    texts = [["Team", "Wins", "Goals"], ["Falcons", "12", "40"], ["Comets", "7", "52"],
+             ["Wolves", "9", "31"], ["Total", "28", "123"]]
+    grid = tuple(Cell(row=r, col=c, text=t) for r, row in enumerate(texts)
+                 for c, t in enumerate(row))
+    view = read_table(grid)
+    assert view is not None and [r.label for r in view.summary_rows] == ["Total"]
+    total = solve(QuestionSpec("aggregate", column=1, operation="sum"), view)
+    assert total is not None and total.answer == "28"
+    hop = solve(QuestionSpec("multi_hop", column=2, column2=1, direction="highest"), view)
+    assert hop is not None and hop.answer == "7"
+    count = solve(QuestionSpec("conditional_count", column=2, threshold=35), view)
+    assert count is not None and count.answer == "2"
+    change = solve(QuestionSpec("percentage", column=1, first="Falcons", second="Comets"), view)
+    assert change is not None and change.answer == "+71.4%"
+
+
+def test_personas_load(personas: dict[str, Persona]) -> None:
+    assert {"cartographer", "analyst", "puzzle-setter", "auditor", "skimmer", "pedant"} <= set(
+        personas)

@@ -1,0 +1,193 @@
+"""The renderer through real Chromium: grid, image, errors with lines, sandbox, crash relaunch."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from renderers.chromium import ChromiumRenderer, GridCell
+from renderers.errors import LatexRenderError
+from tests.conftest import ink_share, png_image
+
+SAMPLE = r"""\documentclass[11pt]{article}
+\usepackage{booktabs,multirow}
+\usepackage[table]{xcolor}
+\definecolor{hl}{HTML}{FFF2CC}
+\begin{document}
+\begin{table}[h]
+\centering
+\caption{Quarterly revenue by region}
+\begin{tabular}{llrr}
+\toprule
+\multicolumn{2}{c}{Where} & \multicolumn{2}{c}{Revenue (M\$)} \\
+\cmidrule(lr){1-2} \cmidrule(lr){3-4}
+Region & City & Q1 & Q2 \\
+\midrule
+\multirow{2}{*}{North} & Oslo & 12.5 & \cellcolor{hl}\textbf{14.1} \\
+ & Bergen & 8.0 & $9.3 \pm 0.2$ \\
+South & Rome -- Italy & 7 & 8 \\
+\bottomrule
+\end{tabular}
+\end{table}
+\end{document}
+"""
+
+
+def cell(grid: tuple[GridCell, ...], text: str) -> GridCell:
+    return next(c for c in grid if c.text == text)
+
+
+async def test_sample_table_grid_and_image(renderer: ChromiumRenderer) -> None:
+    result = await renderer.render(SAMPLE)
+    assert cell(result.grid, "Where").colspan == 2
+    assert cell(result.grid, "North").rowspan == 2
+    assert cell(result.grid, "14.1").background == "rgb(255, 242, 204)"
+    assert cell(result.grid, "14.1").bold
+    assert cell(result.grid, "9.3±0.2").col == 3
+    assert cell(result.grid, "Rome – Italy").row == 4
+    assert "Table 1: Quarterly revenue by region" in result.text
+    image = png_image(result.png)
+    assert (image.width, image.height) == (result.width, result.height)
+    assert 300 < image.width < 1600 and 200 < image.height < 1000
+    assert ink_share(image) > 0.02
+
+
+@pytest.mark.parametrize("source, line, construct, message", [
+    ("\\begin{tabular}{ll}\na & b \\\\\nc & d & e \\\\\n\\end{tabular}", 3, "&",
+     "more cells than the 2 columns"),
+    ("\\begin{document}\n\\begin{tabularr}{l}\nx\n\\end{tabularr}\n\\end{document}", 2,
+     "\\begin{tabularr}", "unknown environment 'tabularr'"),
+    ("\\begin{document}\n\\caption{open\n\\end{document}", None, "syntax", "unbalanced"),
+    ("\\begin{tabular}{lq}\na & b\n\\end{tabular}", 1, "\\begin{tabular}",
+     "unknown column type 'q'"),
+    ("\\begin{tabular}{ll}\n\\cmidrule{2-5}\na & b\n\\end{tabular}", 2, "\\cmidrule",
+     "outside 1-2"),
+])
+async def test_errors_name_line_and_construct(renderer: ChromiumRenderer, source: str,
+                                              line: int | None, construct: str,
+                                              message: str) -> None:
+    with pytest.raises(LatexRenderError) as caught:
+        await renderer.render(source)
+    problem = caught.value.problem
+    assert message in problem.message
+    assert problem.construct == construct
+    if line is not None:
+        assert problem.line == line
+
+
+async def test_bad_math_is_an_error(renderer: ChromiumRenderer) -> None:
+    with pytest.raises(LatexRenderError) as caught:
+        await renderer.render("\\begin{tabular}{l}\n$x^2^3$ \\\\\n\\end{tabular}")
+    assert caught.value.problem.construct == "math"
+
+
+async def test_markup_in_latex_is_inert_text(renderer: ChromiumRenderer) -> None:
+    source = ("\\begin{tabular}{l}\n<script>document.title='pwned'</script> \\\\\n"
+              "<img src=x onerror=alert(1)> \\\\\n\\href{javascript:alert(1)}{click} \\\\\n"
+              "\\end{tabular}")
+    result = await renderer.render(source)
+    assert "<script>document.title='pwned'</script>" in result.text
+    assert "<img src=x onerror=alert(1)>" in result.text
+    assert "<script" not in result.html and "<img" not in result.html
+    assert "href" not in result.html and "javascript" not in result.html
+
+
+async def test_file_reading_macros_are_ignored(renderer: ChromiumRenderer) -> None:
+    source = ("\\input{/etc/passwd}\\include{/etc/hostname}\\begin{tabular}{l}\nsafe \\\\\n"
+              "\\end{tabular}")
+    result = await renderer.render(source)
+    assert "root:" not in result.text and "/etc/passwd" not in result.text
+    assert any("\\input ignored" in warning for warning in result.warnings)
+
+
+@pytest_asyncio.fixture
+async def counting_server() -> AsyncIterator[tuple[str, list[str]]]:
+    hits: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(text="leaked")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", hits
+    await runner.cleanup()
+
+
+async def test_render_page_has_no_network_and_no_files(
+        renderer: ChromiumRenderer, counting_server: tuple[str, list[str]]) -> None:
+    url, hits = counting_server
+    page = await renderer._pages.get()
+    try:
+        outcome = await page.evaluate(
+            """async (url) => {
+                const tries = [url + '/fetch', 'file:///etc/passwd'];
+                const results = [];
+                for (const target of tries) {
+                    try { const r = await fetch(target); results.push(await r.text()); }
+                    catch (e) { results.push('blocked'); }
+                }
+                const img = new Image(); img.src = url + '/image';
+                await new Promise(resolve => { img.onload = img.onerror = resolve; });
+                return results;
+            }""", url)
+    finally:
+        renderer._pages.put_nowait(page)
+    assert outcome == ["blocked", "blocked"]
+    assert hits == []
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        for child in children.get(pid, []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _browser_pids() -> list[int]:
+    pids = []
+    for pid in _descendants(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command and command[0].endswith(b"chromium") and not any(
+                part.startswith(b"--type=") for part in command):
+            pids.append(pid)
+    return pids
+
+
+async def test_browser_killed_mid_run_is_relaunched() -> None:
+    async with ChromiumRenderer(pages=1) as fresh:
+        await fresh.render(SAMPLE)
+        pids = _browser_pids()
+        assert pids, "no Chromium process found under this test"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        result = await fresh.render(SAMPLE)
+        assert cell(result.grid, "North").rowspan == 2
+        assert fresh.relaunches == 1

@@ -1,0 +1,121 @@
+"""Whole offline runs through run.py, real Chromium and real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, ink_share, png_image, write_scenario
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def records(run_dir: Path) -> list[dict[str, object]]:
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_offline_run_writes_a_voted_dataset(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, target=6)
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "run"
+    rows = records(run_dir)
+    accepted = [row for row in rows if row["accepted"]]
+    assert len(accepted) >= 6
+    assert len({row["qa_id"] for row in rows}) == len(rows)
+    for row in rows:
+        assert set(row) >= {"qa_id", "table_id", "image", "topic", "question", "answer",
+                            "reasoning", "kind", "accepted", "confidence", "votes",
+                            "generator", "questioner", "attempt"}
+        votes = row["votes"]
+        assert isinstance(votes, list) and [v["persona"] for v in votes] == [
+            "auditor", "pedant", "skimmer"]
+        agreeing = sum(v["verdict"] == row["accepted"] for v in votes)
+        assert row["confidence"] == round(agreeing / 3, 4)
+        assert row["accepted"] == (sum(v["verdict"] for v in votes) >= 2)
+        image = png_image((run_dir / str(row["image"])).read_bytes())
+        assert 300 < image.width < 3000 and 150 < image.height < 2500
+        assert ink_share(image) > 0.02
+        assert (run_dir / "tables" / f"{row['table_id']}.tex").is_file()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["progress"]["accepted"] == len(accepted)
+    assert info["scenario"]["name"] == "tiny" and info["ledger"]["by_model_role"]
+    events = (run_dir / "events.jsonl").read_text().splitlines()
+    kinds = {json.loads(line)["kind"] for line in events}
+    assert {"RunStarted", "InspirationOffered", "TableDrafted", "TableRendered", "QAProposed",
+            "VoteCast", "VerdictReached", "InspirationCommitted", "RunStopping"} <= kinds
+    out = result.stdout
+    assert "generator  analyst-1" in out and "juror      auditor" in out
+    assert f"summary: accepted={len(accepted)}" in out
+    assert "jury_precision=" in out and "summary: generator=analyst-1" in out
+    replay = run("replay", str(run_dir), "--quiet", cwd=tmp_path)
+    assert replay.returncode == 0
+    assert f"summary: accepted={len(accepted)}" in replay.stdout
+    committed = [line.split(None, 1)[1] for line in out.splitlines()
+                 if "InspirationCommitted" in line]
+    assert committed and all(line in replay.stdout for line in committed)
+
+
+def test_same_seed_same_records_other_seed_other_records(tmp_path: Path) -> None:
+    outputs = []
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        scenario = write_scenario(tmp_path / name, seed=seed, target=5) if (
+            tmp_path / name).mkdir() is None else None
+        assert scenario is not None
+        result = run(str(scenario), "--quiet", "--out", str(tmp_path / name / "run"),
+                     cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append((tmp_path / name / "run" / "records.jsonl").read_text())
+    assert outputs[0] == outputs[1]
+    assert outputs[0] != outputs[2]
+
+
+def test_kill_9_then_resume_finishes_without_duplicates_or_losses(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, seed=5, target=24)
+    run_dir = tmp_path / "killed"
+    with subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out",
+             str(run_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+    ) as process:
+        assert process.stdout is not None
+        commits = 0
+        for line in process.stdout:
+            if "InspirationCommitted" in line:
+                commits += 1
+                if commits == 2:
+                    break
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    before = records(run_dir)
+    accepted_before = {row["qa_id"]: row for row in before if row["accepted"]}
+    assert accepted_before, "the run was killed before anything was accepted"
+
+    resumed = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    after = records(run_dir)
+    ids = [row["qa_id"] for row in after]
+    assert len(ids) == len(set(ids))
+    by_id = {row["qa_id"]: row for row in after}
+    assert all(by_id[qa_id] == row for qa_id, row in accepted_before.items())
+    assert sum(row["accepted"] for row in after) >= 24
+
+    uninterrupted = run(str(scenario), "--quiet", "--out", str(tmp_path / "whole"), cwd=tmp_path)
+    assert uninterrupted.returncode == 0
+    assert (tmp_path / "whole" / "records.jsonl").read_text() == \
+        (run_dir / "records.jsonl").read_text()
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    result = run("run", "--resume", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not a run folder" in result.stderr and "Traceback" not in result.stderr
