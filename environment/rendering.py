@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import heapq
 import time
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from autogen_core import MessageContext, message_handler
@@ -24,32 +28,84 @@ class RenderClock:
     def __init__(self) -> None:
         self.in_flight = 0
         self.busy_s = 0.0
+        self.page_seconds = 0.0  # integral of renders in flight over time
         self.renders = 0
         self.failures = 0
         self._since = 0.0
+        self._last = 0.0
+
+    def _advance(self) -> None:
+        now = time.perf_counter()
+        if self.in_flight:
+            self.page_seconds += self.in_flight * (now - self._last)
+        self._last = now
 
     def begin(self) -> None:
+        self._advance()
         if self.in_flight == 0:
-            self._since = time.perf_counter()
+            self._since = self._last
         self.in_flight += 1
 
     def end(self) -> None:
+        self._advance()
         self.in_flight -= 1
         if self.in_flight == 0:
-            self.busy_s += time.perf_counter() - self._since
+            self.busy_s += self._last - self._since
+
+
+class PrioritySlots:
+    """A semaphore whose waiters are woken smallest priority first."""
+
+    def __init__(self, slots: int) -> None:
+        self.free = slots
+        self._waiting: list[tuple[tuple[int, int, int], int, asyncio.Future[None]]] = []
+        self._tiebreak = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: tuple[int, int, int]) -> AsyncIterator[None]:
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+        else:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._tiebreak += 1
+            heapq.heappush(self._waiting, (priority, self._tiebreak, future))
+            await future  # the releasing task handed its slot over to us
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, future = heapq.heappop(self._waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
 
 
 class RenderService(BusAgent):
     role = "renderer"
 
-    def __init__(self, renderer: Renderer, store: RunStore, name: str = "renderer") -> None:
+    def __init__(self, renderer: Renderer, store: RunStore, slots: int,
+                 name: str = "renderer") -> None:
         super().__init__(name, description="LaTeX → PNG in headless Chromium")
         self.renderer = renderer
         self.store = store
         self.clock = RenderClock()
+        self._slots = PrioritySlots(slots)
 
     @message_handler
     async def on_table_drafted(self, message: TableDrafted, ctx: MessageContext) -> None:
+        # Oldest inspiration first: the director commits in order, so a repair of the oldest
+        # table must not wait behind drafts of newer ones.
+        priority = (message.seq, message.index, -message.attempt)
+        async with self._slots.slot(priority):
+            if self.bus is not None and self.bus.halted:
+                return  # the run stopped while this draft waited: speculative work
+            await self._render(message)
+
+    async def _render(self, message: TableDrafted) -> None:
         self.clock.begin()
         try:
             result = await self.renderer.render(message.latex)

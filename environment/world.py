@@ -107,7 +107,7 @@ async def run_world(
         known_qa_ids=known_qa_ids,
         oracle=oracle,
     )
-    render_service = RenderService(renderer, store)
+    render_service = RenderService(renderer, store, slots=scenario.render.pages)
     await bus.observe_all(tap)
     await bus.observe_all(director)
     await bus.add(render_service, (TableDrafted,))
@@ -150,6 +150,10 @@ async def run_world(
         info["last_session"] = {
             "stop_reason": director.stop_reason or "failed",
             "wall_s": round(wall, 3),
+            "render_busy_s": round(render_service.clock.busy_s, 3),
+            "render_page_s": round(render_service.clock.page_seconds, 3),
+            "renders": render_service.clock.renders,
+            "render_failures": render_service.clock.failures,
         }
         store.write_run_info(info)
         store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -202,9 +203,11 @@ class ChromiumRenderer:
         try:
             options = {"fontSizePt": font_size_pt, "textWidthPx": text_width_px, "sans": False}
             try:
-                drawn: dict[str, Any] = await asyncio.wait_for(
-                    page.evaluate("([b, o]) => window.modswapRender(b, o)", [body, options]),
-                    self.timeout_s,
+                drawn: dict[str, Any] = json.loads(
+                    await asyncio.wait_for(
+                        page.evaluate("([b, o]) => window.modswapRender(b, o)", [body, options]),
+                        self.timeout_s,
+                    )
                 )
             except TimeoutError:
                 healthy = False

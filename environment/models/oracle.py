@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from environment.messages import Cell
 from environment.models.reasoning import QuestionSpec, answers_match, solve
-from environment.models.table_reading import read_table
+from environment.models.table_reading import TableView, read_table
 
 CRITERIA = (
     "a table is present",
@@ -33,6 +33,14 @@ class Truth:
 class Oracle:
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], QuestionSpec] = {}
+        self._views: dict[tuple[str, int], TableView | None] = {}
+
+    def view(self, table_id: str, grid: Sequence[Cell]) -> TableView | None:
+        """The table as read from its grid, read once per table (jurors ask many times)."""
+        key = (table_id, len(grid))
+        if key not in self._views:
+            self._views[key] = read_table(grid)
+        return self._views[key]
 
     def register(self, table_id: str, question: str, spec: QuestionSpec) -> None:
         self._specs[(table_id, question.strip())] = spec
@@ -45,7 +53,7 @@ class Oracle:
             return None
         if spec.kind == "off_topic":
             return Truth(False, "", CRITERIA[4])
-        view = read_table(grid)
+        view = self.view(table_id, grid)
         solution = solve(spec, view) if view is not None else None
         if solution is None:
             return Truth(False, "", CRITERIA[2])

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from environment.messages import Cell
 from environment.models.oracle import Oracle
-from environment.models.table_reading import read_table
 from environment.personas import Behaviour
 
 
@@ -26,7 +25,8 @@ def judge(
     slack = (1 - skill) * 0.3
     if truth is None:
         # A question the oracle never saw (a real questioner wrote it): judge on form alone.
-        valid = read_table(grid) is not None and bool(answer.strip()) and question.endswith("?")
+        readable = oracle.view(table_id, grid) is not None
+        valid = readable and bool(answer.strip()) and question.endswith("?")
         criterion = None if valid else "the question is clear"
         rationale = (
             "Question is well formed and the table supports a direct reading."
