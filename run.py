@@ -29,6 +29,7 @@ from environment.scenario import Scenario, check_scenario, load_scenario
 from environment.store import RunStore, iter_events
 from environment.world import Participant, RunOutcome, new_run_directory, run_info, run_world
 from environment.yaml_source import UserInputError
+from renderers.chromium import check_assets, chromium_path
 from renderers.errors import RendererUnavailable
 
 ROOT = Path(__file__).resolve().parent
@@ -86,6 +87,8 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 async def run_command(args: argparse.Namespace) -> int:
     personas = load_personas(PERSONAS_DIR)
+    chromium_path()  # set-up problems first, before a run folder is made
+    check_assets()
     if args.resume is not None:
         store = RunStore.reopen(Path(args.resume))
         info = store.read_run_info()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,11 +21,7 @@ class GaveUp(Exception):
 
 def inputs_block(inputs: Inputs) -> str:
     """The machine-readable inputs every prompt carries (simulated models read these)."""
-    return (
-        "Inputs:\n```json\n"
-        + json.dumps(inputs.model_dump(mode="json"), ensure_ascii=False)
-        + "\n```"
-    )
+    return "Inputs:\n```json\n" + inputs.model_dump_json() + "\n```"
 
 
 class RoleAgent(BusAgent):

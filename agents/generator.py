@@ -119,8 +119,7 @@ class Generator(RoleAgent):
                     seq=message.seq,
                     generator=self.name,
                     reason=(
-                        f"still failing after {self.max_repairs} repairs: "
-                        f"{message.problem.message}"
+                        f"still failing after {self.max_repairs} repairs: {message.problem.message}"
                     ),
                 )
             )

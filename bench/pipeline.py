@@ -17,6 +17,7 @@ import io
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import threading
@@ -78,6 +79,7 @@ class MemorySampler(threading.Thread):
 
 async def render_only(drafts: list[str], pages: int) -> float:
     async with ChromiumRenderer(pages=pages) as renderer:
+
         async def one(latex: str) -> None:
             with contextlib.suppress(LatexRenderError):
                 await renderer.render(latex)
@@ -89,66 +91,109 @@ async def render_only(drafts: list[str], pages: int) -> float:
         return time.perf_counter() - started
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--target", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=7)
-    options = parser.parse_args()
+def measure(target: int, seed: int) -> dict[str, float]:
+    """One pipeline run plus its render-only baseline; returns the figures."""
     workdir = Path(tempfile.mkdtemp(prefix="modswap-bench-"))
     run_dir = workdir / "run"
     sampler = MemorySampler()
     sampler.start()
     args = modswap.parser().parse_args(
-        ["run", str(ROOT / "scenarios" / "quickstart.yaml"), "--quiet", "--out", str(run_dir),
-         "--target", str(options.target), "--seed", str(options.seed)])
-    started = time.perf_counter()
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        [
+            "run",
+            str(ROOT / "scenarios" / "quickstart.yaml"),
+            "--quiet",
+            "--out",
+            str(run_dir),
+            "--target",
+            str(target),
+            "--seed",
+            str(seed),
+        ]
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF)
     with contextlib.redirect_stdout(io.StringIO()):
         code = asyncio.run(modswap.run_command(args))
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    total = time.perf_counter() - started
-    python_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime -
-                                                               cpu_before.ru_stime)
+    after = resource.getrusage(resource.RUSAGE_SELF)
     sampler.stop()
     if code != 0:
-        print(f"run failed with exit code {code}")
-        return 1
+        raise SystemExit(f"run failed with exit code {code}")
+    python_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     info = json.loads((run_dir / "run.json").read_text())
     session = info["last_session"]
     pages = info["scenario"]["render"]["pages"]
-    accepted = info["progress"]["accepted"]
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     # Only drafts the pipeline really rendered (drafts dropped at the stop do not count).
-    rendered = {(e["data"]["table_id"], e["data"]["attempt"]) for e in events
-                if e["kind"] in ("TableRendered", "RenderFailed")}
-    drafts = [e["data"]["latex"] for e in events if e["kind"] == "TableDrafted"
-              and (e["data"]["table_id"], e["data"]["attempt"]) in rendered]
-    dropped = sum(1 for e in events if e["kind"] == "TableDrafted") - len(drafts)
+    rendered = {
+        (e["data"]["table_id"], e["data"]["attempt"])
+        for e in events
+        if e["kind"] in ("TableRendered", "RenderFailed")
+    }
+    drafts = [
+        e["data"]["latex"]
+        for e in events
+        if e["kind"] == "TableDrafted" and (e["data"]["table_id"], e["data"]["attempt"]) in rendered
+    ]
     before = resource.getrusage(resource.RUSAGE_SELF)
     baseline = asyncio.run(render_only(drafts, pages))
     after = resource.getrusage(resource.RUSAGE_SELF)
-    baseline_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     wall = session["wall_s"]
-    overhead = max(0.0, wall - baseline) / wall
-    print(f"accepted QA pairs        {accepted} (target {options.target}, seed {options.seed})")
-    print(f"records                  {sum(1 for _ in (run_dir / 'records.jsonl').open())}")
-    print(f"drafts rendered          {len(drafts)} ({session['render_failures']} failed; "
-          f"{dropped} drafted after the target was reached and dropped)")
-    print(f"pipeline wall            {wall:.2f} s (process incl. Chromium start: {total:.2f} s)")
-    print(f"accepted QA / s          {accepted / wall:.1f}")
-    print(f"render busy share        {session['render_busy_s'] / wall:.1%} of wall "
-          "(≥ 1 render in flight)")
-    print(f"page utilisation         {session['render_page_s'] / (wall * pages):.1%} "
-          f"(mean renders in flight / {pages} pages)")
-    print(f"render-only baseline     {baseline:.2f} s for the same {len(drafts)} drafts, "
-          f"{pages} pages")
-    print(f"agents + bus overhead    {overhead:.1%} of wall  (1 − baseline / pipeline; "
-          "goal < 10 %)")
-    print(f"python process CPU       {python_cpu:.2f} s ({python_cpu / total:.0%} of one core "
-          f"over the whole process run; render-only baseline: {baseline_cpu:.2f} s)")
-    print(f"peak memory (PSS)        {sampler.peak / 2**20:.0f} MiB incl. Chromium "
-          "(goal < 1536 MiB)")
-    print(f"run folder               {run_dir}")
+    return {
+        "accepted": info["progress"]["accepted"],
+        "drafts": len(drafts),
+        "failed": session["render_failures"],
+        "dropped": sum(1 for e in events if e["kind"] == "TableDrafted") - len(drafts),
+        "wall": wall,
+        "qa_per_s": info["progress"]["accepted"] / wall,
+        "busy": session["render_busy_s"] / wall,
+        "utilisation": session["render_page_s"] / (wall * pages),
+        "baseline": baseline,
+        "overhead": max(0.0, wall - baseline) / wall,
+        "python_cpu": python_cpu,
+        "baseline_cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "peak_mib": sampler.peak / 2**20,
+        "pages": pages,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--target", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the median is reported")
+    options = parser.parse_args()
+    runs = [measure(options.target, options.seed) for _ in range(options.repeat)]
+    for index, figures in enumerate(runs, 1):
+        print(
+            f"run {index}: wall {figures['wall']:.2f} s, baseline {figures['baseline']:.2f} s, "
+            f"overhead {figures['overhead']:.1%}, {figures['qa_per_s']:.1f} accepted QA/s"
+        )
+    median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    print(f"median of {len(runs)} runs (target {options.target}, seed {options.seed}):")
+    print(f"  accepted QA pairs        {median['accepted']:.0f}")
+    print(
+        f"  drafts rendered          {median['drafts']:.0f} ({median['failed']:.0f} failed; "
+        f"{median['dropped']:.0f} drafted after the target and dropped)"
+    )
+    print(f"  pipeline wall            {median['wall']:.2f} s")
+    print(f"  accepted QA / s          {median['qa_per_s']:.1f}")
+    print(f"  render busy share        {median['busy']:.1%} of wall (>= 1 render in flight)")
+    print(
+        f"  page utilisation         {median['utilisation']:.1%} (mean renders in flight / "
+        f"{median['pages']:.0f} pages)"
+    )
+    print(f"  render-only baseline     {median['baseline']:.2f} s for the same drafts")
+    print(
+        f"  agents + bus overhead    {median['overhead']:.1%} of wall "
+        "(1 - baseline / pipeline; goal < 10 %)"
+    )
+    print(
+        f"  python CPU               {median['python_cpu']:.2f} s in the pipeline run, "
+        f"{median['baseline_cpu']:.2f} s in the render-only baseline"
+    )
+    print(
+        f"  peak memory (PSS)        {max(r['peak_mib'] for r in runs):.0f} MiB incl. Chromium "
+        "(goal < 1536 MiB)"
+    )
     return 0
 
 

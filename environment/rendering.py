@@ -87,8 +87,9 @@ class PrioritySlots:
 class RenderService(BusAgent):
     role = "renderer"
 
-    def __init__(self, renderer: Renderer, store: RunStore, slots: int,
-                 name: str = "renderer") -> None:
+    def __init__(
+        self, renderer: Renderer, store: RunStore, slots: int, name: str = "renderer"
+    ) -> None:
         super().__init__(name, description="LaTeX → PNG in headless Chromium")
         self.renderer = renderer
         self.store = store
@@ -111,7 +112,9 @@ class RenderService(BusAgent):
             result = await self.renderer.render(message.latex)
         except LatexRenderError as error:
             self.clock.failures += 1
-            self.store.save_table(message.table_id, message.latex, None, None)
+            await asyncio.to_thread(
+                self.store.save_table, message.table_id, message.latex, None, None
+            )
             problem = error.problem
             await self.emit(
                 RenderFailed(
@@ -132,7 +135,10 @@ class RenderService(BusAgent):
         finally:
             self.clock.end()
         self.clock.renders += 1
-        image = self.store.save_table(message.table_id, message.latex, result.html, result.png)
+        # fsync'd writes in a thread: the loop keeps feeding the render pages meanwhile.
+        image = await asyncio.to_thread(
+            self.store.save_table, message.table_id, message.latex, result.html, result.png
+        )
         await self.emit(
             TableRendered(
                 table_id=message.table_id,

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
+
 from environment.messages import QARecord
 from environment.yaml_source import UserInputError
 
@@ -127,7 +129,8 @@ class RunStore:
 
     # ---------- logs
     def append_event(self, event: dict[str, Any]) -> None:
-        self._events.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+        # pydantic_core's encoder: the event log is the busiest writer of a run.
+        self._events.write(pydantic_core.to_json(event).decode("utf-8") + "\n")
         self._events.flush()
 
     def append_records(self, records: list[QARecord]) -> None:

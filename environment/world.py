@@ -140,11 +140,11 @@ async def run_world(
         )
         await bus.run_until_done()
     finally:
+        wall = time.perf_counter() - started  # the society's time, without browser teardown
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
         if owned_renderer:
             await renderer.close()
-        wall = time.perf_counter() - started
         info = store.read_run_info()
         info["ledger"] = ledger.as_dict()
         info["last_session"] = {

@@ -42,16 +42,19 @@ SETUP_HINT = "run `make setup` (or `bash scripts/setup.sh`)"
 
 def chromium_path() -> Path:
     configured = os.environ.get("MODSWAP_CHROMIUM")
-    candidates = [Path(configured)] if configured else []
-    candidates += [Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser")]
-    found = shutil.which("chromium")
-    if found:
-        candidates.append(Path(found))
+    if configured:
+        candidates = [Path(configured)]
+    else:
+        candidates = [Path("/usr/bin/chromium"), Path("/usr/bin/chromium-browser")]
+        found = shutil.which("chromium")
+        if found:
+            candidates.append(Path(found))
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
+    where = configured or "/usr/bin/chromium"
     raise RendererUnavailable(
-        f"Chromium was not found at /usr/bin/chromium; {SETUP_HINT} to install Debian's chromium"
+        f"Chromium was not found at {where}; {SETUP_HINT} to install Debian's chromium"
     )
 
 

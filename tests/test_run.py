@@ -13,8 +13,13 @@ from tests.conftest import ROOT, ink_share, png_image, write_scenario
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def records(run_dir: Path) -> list[dict[str, object]]:
@@ -32,12 +37,28 @@ def test_offline_run_writes_a_voted_dataset(tmp_path: Path) -> None:
     assert len(accepted) >= 6
     assert len({row["qa_id"] for row in rows}) == len(rows)
     for row in rows:
-        assert set(row) >= {"qa_id", "table_id", "image", "topic", "question", "answer",
-                            "reasoning", "kind", "accepted", "confidence", "votes",
-                            "generator", "questioner", "attempt"}
+        assert set(row) >= {
+            "qa_id",
+            "table_id",
+            "image",
+            "topic",
+            "question",
+            "answer",
+            "reasoning",
+            "kind",
+            "accepted",
+            "confidence",
+            "votes",
+            "generator",
+            "questioner",
+            "attempt",
+        }
         votes = row["votes"]
         assert isinstance(votes, list) and [v["persona"] for v in votes] == [
-            "auditor", "pedant", "skimmer"]
+            "auditor",
+            "pedant",
+            "skimmer",
+        ]
         agreeing = sum(v["verdict"] == row["accepted"] for v in votes)
         assert row["confidence"] == round(agreeing / 3, 4)
         assert row["accepted"] == (sum(v["verdict"] for v in votes) >= 2)
@@ -50,8 +71,17 @@ def test_offline_run_writes_a_voted_dataset(tmp_path: Path) -> None:
     assert info["scenario"]["name"] == "tiny" and info["ledger"]["by_model_role"]
     events = (run_dir / "events.jsonl").read_text().splitlines()
     kinds = {json.loads(line)["kind"] for line in events}
-    assert {"RunStarted", "InspirationOffered", "TableDrafted", "TableRendered", "QAProposed",
-            "VoteCast", "VerdictReached", "InspirationCommitted", "RunStopping"} <= kinds
+    assert {
+        "RunStarted",
+        "InspirationOffered",
+        "TableDrafted",
+        "TableRendered",
+        "QAProposed",
+        "VoteCast",
+        "VerdictReached",
+        "InspirationCommitted",
+        "RunStopping",
+    } <= kinds
     out = result.stdout
     assert "generator  analyst-1" in out and "juror      auditor" in out
     assert f"summary: accepted={len(accepted)}" in out
@@ -59,19 +89,22 @@ def test_offline_run_writes_a_voted_dataset(tmp_path: Path) -> None:
     replay = run("replay", str(run_dir), "--quiet", cwd=tmp_path)
     assert replay.returncode == 0
     assert f"summary: accepted={len(accepted)}" in replay.stdout
-    committed = [line.split(None, 1)[1] for line in out.splitlines()
-                 if "InspirationCommitted" in line]
+    committed = [
+        line.split(None, 1)[1] for line in out.splitlines() if "InspirationCommitted" in line
+    ]
     assert committed and all(line in replay.stdout for line in committed)
 
 
 def test_same_seed_same_records_other_seed_other_records(tmp_path: Path) -> None:
     outputs = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        scenario = write_scenario(tmp_path / name, seed=seed, target=5) if (
-            tmp_path / name).mkdir() is None else None
+        scenario = (
+            write_scenario(tmp_path / name, seed=seed, target=5)
+            if (tmp_path / name).mkdir() is None
+            else None
+        )
         assert scenario is not None
-        result = run(str(scenario), "--quiet", "--out", str(tmp_path / name / "run"),
-                     cwd=tmp_path)
+        result = run(str(scenario), "--quiet", "--out", str(tmp_path / name / "run"), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         outputs.append((tmp_path / name / "run" / "records.jsonl").read_text())
     assert outputs[0] == outputs[1]
@@ -82,9 +115,11 @@ def test_kill_9_then_resume_finishes_without_duplicates_or_losses(tmp_path: Path
     scenario = write_scenario(tmp_path, seed=5, target=24)
     run_dir = tmp_path / "killed"
     with subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out",
-             str(run_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
     ) as process:
         assert process.stdout is not None
         commits = 0
@@ -111,11 +146,74 @@ def test_kill_9_then_resume_finishes_without_duplicates_or_losses(tmp_path: Path
 
     uninterrupted = run(str(scenario), "--quiet", "--out", str(tmp_path / "whole"), cwd=tmp_path)
     assert uninterrupted.returncode == 0
-    assert (tmp_path / "whole" / "records.jsonl").read_text() == \
-        (run_dir / "records.jsonl").read_text()
+    assert (tmp_path / "whole" / "records.jsonl").read_text() == (
+        run_dir / "records.jsonl"
+    ).read_text()
 
 
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result = run("run", "--resume", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
     assert "not a run folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_chromium_or_assets_say_how_to_fix(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path)
+    for variable, value, fragment in (
+        ("MODSWAP_CHROMIUM", "/nonexistent/chromium", "Chromium"),
+        ("MODSWAP_KATEX_DIR", str(tmp_path / "nokatex"), "KaTeX"),
+    ):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            env={**os.environ, variable: value},
+        )
+        assert result.returncode == 2
+        assert fragment in result.stderr and "make setup" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, seed=9, target=40)
+    run_dir = tmp_path / "stopped"
+    with subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "InspirationCommitted" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=120)
+    assert process.returncode == 130, errors
+    assert f"Resume with: python run.py run --resume {run_dir}" in rest
+    assert "Traceback" not in errors
+    saved = records(run_dir)
+    assert saved and sum(row["accepted"] for row in saved) < 40
+    resumed = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0
+    assert sum(row["accepted"] for row in records(run_dir)) >= 40
+
+
+def test_render_command_reports_each_file(tmp_path: Path) -> None:
+    good = tmp_path / "good.tex"
+    good.write_text("\\begin{tabular}{lr}\nA & 1 \\\\\nB & 2 \\\\\n\\end{tabular}\n")
+    bad = tmp_path / "bad.tex"
+    bad.write_text("\\begin{tabular}{l}\nA & 1 \\\\\n\\end{tabular}\n")
+    result = run(
+        "render", str(good), str(bad), "--out", str(tmp_path / "png"), "--json", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["ok"] and first["error"] is None and "A" in first["text"]
+    assert png_image((tmp_path / "png" / "good.png").read_bytes()).width == first["width"]
+    assert not second["ok"] and second["error"]["line"] == 2
+    assert second["error"]["construct"] == "&"

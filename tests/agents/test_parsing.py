@@ -9,33 +9,42 @@ from agents.questioner import parse_questions
 DOC = r"\documentclass{article}\begin{document}\begin{tabular}{l}a\\\end{tabular}\end{document}"
 
 
-@pytest.mark.parametrize("text", [
-    '{"verdict": "accept"}',
-    'Sure!\n```json\n{"verdict": "accept"}\n```\nHope this helps.',
-    '<think>the answer is 3, so {"verdict": "reject"} is wrong</think>\n{"verdict": "accept"}',
-    'My judgement follows. {"verdict": "accept", "rationale": "ok"} Thanks.',
-    '```\n{"verdict": "accept"}\n```',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"verdict": "accept"}',
+        'Sure!\n```json\n{"verdict": "accept"}\n```\nHope this helps.',
+        '<think>the answer is 3, so {"verdict": "reject"} is wrong</think>\n{"verdict": "accept"}',
+        'My judgement follows. {"verdict": "accept", "rationale": "ok"} Thanks.',
+        '```\n{"verdict": "accept"}\n```',
+    ],
+)
 def test_json_found_in_the_ugly_variants(text: str) -> None:
     assert extract_json(text)["verdict"] == "accept"
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ('```json\n{"verdict": "accept",\n', "invalid JSON"),
-    ("I will answer in the next message.", "no JSON"),
-    ("<think>still thinking {\"verdict\": \"accept\"}", "no JSON"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('```json\n{"verdict": "accept",\n', "invalid JSON"),
+        ("I will answer in the next message.", "no JSON"),
+        ('<think>still thinking {"verdict": "accept"}', "no JSON"),
+    ],
+)
 def test_json_errors_say_what_is_wrong(text: str, fragment: str) -> None:
     with pytest.raises(OutputParseError, match=fragment):
         extract_json(text)
 
 
-@pytest.mark.parametrize("text", [
-    f"```latex\n{DOC}\n```",
-    f"Here you go:\n```tex\n{DOC}\n```",
-    f"{DOC}",
-    f"<think>draft</think>```\n{DOC}\n```",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"```latex\n{DOC}\n```",
+        f"Here you go:\n```tex\n{DOC}\n```",
+        f"{DOC}",
+        f"<think>draft</think>```\n{DOC}\n```",
+    ],
+)
 def test_latex_documents_found(text: str) -> None:
     assert extract_latex_documents(text) == [DOC]
 
@@ -59,8 +68,9 @@ def test_questions_are_validated_item_by_item() -> None:
         parse_questions('[{"question": "Q?"}]')
 
 
-@pytest.mark.parametrize("raw, accepted", [("accept", True), ("Yes", True), ("reject", False),
-                                           ("NO", False)])
+@pytest.mark.parametrize(
+    "raw, accepted", [("accept", True), ("Yes", True), ("reject", False), ("NO", False)]
+)
 def test_verdict_words(raw: str, accepted: bool) -> None:
     assert parse_verdict(f'{{"verdict": "{raw}"}}').accept is accepted
 
@@ -73,6 +83,7 @@ def test_verdict_must_be_a_known_word() -> None:
 def test_inspiration_needs_topics() -> None:
     with pytest.raises(OutputParseError, match="topics"):
         parse_inspiration('{"domain": "x", "topics": []}')
-    domain, topics, recipe = parse_inspiration('{"domain": "sport", "topics": ["a"], '
-                                               '"recipe": {"rows": 7}}')
+    domain, topics, recipe = parse_inspiration(
+        '{"domain": "sport", "topics": ["a"], "recipe": {"rows": 7}}'
+    )
     assert (domain, topics, recipe.rows) == ("sport", ("a",), 7)

@@ -53,6 +53,8 @@ async def test_a_handler_exception_fails_the_run_loudly() -> None:
     await bus.add(Broken("broken"), (OutputRejected,))
     bus.start()
     await bus.publish(rejected("s1"))
-    with pytest.raises(AgentFailure, match="agent 'broken' failed on OutputRejected: "
-                                           "ZeroDivisionError: bug in a handler"):
+    with pytest.raises(
+        AgentFailure,
+        match="agent 'broken' failed on OutputRejected: ZeroDivisionError: bug in a handler",
+    ):
         await bus.run_until_done()

@@ -35,8 +35,14 @@ PROMPT = (ChatMessage(role="user", content="see inputs"),)
 
 
 def request(inputs: object, behaviour: Behaviour = FAULTLESS, attempt: int = 1) -> ModelRequest:
-    return ModelRequest(agent="tester", request_id="r1", messages=PROMPT,
-                        inputs=inputs, behaviour=behaviour, attempt=attempt)  # type: ignore[arg-type]
+    return ModelRequest(
+        agent="tester",
+        request_id="r1",
+        messages=PROMPT,
+        inputs=inputs,
+        behaviour=behaviour,
+        attempt=attempt,
+    )  # type: ignore[arg-type]
 
 
 def test_topic_bank_is_broad() -> None:
@@ -44,21 +50,29 @@ def test_topic_bank_is_broad() -> None:
     assert len(DOMAINS) >= 15
     assert len(set(subjects)) >= 300
     assert {"finance", "health", "sport", "climate", "logistics", "education"} <= {
-        d.name for d in DOMAINS}
+        d.name for d in DOMAINS
+    }
 
 
 async def test_inspirer_output_parses() -> None:
     model = SimulatedModel("m", 1.0, 3, Oracle())
-    completion = await model.complete(request(InspirerInputs(inspiration_id="i1",
-                                                             topics_wanted=3)))
+    completion = await model.complete(request(InspirerInputs(inspiration_id="i1", topics_wanted=3)))
     domain, topics, recipe = parse_inspiration(completion.text)
     assert domain in {d.name for d in DOMAINS} and len(topics) == 3 and 5 <= recipe.rows <= 25
 
 
 RECIPES = [
     Recipe(rows=6),
-    Recipe(rows=12, grouped_header=True, row_groups=True, striped=True, highlights=2,
-           totals_row=True, footnote=True, uncertainty=True),
+    Recipe(
+        rows=12,
+        grouped_header=True,
+        row_groups=True,
+        striped=True,
+        highlights=2,
+        totals_row=True,
+        footnote=True,
+        uncertainty=True,
+    ),
     Recipe(rows=9, ruled_grid=True, highlights=3, totals_row=True),
     Recipe(rows=20, row_groups=True, ruled_grid=True, grouped_header=True, striped=True),
 ]
@@ -83,34 +97,47 @@ def test_generated_documents_translate_and_vary(recipe: Recipe) -> None:
 async def test_generator_output_parses_and_repair_fixes_the_fault() -> None:
     behaviour = Behaviour(faults=Faults(broken_latex=1.0))
     model = SimulatedModel("m", 1.0, 5, Oracle())
-    inputs = GeneratorInputs(inspiration_id="i1", domain="sport", topics=("a", "b"),
-                             recipe=RECIPES[1], tables_wanted=2)
+    inputs = GeneratorInputs(
+        inspiration_id="i1", domain="sport", topics=("a", "b"), recipe=RECIPES[1], tables_wanted=2
+    )
     completion = await model.complete(request(inputs, behaviour))
     documents = parse_tables(2)(completion.text)
     for document in documents:
         with pytest.raises(LatexRenderError) as caught:
             translate(document)
-        repaired = await model.complete(request(RepairInputs(
-            table_id="t", latex=document, error=caught.value.problem.describe(), attempt=1)))
+        repaired = await model.complete(
+            request(
+                RepairInputs(
+                    table_id="t", latex=document, error=caught.value.problem.describe(), attempt=1
+                )
+            )
+        )
         fixed = parse_tables(1)(repaired.text)[0]
         translate(fixed)
 
 
 async def grid_for(renderer: ChromiumRenderer, recipe: Recipe, seed: int) -> tuple[Cell, ...]:
-    document = design_table(DOMAINS[seed % len(DOMAINS)], "Topic", recipe,
-                            Behaviour(complexity=0.7), derive(seed, "grid"))
+    document = design_table(
+        DOMAINS[seed % len(DOMAINS)],
+        "Topic",
+        recipe,
+        Behaviour(complexity=0.7),
+        derive(seed, "grid"),
+    )
     result = await renderer.render(document)
     return tuple(Cell(**vars(c)) for c in result.grid)
 
 
 @pytest.mark.parametrize("recipe_index", range(len(RECIPES)))
-async def test_questions_are_right_and_jurors_agree(renderer: ChromiumRenderer,
-                                                    recipe_index: int) -> None:
+async def test_questions_are_right_and_jurors_agree(
+    renderer: ChromiumRenderer, recipe_index: int
+) -> None:
     oracle = Oracle()
     model = SimulatedModel("m", 1.0, 11, oracle)
     grid = await grid_for(renderer, RECIPES[recipe_index], recipe_index)
-    completion = await model.complete(request(QuestionerInputs(
-        table_id="t1", topic="Topic", grid=grid, questions_wanted=6)))
+    completion = await model.complete(
+        request(QuestionerInputs(table_id="t1", topic="Topic", grid=grid, questions_wanted=6))
+    )
     pairs = parse_questions(completion.text)
     assert len(pairs) == 6
     assert len({p["kind"] for p in pairs}) >= 3
@@ -119,9 +146,20 @@ async def test_questions_are_right_and_jurors_agree(renderer: ChromiumRenderer,
         assert pair["reasoning"].startswith("Step 1:")
         truth = oracle.judge("t1", grid, pair["question"], pair["answer"])
         assert truth is not None and truth.valid, pair
-        vote = await model.complete(request(JurorInputs(
-            qa_id="q", table_id="t1", topic="Topic", grid=grid, question=pair["question"],
-            answer=pair["answer"], reasoning=pair["reasoning"]), strict))
+        vote = await model.complete(
+            request(
+                JurorInputs(
+                    qa_id="q",
+                    table_id="t1",
+                    topic="Topic",
+                    grid=grid,
+                    question=pair["question"],
+                    answer=pair["answer"],
+                    reasoning=pair["reasoning"],
+                ),
+                strict,
+            )
+        )
         assert parse_verdict(vote.text).accept
 
 
@@ -130,22 +168,42 @@ async def test_wrong_answers_are_caught_by_a_strict_juror(renderer: ChromiumRend
     model = SimulatedModel("m", 1.0, 13, oracle)
     grid = await grid_for(renderer, RECIPES[1], 3)
     sloppy = Behaviour(faults=Faults(wrong_answer=1.0))
-    completion = await model.complete(request(QuestionerInputs(
-        table_id="t1", topic="Topic", grid=grid, questions_wanted=4), sloppy))
+    completion = await model.complete(
+        request(
+            QuestionerInputs(table_id="t1", topic="Topic", grid=grid, questions_wanted=4), sloppy
+        )
+    )
     strict = Behaviour(false_accept=0.0, false_reject=0.0, faults=Faults())
     for pair in parse_questions(completion.text):
-        vote = await model.complete(request(JurorInputs(
-            qa_id="q", table_id="t1", topic="Topic", grid=grid, question=pair["question"],
-            answer=pair["answer"], reasoning=pair["reasoning"]), strict))
+        vote = await model.complete(
+            request(
+                JurorInputs(
+                    qa_id="q",
+                    table_id="t1",
+                    topic="Topic",
+                    grid=grid,
+                    question=pair["question"],
+                    answer=pair["answer"],
+                    reasoning=pair["reasoning"],
+                ),
+                strict,
+            )
+        )
         verdict = parse_verdict(vote.text)
         assert not verdict.accept and verdict.failed_criterion == "the answer is valid"
 
 
 def test_reasoning_on_a_known_grid() -> None:
-    texts = [["Team", "Wins", "Goals"], ["Falcons", "12", "40"], ["Comets", "7", "52"],
-             ["Wolves", "9", "31"], ["Total", "28", "123"]]
-    grid = tuple(Cell(row=r, col=c, text=t) for r, row in enumerate(texts)
-                 for c, t in enumerate(row))
+    texts = [
+        ["Team", "Wins", "Goals"],
+        ["Falcons", "12", "40"],
+        ["Comets", "7", "52"],
+        ["Wolves", "9", "31"],
+        ["Total", "28", "123"],
+    ]
+    grid = tuple(
+        Cell(row=r, col=c, text=t) for r, row in enumerate(texts) for c, t in enumerate(row)
+    )
     view = read_table(grid)
     assert view is not None and [r.label for r in view.summary_rows] == ["Total"]
     total = solve(QuestionSpec("aggregate", column=1, operation="sum"), view)
@@ -160,4 +218,5 @@ def test_reasoning_on_a_known_grid() -> None:
 
 def test_personas_load(personas: dict[str, Persona]) -> None:
     assert {"cartographer", "analyst", "puzzle-setter", "auditor", "skimmer", "pedant"} <= set(
-        personas)
+        personas
+    )

@@ -9,11 +9,24 @@ from environment.yaml_source import UserInputError
 
 
 def record(qa_id: str) -> QARecord:
-    return QARecord(qa_id=qa_id, table_id="i00000-t0", inspiration_id="i00000", seq=0,
-                    image="images/i00000-t0.png", topic="t", question="q?", answer="1",
-                    reasoning="r", kind="lookup", accepted=True, confidence=1.0,
-                    votes=(Vote(juror="j", persona="p", model="m", verdict=True, reason="ok"),),
-                    generator="g", questioner="q", attempt=1)
+    return QARecord(
+        qa_id=qa_id,
+        table_id="i00000-t0",
+        inspiration_id="i00000",
+        seq=0,
+        image="images/i00000-t0.png",
+        topic="t",
+        question="q?",
+        answer="1",
+        reasoning="r",
+        kind="lookup",
+        accepted=True,
+        confidence=1.0,
+        votes=(Vote(juror="j", persona="p", model="m", verdict=True, reason="ok"),),
+        generator="g",
+        questioner="q",
+        attempt=1,
+    )
 
 
 def test_torn_last_line_is_cut_on_reopen(tmp_path: Path) -> None:

@@ -58,20 +58,39 @@ async def test_sample_table_grid_and_image(renderer: ChromiumRenderer) -> None:
     assert ink_share(image) > 0.02
 
 
-@pytest.mark.parametrize("source, line, construct, message", [
-    ("\\begin{tabular}{ll}\na & b \\\\\nc & d & e \\\\\n\\end{tabular}", 3, "&",
-     "more cells than the 2 columns"),
-    ("\\begin{document}\n\\begin{tabularr}{l}\nx\n\\end{tabularr}\n\\end{document}", 2,
-     "\\begin{tabularr}", "unknown environment 'tabularr'"),
-    ("\\begin{document}\n\\caption{open\n\\end{document}", None, "syntax", "unbalanced"),
-    ("\\begin{tabular}{lq}\na & b\n\\end{tabular}", 1, "\\begin{tabular}",
-     "unknown column type 'q'"),
-    ("\\begin{tabular}{ll}\n\\cmidrule{2-5}\na & b\n\\end{tabular}", 2, "\\cmidrule",
-     "outside 1-2"),
-])
-async def test_errors_name_line_and_construct(renderer: ChromiumRenderer, source: str,
-                                              line: int | None, construct: str,
-                                              message: str) -> None:
+@pytest.mark.parametrize(
+    "source, line, construct, message",
+    [
+        (
+            "\\begin{tabular}{ll}\na & b \\\\\nc & d & e \\\\\n\\end{tabular}",
+            3,
+            "&",
+            "more cells than the 2 columns",
+        ),
+        (
+            "\\begin{document}\n\\begin{tabularr}{l}\nx\n\\end{tabularr}\n\\end{document}",
+            2,
+            "\\begin{tabularr}",
+            "unknown environment 'tabularr'",
+        ),
+        ("\\begin{document}\n\\caption{open\n\\end{document}", None, "syntax", "unbalanced"),
+        (
+            "\\begin{tabular}{lq}\na & b\n\\end{tabular}",
+            1,
+            "\\begin{tabular}",
+            "unknown column type 'q'",
+        ),
+        (
+            "\\begin{tabular}{ll}\n\\cmidrule{2-5}\na & b\n\\end{tabular}",
+            2,
+            "\\cmidrule",
+            "outside 1-2",
+        ),
+    ],
+)
+async def test_errors_name_line_and_construct(
+    renderer: ChromiumRenderer, source: str, line: int | None, construct: str, message: str
+) -> None:
     with pytest.raises(LatexRenderError) as caught:
         await renderer.render(source)
     problem = caught.value.problem
@@ -88,9 +107,11 @@ async def test_bad_math_is_an_error(renderer: ChromiumRenderer) -> None:
 
 
 async def test_markup_in_latex_is_inert_text(renderer: ChromiumRenderer) -> None:
-    source = ("\\begin{tabular}{l}\n<script>document.title='pwned'</script> \\\\\n"
-              "<img src=x onerror=alert(1)> \\\\\n\\href{javascript:alert(1)}{click} \\\\\n"
-              "\\end{tabular}")
+    source = (
+        "\\begin{tabular}{l}\n<script>document.title='pwned'</script> \\\\\n"
+        "<img src=x onerror=alert(1)> \\\\\n\\href{javascript:alert(1)}{click} \\\\\n"
+        "\\end{tabular}"
+    )
     result = await renderer.render(source)
     assert "<script>document.title='pwned'</script>" in result.text
     assert "<img src=x onerror=alert(1)>" in result.text
@@ -99,8 +120,9 @@ async def test_markup_in_latex_is_inert_text(renderer: ChromiumRenderer) -> None
 
 
 async def test_file_reading_macros_are_ignored(renderer: ChromiumRenderer) -> None:
-    source = ("\\input{/etc/passwd}\\include{/etc/hostname}\\begin{tabular}{l}\nsafe \\\\\n"
-              "\\end{tabular}")
+    source = (
+        "\\input{/etc/passwd}\\include{/etc/hostname}\\begin{tabular}{l}\nsafe \\\\\n\\end{tabular}"
+    )
     result = await renderer.render(source)
     assert "root:" not in result.text and "/etc/passwd" not in result.text
     assert any("\\input ignored" in warning for warning in result.warnings)
@@ -126,7 +148,8 @@ async def counting_server() -> AsyncIterator[tuple[str, list[str]]]:
 
 
 async def test_render_page_has_no_network_and_no_files(
-        renderer: ChromiumRenderer, counting_server: tuple[str, list[str]]) -> None:
+    renderer: ChromiumRenderer, counting_server: tuple[str, list[str]]
+) -> None:
     url, hits = counting_server
     page = await renderer._pages.get()
     try:
@@ -141,7 +164,9 @@ async def test_render_page_has_no_network_and_no_files(
                 const img = new Image(); img.src = url + '/image';
                 await new Promise(resolve => { img.onload = img.onerror = resolve; });
                 return results;
-            }""", url)
+            }""",
+            url,
+        )
     finally:
         renderer._pages.put_nowait(page)
     assert outcome == ["blocked", "blocked"]
@@ -175,8 +200,11 @@ def _browser_pids() -> list[int]:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if command and command[0].endswith(b"chromium") and not any(
-                part.startswith(b"--type=") for part in command):
+        if (
+            command
+            and command[0].endswith(b"chromium")
+            and not any(part.startswith(b"--type=") for part in command)
+        ):
             pids.append(pid)
     return pids
 
