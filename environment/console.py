@@ -139,7 +139,8 @@ class RunConsole:
         line.append(f"{sender:<14} ", style=f"bold {style}")
         line.append(f"{role:<10} ", style=style)
         line.append(f"{event['kind']:<20} ", style="dim")
-        line.append(_short(preview(event)))
+        # One screen line per event: the fixed columns take 48 cells, the panel border 4.
+        line.append(_short(preview(event), max(20, self.console.width - 52)))
         self.lines.append(line)
         self._refresh()
 
@@ -147,9 +148,7 @@ class RunConsole:
         if self._live is None:
             return
         s = self.stats
-        self._progress.update(
-            self._tasks["accepted"], completed=s.accepted, total=max(s.target, s.accepted) or None
-        )
+        self._progress.update(self._tasks["accepted"], completed=s.accepted, total=s.target or None)
         self._progress.update(
             self._tasks["rendered"], completed=s.tables_rendered, total=s.tables_drafted or None
         )
