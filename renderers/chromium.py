@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, Playwright, Route, async_playwri
 from playwright.async_api import Error as PlaywrightError
 
 from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
-from renderers.latex_html import translate
+from renderers.latex_html import Translation, translate
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -171,20 +171,10 @@ class ChromiumRenderer:
         """Renders a LaTeX document; LatexRenderError for the document's faults."""
         translation = translate(latex)
         try:
-            return await self._render_html(
-                translation.html,
-                translation.font_size_pt,
-                translation.text_width_px,
-                translation.warnings,
-            )
+            return await self._render_html(translation)
         except _BrowserGone as gone:
             await self._relaunch(gone.generation)
-            return await self._render_html(
-                translation.html,
-                translation.font_size_pt,
-                translation.text_width_px,
-                translation.warnings,
-            )
+            return await self._render_html(translation)
 
     async def _relaunch(self, failed_generation: int) -> None:
         async with self._launch_lock:
@@ -196,15 +186,19 @@ class ChromiumRenderer:
                     await self._browser.close()
             await self._launch()
 
-    async def _render_html(
-        self, body: str, font_size_pt: int, text_width_px: float, warnings: list[str]
-    ) -> RenderResult:
+    async def _render_html(self, translation: Translation) -> RenderResult:
+        body, page_setup = translation.html, translation.page
         page = await self._pages.get()
         generation = self._generation
         healthy = True
         gone = False
         try:
-            options = {"fontSizePt": font_size_pt, "textWidthPx": text_width_px, "sans": False}
+            options = {
+                "fontSizePt": page_setup.font_size_pt,
+                "textWidthPx": page_setup.text_width_px,
+                "sans": page_setup.sans,
+                "pageColor": page_setup.page_color,
+            }
             try:
                 drawn: dict[str, Any] = json.loads(
                     await asyncio.wait_for(
@@ -227,6 +221,16 @@ class ChromiumRenderer:
             box = drawn["box"]
             if box is None:
                 raise LatexRenderError(LatexProblem("the document draws nothing", None, "document"))
+            if box["width"] > page_setup.paper_width_px + 24:
+                raise LatexRenderError(
+                    LatexProblem(
+                        f"content is {box['width']:.0f} px wide but the page is "
+                        f"{page_setup.paper_width_px:.0f} px: it would run off the paper; "
+                        "use fewer columns, \\small, or \\resizebox{\\textwidth}{!}{...}",
+                        None,
+                        "width",
+                    )
+                )
             await self._fit_viewport(page, box)
             # Not full_page: Chromium then drops collapsed borders between table rows.
             png = await page.screenshot(clip=box, type="png")
@@ -250,7 +254,7 @@ class ChromiumRenderer:
             grid=grid,
             text=drawn["text"],
             html=body,
-            warnings=tuple(warnings),
+            warnings=tuple(translation.warnings),
         )
 
     @staticmethod

@@ -27,9 +27,14 @@ from pylatexenc.latexwalker import (
 from renderers.colors import ColorBook
 from renderers.errors import LatexProblem, LatexRenderError
 from renderers.lengths import length_to_px
+from renderers.macros import expand
+from renderers.page_setup import PageSetup, apply_class_options, apply_geometry
+from renderers.siunitx import format_number, format_unit, quantity
 from renderers.tabular import (
     Cell,
     ColumnSpec,
+    RawRow,
+    arrange_longtable,
     grid_to_html,
     is_blank,
     parse_colspec,
@@ -110,6 +115,15 @@ _MACRO_ARGS: dict[str, str] = {
     "section": "*[{",
     "subsection": "*[{",
     "paragraph": "*[{",
+    "num": "[{",
+    "SI": "[{[{",
+    "si": "[{",
+    "qty": "[{{",
+    "unit": "[{",
+    "ang": "[{",
+    "SIrange": "[{{{",
+    "numrange": "[{{",
+    "pagecolor": "[{",
 }
 
 _STYLE_MACROS = {
@@ -268,12 +282,10 @@ _PASS_ENVIRONMENTS = {
     "tablenotes",
     "small",
     "footnotesize",
-    "adjustbox",
     "landscape",
     "sidewaystable",
 }
 _TABULAR_ENVS = {"tabular": 0, "tabular*": 1, "tabularx": 1, "longtable": 0, "array": 0}
-_TEXT_WIDTH_PT = {10: 345.0, 11: 360.0, 12: 390.0}
 _l2t = LatexNodes2Text(math_mode="verbatim")
 
 
@@ -308,8 +320,7 @@ class Translation:
 
     html: str
     warnings: list[str] = field(default_factory=list)
-    font_size_pt: int = 10
-    text_width_px: float = 460.0
+    page: PageSetup = field(default_factory=PageSetup)
 
 
 class _Translator:
@@ -318,8 +329,8 @@ class _Translator:
         self.walker = latexwalker.LatexWalker(source, latex_context=_DB, tolerant_parsing=False)
         self.colors = ColorBook()
         self.warnings: list[str] = []
-        self.font_size_pt = 10
-        self.text_width_px = _TEXT_WIDTH_PT[10] * 96 / 72.27
+        self.page = PageSetup()
+        self.sans_default = False
         self.rowcolors: tuple[int, str, str] | None = None
         self.table_counter = 0
 
@@ -359,7 +370,7 @@ class _Translator:
 
     def px(self, length: str) -> float:
         return length_to_px(
-            length, em_px=self.font_size_pt * 96 / 72.27, text_width_px=self.text_width_px
+            length, em_px=self.page.font_size_pt * 96 / 72.27, text_width_px=self.page.text_width_px
         )
 
     def css_length(self, length: str) -> str:
@@ -404,8 +415,7 @@ class _Translator:
         return Translation(
             html=markup,
             warnings=self.warnings,
-            font_size_pt=self.font_size_pt,
-            text_width_px=self.text_width_px,
+            page=self.page,
         )
 
     def read_preamble(self, nodes: list[LatexNode]) -> None:
@@ -413,11 +423,18 @@ class _Translator:
             if not isinstance(node, LatexMacroNode):
                 continue
             if node.macroname == "documentclass":
-                options = self.raw(self.args(node)[0])
-                size = re.search(r"(10|11|12)pt", options)
-                if size:
-                    self.font_size_pt = int(size.group(1))
-                    self.text_width_px = _TEXT_WIDTH_PT[self.font_size_pt] * 96 / 72.27
+                apply_class_options(self.page, self.raw(self.args(node)[0]))
+            elif node.macroname == "usepackage":
+                options, packages = (self.raw(a) for a in self.args(node))
+                names = {name.strip() for name in packages.split(",")}
+                if "geometry" in names:
+                    apply_geometry(self.page, options)
+                if names & {"helvet", "sansmath", "arev", "cmbright"} and self.sans_default:
+                    self.page.sans = True
+            elif node.macroname == "geometry":
+                apply_geometry(self.page, self.raw(self.args(node)[0]))
+            elif node.macroname == "pagecolor":
+                self.page.page_color = self.color(node, 1, 0)
             elif node.macroname == "definecolor":
                 self.definecolor(node)
             elif node.macroname == "rowcolors":
@@ -544,15 +561,68 @@ class _Translator:
         if name in ("section", "subsection", "paragraph"):
             level = {"section": "h2", "subsection": "h3", "paragraph": "b"}[name]
             return f"<{level}>{self.nodes(self.children(args[-1]))}</{level}>"
-        if name in ("resizebox", "scalebox"):
+        if name == "resizebox":
+            return self.resizebox(node)
+        if name == "scalebox":
+            try:
+                factor = float(self.raw(args[0]).strip())
+            except ValueError:
+                raise self.fail(
+                    "\\scalebox needs a number such as 0.8", node, "\\scalebox"
+                ) from None
+            inner = self.nodes(self.children(args[-1]))
+            return f'<span class="box" style="zoom:{factor:.4f}">{inner}</span>'
+        if name == "rule":
+            width, height = self.css_length(self.raw(args[1])), self.css_length(self.raw(args[2]))
+            return (
+                f'<span style="display:inline-block;width:{width};height:{height};'
+                'background:#000;vertical-align:baseline"></span>'
+            )
+        if name == "makebox":
             return self.nodes(self.children(args[-1]))
-        if name in ("rule", "makebox"):
-            return ""
+        if name in ("num", "SI", "si", "qty", "unit", "ang", "SIrange", "numrange"):
+            return self.siunitx(name, args)
         text = _l2t.nodelist_to_text([node])
         if text and text.strip() != "":
             return html.escape(text)
         self.warn(f"unknown macro \\{name} rendered as its argument", node)
         return self.nodes([a for a in args if a is not None])
+
+    def siunitx(self, name: str, args: list[LatexNode | None]) -> str:
+        values = [self.raw(a) for a in args if a is not None]
+        if name == "num":
+            text = format_number(values[-1])
+        elif name in ("si", "unit"):
+            text = format_unit(values[-1])
+        elif name == "SI" or name == "qty":
+            text = quantity(values[-2], values[-1])
+        elif name == "ang":
+            text = format_number(values[-1]) + "°"
+        elif name == "SIrange":
+            text = f"{format_number(values[-3])} to {quantity(values[-2], values[-1])}"
+        else:
+            text = f"{format_number(values[-2])} to {format_number(values[-1])}"
+        return html.escape(text)
+
+    def resizebox(self, node: LatexMacroNode) -> str:
+        """`\\resizebox{w}{h}{…}`: the page scales the box to the width once laid out."""
+        args = self.args(node)
+        width_text, height_text = self.raw(args[0]).strip(), self.raw(args[1]).strip()
+        inner = self.nodes(self.children(args[2]))
+        target = width_text if width_text != "!" else None
+        try:
+            width_px = self.px(target) if target else None
+            height_px = self.px(height_text) if height_text != "!" and not target else None
+        except ValueError:
+            raise self.fail(
+                f"\\resizebox size '{width_text}' is not a length", node, "\\resizebox"
+            ) from None
+        attrs = ""
+        if width_px is not None:
+            attrs = f' data-fit-width="{width_px:.1f}"'
+        elif height_px is not None:
+            attrs = f' data-fit-height="{height_px:.1f}"'
+        return f'<span class="box"{attrs}>{inner}</span>'
 
     def caption(self, node: LatexMacroNode) -> str:
         self.table_counter += 1
@@ -577,6 +647,17 @@ class _Translator:
         if name in ("center", "flushleft", "flushright"):
             align = {"center": "center", "flushleft": "left", "flushright": "right"}[name]
             return f'<div style="text-align:{align}">{self.nodes(list(node.nodelist))}</div>'
+        if name == "adjustbox":
+            options = self.raw(self.args(node)[0])
+            match = re.search(r"(max width|width)\s*=\s*([^,]+)", options)
+            attrs = ""
+            if match:
+                try:
+                    key = "data-max-width" if match.group(1) == "max width" else "data-fit-width"
+                    attrs = f' {key}="{self.px(match.group(2).strip()):.1f}"'
+                except ValueError:
+                    self.warn(f"adjustbox option '{match.group(0)}' ignored", node)
+            return f'<div class="box"{attrs}>{self.nodes(list(node.nodelist))}</div>'
         if name in _PASS_ENVIRONMENTS:
             return f"<div>{self.nodes(list(node.nodelist))}</div>"
         if name in ("itemize", "enumerate"):
@@ -617,6 +698,24 @@ class _Translator:
             line_of=lambda n: self.line_of(n) or 0,
             length_px=self.px,
         )
+        rows = arrange_longtable(rows)
+        captions = ""
+        kept: list[RawRow] = []
+        for row in rows:  # longtable: "\\caption{...} \\\\" is a row of its own
+            caption = next(
+                (
+                    n
+                    for cell in row.cells
+                    for n in cell
+                    if isinstance(n, LatexMacroNode) and n.macroname == "caption"
+                ),
+                None,
+            )
+            if caption is not None and len(row.cells) == 1:
+                captions += self.caption(caption)
+            else:
+                kept.append(row)
+        rows = kept
         if len(rows) > MAX_TABLE_ROWS:
             raise self.fail(
                 f"table has {len(rows)} rows, more than {MAX_TABLE_ROWS}",
@@ -634,11 +733,13 @@ class _Translator:
                 else self.line_of(node)
             ),
         )
-        width_style = ""
-        if name in ("tabular*", "tabularx"):
-            width_style = f' style="width:{self.css_length(self.raw(args[0]))}"'
         table = grid_to_html(grid, rows, trailing, length_css=self.css_length)
-        return f'<div class="tabular-box"{width_style}>{table}</div>'
+        if name in ("tabular*", "tabularx"):
+            width = self.css_length(self.raw(args[0]))
+            table = table.replace(
+                '<table class="tabular">', f'<table class="tabular" style="width:{width}">', 1
+            )
+        return f'{captions}<div class="tabular-box">{table}</div>'
 
     def table_row(
         self,
@@ -696,16 +797,20 @@ class _Translator:
                     ) from None
                 inner_nodes = self.children(margs[-1])
             background = row_color
-            for n in content:
-                if isinstance(n, LatexMacroNode) and n.macroname == "cellcolor":
-                    background = self.color(n, 1, 0)
+            blank = is_blank(list(inner_nodes)) and multirow is None
             if colspan == 1 and col.prefix:
                 prefix_nodes = _parse_fragment(col.prefix)
                 inner_nodes = prefix_nodes + list(inner_nodes)
-            blank = is_blank(list(inner_nodes)) and multirow is None
+                # colortbl's order: \cellcolor over \rowcolor over \columncolor
+                for n in prefix_nodes:
+                    if isinstance(n, LatexMacroNode) and n.macroname == "columncolor":
+                        background = row_color or self.color(n, 1, 0)
+            for n in content:
+                if isinstance(n, LatexMacroNode) and n.macroname == "cellcolor":
+                    background = self.color(n, 1, 0)
             cell_html = self.nodes(list(inner_nodes))
             if col.numeric and colspan == 1:
-                cell_html = f'<span class="num">{cell_html}</span>'
+                cell_html = _decimal_aligned(cell_html, column)
             placed.append(
                 Cell(
                     html=cell_html,
@@ -750,6 +855,21 @@ class _Translator:
         return (odd if row_number % 2 else even) or None
 
 
+_PLAIN_NUMBER = re.compile(r"^(\s*[-+−]?[\d\u2009 ,]*)([.]\d+)?(\s*)$")
+
+
+def _decimal_aligned(cell_html: str, column: int) -> str:
+    """siunitx S column: integer and fraction in spans the page lines up on the marker."""
+    match = _PLAIN_NUMBER.match(cell_html)
+    if match is None or not match.group(1).strip():
+        return cell_html
+    integer, fraction = match.group(1).strip(), match.group(2) or ""
+    return (
+        f'<span class="num" data-s="{column}"><span class="int">{integer}</span>'
+        f'<span class="frac">{fraction}</span></span>'
+    )
+
+
 def _parse_fragment(source: str) -> list[LatexNode]:
     walker = latexwalker.LatexWalker(source, latex_context=_DB, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
@@ -770,6 +890,11 @@ def _parse_message(error: latexwalker.LatexWalkerParseError) -> str:
     return message
 
 
+_SANS_DEFAULT = re.compile(r"\\renewcommand\s*\{?\\familydefault\}?\s*\{\s*\\sfdefault\s*\}")
+
+
 def translate(source: str) -> Translation:
     """Translates a LaTeX document (or a bare tabular) to the renderer's HTML body."""
-    return _Translator(source).translate()
+    translator = _Translator(expand(source))
+    translator.sans_default = bool(_SANS_DEFAULT.search(source))
+    return translator.translate()

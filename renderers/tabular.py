@@ -142,6 +142,7 @@ class RawRow:
     rules_above: list[Rule] = field(default_factory=list)
     space_above_px: float = 0.0
     color: str | None = None
+    section: str | None = None  # longtable: endfirsthead, endhead, endfoot, endlastfoot
 
 
 @dataclass
@@ -201,6 +202,23 @@ def split_rows(
             if name in ("\\", "tabularnewline", "cr"):
                 rows.append(row)
                 row = RawRow(cells=[[]])
+                args = node.nodeargd.argnlist if node.nodeargd else []
+                if args and args[-1] is not None:  # \\[4pt]: extra space below the row
+                    try:
+                        row.space_above_px += length_px(group_text(args[-1]))
+                    except ValueError:
+                        raise LatexRenderError(
+                            LatexProblem(
+                                f"'{group_text(args[-1])}' after \\\\ is not a length",
+                                line_of(node),
+                                "\\\\",
+                            )
+                        ) from None
+                continue
+            if name in LONGTABLE_MARKERS and row_is_empty:
+                for earlier in rows:
+                    if earlier.section is None:
+                        earlier.section = name
                 continue
             if name in ("hline", "toprule", "midrule", "bottomrule") and row_is_empty:
                 row.rules_above.append(Rule(RULE_WEIGHTS_PX[name]))
@@ -252,6 +270,21 @@ def split_rows(
     else:
         trailing = row.rules_above
     return rows, trailing
+
+
+LONGTABLE_MARKERS = ("endfirsthead", "endhead", "endfoot", "endlastfoot")
+
+
+def arrange_longtable(rows: list[RawRow]) -> list[RawRow]:
+    """One page of a longtable: the first head, the body, the last foot."""
+    if not any(row.section for row in rows):
+        return rows
+    sections = {row.section for row in rows}
+    head = "endfirsthead" if "endfirsthead" in sections else "endhead"
+    first = [row for row in rows if row.section == head]
+    body = [row for row in rows if row.section is None]
+    last = [row for row in rows if row.section == "endlastfoot"]
+    return first + body + last
 
 
 def place_spans(grid: list[list[Cell]], line_of_row: Callable[[int], int | None]) -> None:

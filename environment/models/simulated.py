@@ -24,6 +24,7 @@ from environment.models.simulated_generator import (
     break_latex,
     design_table,
     domain_for,
+    fit_to_width_in_document,
 )
 from environment.models.simulated_inspirer import inspire
 from environment.models.simulated_juror import judge
@@ -64,6 +65,8 @@ class SimulatedModel:
             text = self._generate(inputs, request, rng)
         elif isinstance(inputs, RepairInputs):
             clean = self.memory.clean_version(inputs.latex)
+            if "wide" in inputs.error and "\\resizebox" not in (clean or inputs.latex):
+                clean = fit_to_width_in_document(clean or inputs.latex)
             fixed = (
                 clean
                 if clean is not None and rng.random() < 0.5 + 0.5 * self.skill

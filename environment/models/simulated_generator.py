@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 
 from environment.messages import Recipe
@@ -250,6 +251,19 @@ def _write_document(
             + "}"
         )
     font = "\\small\n" if rng.random() < behaviour.complexity * 0.5 else ""
+    tabular = f"\\begin{{tabular}}{{{colspec}}}\n{top}\n{body}\n{bottom}\n\\end{{tabular}}"
+    size_pt = int(class_size[:2]) * (0.9 if font else 1.0)
+    widest = [
+        max(
+            len(_visible(line.split(" & ")[i])) if i < len(line.split(" & ")) else 0
+            for line in lines
+            if " & " in line
+        )
+        for i in range(len(spec_parts))
+    ]
+    # Like a careful LLM: a table wider than the text block is scaled to fit.
+    if estimated_width_pt(widest, size_pt) > 1.1 * TEXT_WIDTH_PT:
+        tabular = fit_to_width(tabular)
     return (
         f"\\documentclass[{class_size}]{{article}}\n"
         + "\n".join(packages)
@@ -259,10 +273,36 @@ def _write_document(
         + font
         + f"\\caption{{{topic}}}\n"
         + stripe
-        + f"\\begin{{tabular}}{{{colspec}}}\n{top}\n{body}\n{bottom}\n\\end{{tabular}}"
+        + tabular
         + footnote
         + "\n\\end{table}\n\\end{document}\n"
     )
+
+
+TEXT_WIDTH_PT = 8.5 * 72.27 - 2 * 2 * 72.27 / 2.54  # letter paper, geometry margin=2cm
+
+
+def _visible(cell: str) -> str:
+    """Roughly the characters a cell prints."""
+    cell = re.sub(r"\\(multirow|multicolumn)\{[^}]*\}\{[^}]*\}", "", cell)
+    cell = re.sub(r"\\[A-Za-z]+(\{[^}]*\})?", lambda m: m.group(1) or "", cell)
+    return re.sub(r"[{}$\\]", "", cell).strip()
+
+
+def estimated_width_pt(widest_chars: list[int], size_pt: float) -> float:
+    return sum(chars * 0.45 * size_pt + 0.6 * size_pt for chars in widest_chars)
+
+
+def fit_to_width(tabular: str) -> str:
+    return "\\resizebox{\\textwidth}{!}{%\n" + tabular + "%\n}"
+
+
+def fit_to_width_in_document(document: str) -> str:
+    start, end = document.find("\\begin{tabular}"), document.find("\\end{tabular}")
+    if start < 0 or end < 0:
+        return document
+    end += len("\\end{tabular}")
+    return document[:start] + fit_to_width(document[start:end]) + document[end:]
 
 
 def break_latex(document: str, rng: random.Random) -> str:

@@ -79,14 +79,49 @@ function contentBox(root) {
            height: Math.ceil(bottom + pad + window.scrollY) - y };
 }
 
+function fitBoxes(root) {
+  // \resizebox / \adjustbox: scale the laid-out box to the asked width (or height).
+  for (const box of root.querySelectorAll(".box[data-fit-width], .box[data-max-width], .box[data-fit-height]")) {
+    box.style.zoom = "";
+    const rect = box.getBoundingClientRect();
+    let factor = 1;
+    if (box.dataset.fitWidth && rect.width > 0) factor = parseFloat(box.dataset.fitWidth) / rect.width;
+    else if (box.dataset.maxWidth && rect.width > parseFloat(box.dataset.maxWidth))
+      factor = parseFloat(box.dataset.maxWidth) / rect.width;
+    else if (box.dataset.fitHeight && rect.height > 0)
+      factor = parseFloat(box.dataset.fitHeight) / rect.height;
+    if (isFinite(factor) && factor > 0 && Math.abs(factor - 1) > 0.001) box.style.zoom = factor.toFixed(4);
+  }
+}
+
+function alignDecimals(root) {
+  // siunitx S columns: give every fraction in a column the width of the widest one.
+  for (const table of root.querySelectorAll("table.tabular")) {
+    const widest = {};
+    const fractions = [...table.querySelectorAll(".num[data-s] .frac")];
+    for (const frac of fractions) {
+      const column = frac.parentElement.dataset.s;
+      widest[column] = Math.max(widest[column] || 0, frac.getBoundingClientRect().width);
+    }
+    for (const frac of fractions) {
+      frac.style.display = "inline-block";
+      frac.style.textAlign = "left";
+      frac.style.minWidth = widest[frac.parentElement.dataset.s] + "px";
+    }
+  }
+}
+
 window.modswapRender = async function (body, options) {
   const page = document.getElementById("page");
   page.style.fontSize = (options.fontSizePt * 96 / 72.27).toFixed(2) + "px";
   page.style.width = options.textWidthPx.toFixed(1) + "px";
   page.className = options.sans ? "sans" : "";
+  document.body.style.background = options.pageColor || "#fff";
   page.innerHTML = body;
   const mathErrors = typesetMath(page);
   await document.fonts.ready;
+  alignDecimals(page);
+  fitBoxes(page);
   // Two frames: collapsed table borders are painted a frame after the layout.
   await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
   const tables = [...page.querySelectorAll("table.tabular")].map(readGrid);

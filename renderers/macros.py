@@ -1,0 +1,219 @@
+"""User macros (`\\newcommand`, `\\renewcommand`, `\\providecommand`, `\\def`) expanded in the
+source before parsing, as TeX would. Definitions are blanked out line for line, so error line
+numbers still point into the user's document; expansion is bounded against runaway macros.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from renderers.errors import LatexProblem, LatexRenderError
+
+MAX_EXPANSIONS = 5000
+MAX_OUTPUT = 2_000_000
+_DEFINE = re.compile(
+    r"\\(newcommand|renewcommand|providecommand|DeclareRobustCommand)\*?\s*"
+    r"|\\def\s*(?=\\)"
+)
+_NAME = re.compile(r"\\([A-Za-z]+)")
+
+
+@dataclass(frozen=True)
+class Macro:
+    name: str
+    arity: int
+    default: str | None  # default of the first argument, if optional
+    body: str
+
+
+def _line(source: str, position: int) -> int:
+    return source.count("\n", 0, position) + 1
+
+
+def _group(source: str, start: int) -> tuple[str, int] | None:
+    """`{...}` at start (after spaces) → (content, end), braces balanced, escapes skipped."""
+    index = start
+    while index < len(source) and source[index] in " \t\n":
+        index += 1
+    if index >= len(source) or source[index] != "{":
+        return None
+    depth = 0
+    position = index
+    while position < len(source):
+        char = source[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return source[index + 1 : position], position + 1
+        position += 1
+    return None
+
+
+def _optional(source: str, start: int) -> tuple[str, int] | None:
+    index = start
+    while index < len(source) and source[index] in " \t":
+        index += 1
+    if index < len(source) and source[index] == "[":
+        end = source.find("]", index)
+        if end > 0:
+            return source[index + 1 : end], end + 1
+    return None
+
+
+def _blank(text: str) -> str:
+    return "\n" * text.count("\n")
+
+
+def collect_definitions(source: str) -> tuple[str, dict[str, Macro]]:
+    """Removes macro definitions from the source; returns the rest and the macros."""
+    macros: dict[str, Macro] = {}
+    out: list[str] = []
+    position = 0
+    for match in _DEFINE.finditer(source):
+        if match.start() < position:
+            continue
+        start = match.end()
+        is_def = match.group(1) is None
+        if is_def:
+            name_match = _NAME.match(source, start)
+            if name_match is None:
+                continue
+            name, cursor = name_match.group(1), name_match.end()
+            params = re.match(r"(#\d)*", source[cursor:])
+            arity = len(params.group(0)) // 2 if params else 0
+            cursor += len(params.group(0)) if params else 0
+            default = None
+        else:
+            braced = _group(source, start)
+            if braced is not None:
+                name_text, cursor = braced
+            else:
+                name_match = _NAME.match(source, start)
+                if name_match is None:
+                    raise LatexRenderError(
+                        LatexProblem(
+                            f"\\{match.group(1)} needs a macro name such as \\mycmd",
+                            _line(source, match.start()),
+                            f"\\{match.group(1)}",
+                        )
+                    )
+                name_text, cursor = name_match.group(0), name_match.end()
+            name_match = _NAME.fullmatch(name_text.strip())
+            if name_match is None:
+                raise LatexRenderError(
+                    LatexProblem(
+                        f"bad macro name '{name_text.strip()}'",
+                        _line(source, match.start()),
+                        f"\\{match.group(1)}",
+                    )
+                )
+            name = name_match.group(1)
+            arity, default = 0, None
+            count = _optional(source, cursor)
+            if count is not None:
+                try:
+                    arity = int(count[0].strip())
+                except ValueError:
+                    raise LatexRenderError(
+                        LatexProblem(
+                            f"argument count '{count[0]}' of \\{name} is not a number",
+                            _line(source, match.start()),
+                            f"\\{match.group(1)}",
+                        )
+                    ) from None
+                cursor = count[1]
+                optional_default = _optional(source, cursor)
+                if optional_default is not None:
+                    default, cursor = optional_default
+        body = _group(source, cursor)
+        if body is None:
+            raise LatexRenderError(
+                LatexProblem(
+                    f"definition of \\{name} has no {{body}} or unbalanced braces",
+                    _line(source, match.start()),
+                    f"\\{match.group(1) or 'def'}",
+                )
+            )
+        if not 0 <= arity <= 9:
+            raise LatexRenderError(
+                LatexProblem(
+                    f"\\{name} takes {arity} arguments; at most 9",
+                    _line(source, match.start()),
+                    "\\newcommand",
+                )
+            )
+        if not (match.group(1) == "providecommand" and name in macros):
+            macros[name] = Macro(name, arity, default, body[0])
+        out.append(source[position : match.start()])
+        out.append(_blank(source[match.start() : body[1]]))
+        position = body[1]
+    out.append(source[position:])
+    return "".join(out), macros
+
+
+def expand(source: str) -> str:
+    """The source with user macros defined in it expanded."""
+    text, macros = collect_definitions(source)
+    if not macros:
+        return text
+    pattern = re.compile(
+        r"\\(" + "|".join(sorted(map(re.escape, macros), key=len, reverse=True)) + r")(?![A-Za-z])"
+    )
+    expansions = 0
+    position = 0
+    while True:
+        match = pattern.search(text, position)
+        if match is None:
+            return text
+        macro = macros[match.group(1)]
+        cursor = match.end()
+        arguments: list[str] = []
+        for index in range(macro.arity):
+            if index == 0 and macro.default is not None:
+                optional = _optional(text, cursor)
+                if optional is not None:
+                    arguments.append(optional[0])
+                    cursor = optional[1]
+                else:
+                    arguments.append(macro.default)
+                continue
+            braced = _group(text, cursor)
+            if braced is not None:
+                arguments.append(braced[0])
+                cursor = braced[1]
+            else:
+                token = re.match(r"\s*(\\[A-Za-z]+|\S)", text[cursor:])
+                if token is None:
+                    raise LatexRenderError(
+                        LatexProblem(
+                            f"\\{macro.name} expects {macro.arity} arguments",
+                            _line(text, match.start()),
+                            f"\\{macro.name}",
+                        )
+                    )
+                arguments.append(token.group(1))
+                cursor += token.end()
+        body = re.sub(
+            r"#(\d)",
+            lambda m, given=arguments: (  # type: ignore[misc]
+                given[int(m.group(1)) - 1] if 0 < int(m.group(1)) <= len(given) else m.group(0)
+            ),
+            macro.body,
+        )
+        text = text[: match.start()] + body + text[cursor:]
+        position = match.start()  # the body may use other macros
+        expansions += 1
+        if expansions > MAX_EXPANSIONS or len(text) > MAX_OUTPUT:
+            raise LatexRenderError(
+                LatexProblem(
+                    f"expanding \\{macro.name} does not terminate (recursive definition?)",
+                    _line(text, match.start()),
+                    f"\\{macro.name}",
+                )
+            )

@@ -1,0 +1,207 @@
+"""One small document per renderer feature: the grid, the text and a non-blank PNG."""
+
+from __future__ import annotations
+
+import pytest
+
+from renderers.chromium import ChromiumRenderer, GridCell, RenderResult
+from renderers.errors import LatexRenderError
+from renderers.latex_html import translate
+from tests.conftest import ink_share, png_image
+
+
+def cell(result: RenderResult, text: str) -> GridCell:
+    found = [c for c in result.grid if c.text == text]
+    assert found, f"no cell {text!r} in {[c.text for c in result.grid]}"
+    return found[0]
+
+
+async def render(renderer: ChromiumRenderer, source: str) -> RenderResult:
+    result = await renderer.render(source)
+    image = png_image(result.png)
+    assert ink_share(image) > 0.005, "blank image"
+    return result
+
+
+async def test_newcommand_with_and_without_arguments(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer,
+        r"""\documentclass{article}
+\newcommand{\unit}{kg}
+\newcommand{\hl}[1]{\textbf{#1}}
+\newcommand{\pair}[2][x]{#1-#2}
+\renewcommand{\arraystretch}{1.2}
+\begin{document}
+\begin{tabular}{ll}
+Mass (\unit) & \hl{12} \\
+\pair{y} & \pair[z]{w} \\
+\end{tabular}
+\end{document}""",
+    )
+    assert cell(result, "Mass (kg)").col == 0
+    assert cell(result, "12").bold
+    assert cell(result, "x-y").row == 1 and cell(result, "z-w").col == 1
+
+
+def test_recursive_macro_is_an_error() -> None:
+    with pytest.raises(LatexRenderError) as caught:
+        translate("\\newcommand{\\loop}{a\\loop}\n\\begin{tabular}{l}\\loop\\end{tabular}")
+    assert "does not terminate" in caught.value.problem.message
+    assert caught.value.problem.construct == "\\loop"
+
+
+async def test_siunitx_macros_and_decimal_column() -> None:
+    async with ChromiumRenderer(pages=1) as renderer:
+        await check_siunitx(renderer)
+
+
+async def check_siunitx(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer,
+        r"""\begin{tabular}{lS}
+Speed & \SI{3.5}{\meter\per\second} \\
+Area & \si{\kilo\meter\squared} \\
+Count & \num{1234567} \\
+A & 1.5 \\
+B & 12.25 \\
+\end{tabular}""",
+    )
+    assert cell(result, "3.5 m/s").col == 1
+    assert cell(result, "km²").row == 1
+    assert cell(result, "1 234 567").row == 2
+    page = await renderer._pages.get()
+    try:
+        # The decimal markers of an S column line up.
+        lefts = await page.evaluate(
+            "[...document.querySelectorAll('.num[data-s] .frac')].map("
+            "f => Math.round(f.getBoundingClientRect().left))"
+        )
+    finally:
+        renderer._pages.put_nowait(page)
+    assert len(lefts) == 3 and len(set(lefts)) == 1  # 1 234 567, 1.5 and 12.25
+
+
+async def test_resizebox_scales_to_the_text_width(renderer: ChromiumRenderer) -> None:
+    wide = " & ".join(["A long column heading"] * 8)
+    small = await render(
+        renderer,
+        f"\\begin{{tabular}}{{{'l' * 8}}}\n{wide} \\\\\n\\end{{tabular}}".replace(
+            "A long column heading", "x"
+        ),
+    )
+    source = (
+        r"\documentclass{article}\usepackage{graphicx}\begin{document}"
+        r"\resizebox{\textwidth}{!}{\begin{tabular}{"
+        + "l" * 8
+        + "}\n"
+        + wide
+        + r" \\ \end{tabular}}\end{document}"
+    )
+    fitted = await render(renderer, source)
+    text_width_px = 345 * 96 / 72.27
+    assert abs(fitted.width / 2 - text_width_px) < 30
+    assert small.width < fitted.width
+
+
+async def test_scalebox_halves_the_box(renderer: ChromiumRenderer) -> None:
+    table = r"\begin{tabular}{l}Some text in a box\\\end{tabular}"
+    plain = await render(renderer, table)
+    half = await render(renderer, r"\scalebox{0.5}{" + table + "}")
+    assert abs(half.width - plain.width / 2) < 0.15 * plain.width
+
+
+async def test_table_wider_than_the_paper_is_an_error(renderer: ChromiumRenderer) -> None:
+    row = " & ".join(["Extremely verbose heading"] * 9)
+    with pytest.raises(LatexRenderError) as caught:
+        await renderer.render(f"\\begin{{tabular}}{{{'l' * 9}}}\n{row} \\\\\n\\end{{tabular}}")
+    assert caught.value.problem.construct == "width"
+    assert "resizebox" in caught.value.problem.message
+
+
+@pytest.mark.parametrize(
+    "preamble, expected_pt",
+    [
+        ("", 345.0),
+        (r"\usepackage[margin=1in]{geometry}", 8.5 * 72.27 - 2 * 72.27),
+        (r"\usepackage[a4paper,left=2cm,right=3cm]{geometry}", 8.27 * 72.27 - 5 * 72.27 / 2.54),
+        (r"\usepackage{geometry}\geometry{textwidth=10cm}", 10 * 72.27 / 2.54),
+    ],
+)
+def test_geometry_sets_the_text_width(preamble: str, expected_pt: float) -> None:
+    page = translate(
+        f"\\documentclass{{article}}{preamble}\\begin{{document}}x\\end{{document}}"
+    ).page
+    assert page.text_width_pt == pytest.approx(expected_pt, rel=0.01)
+
+
+async def test_class_size_sans_and_page_colour(renderer: ChromiumRenderer) -> None:
+    source = (
+        r"\documentclass[12pt]{article}\usepackage{helvet}"
+        r"\renewcommand{\familydefault}{\sfdefault}\usepackage{xcolor}"
+        r"\pagecolor{yellow!20}\begin{document}\begin{tabular}{l}Hello\\\end{tabular}"
+        r"\end{document}"
+    )
+    translation = translate(source)
+    assert translation.page.font_size_pt == 12 and translation.page.sans
+    result = await render(renderer, source)
+    corner = png_image(result.png).convert("RGB").getpixel((1, 1))
+    assert corner == (255, 255, 204)
+
+
+async def test_longtable_keeps_first_head_and_last_foot(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer,
+        r"""\begin{longtable}{lr}
+\caption{Long one} \\
+\toprule Name & Value \\ \midrule
+\endfirsthead
+\toprule Name (cont.) & Value \\ \midrule
+\endhead
+\midrule \multicolumn{2}{r}{continued} \\
+\endfoot
+\bottomrule
+\endlastfoot
+a & 1 \\
+b & 2 \\
+\end{longtable}""",
+    )
+    texts = [c.text for c in result.grid]
+    assert texts[:2] == ["Name", "Value"]
+    assert "Name (cont.)" not in texts and "continued" not in texts
+    assert "Table 1: Long one" in result.text
+
+
+async def test_row_spacing_colours_and_negative_multirow(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer,
+        r"""\begin{tabular}{>{\columncolor{blue!10}}l|r}
+\rowcolor{gray!30} Head & N \\[6pt]
+ & 1 \\
+\multirow{-2}{*}{Group} & 2 \\
+plain & \cellcolor{red}3 \\
+\end{tabular}""",
+    )
+    assert cell(result, "Head").background == "rgb(217, 217, 217)"
+    assert cell(result, "Group").rowspan == 2 and cell(result, "Group").row == 1
+    assert cell(result, "plain").background == "rgb(230, 230, 255)"
+    assert cell(result, "3").background == "rgb(255, 0, 0)"
+
+
+async def test_lists_makecell_symbols_and_accents(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer,
+        r"""\begin{tabular}{lp{4cm}}
+\makecell{Two\\lines} & \begin{itemize}\item first \item second\end{itemize} \\
+\ding{51} \checkmark & 25\textdegree C, 5\%, \$3, caf\'e --- na\"ive \\
+\end{tabular}""",
+    )
+    assert cell(result, "Two lines").col == 0
+    assert "first" in cell(result, "first second").text or "first" in result.text
+    assert "✓ ✓" in result.text
+    assert "25°C, 5%, $3, café — naïve" in result.text
+
+
+async def test_unknown_text_macro_is_a_warning(renderer: ChromiumRenderer) -> None:
+    result = await render(renderer, r"\begin{tabular}{l}\fancything{kept} \\ \end{tabular}")
+    assert cell(result, "kept").row == 0
+    assert any("unknown macro \\fancything" in warning for warning in result.warnings)
