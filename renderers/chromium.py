@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Page, Playwright, Route, async_playwright
+from playwright.async_api import Browser, CDPSession, Page, Playwright, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
@@ -100,6 +101,7 @@ class ChromiumRenderer:
         self._pages: asyncio.Queue[Page] = asyncio.Queue()
         self._launch_lock = asyncio.Lock()
         self._generation = 0
+        self._cdp: dict[Page, CDPSession] = {}
         self.relaunches = 0
 
     async def __aenter__(self) -> ChromiumRenderer:
@@ -128,6 +130,7 @@ class ChromiumRenderer:
                 f"Chromium failed to start ({error.message.splitlines()[0]}); {SETUP_HINT}"
             ) from None
         self._generation += 1
+        self._cdp.clear()
         # Same queue object: renders already waiting for a page must get the new ones.
         while not self._pages.empty():
             self._pages.get_nowait()
@@ -154,6 +157,8 @@ class ChromiumRenderer:
                 await route.abort("blockedbyclient")
 
         await context.route("**/*", guard)
+        # Screenshots through CDP: half the time of page.screenshot, same pixels.
+        self._cdp[page] = await context.new_cdp_session(page)
         await page.goto((PAGE_DIR / "base.html").as_uri())
         await page.wait_for_function("typeof window.modswapRender === 'function'")
         return page
@@ -233,7 +238,16 @@ class ChromiumRenderer:
                 )
             await self._fit_viewport(page, box)
             # Not full_page: Chromium then drops collapsed borders between table rows.
-            png = await page.screenshot(clip=box, type="png")
+            shot = await self._cdp[page].send(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "optimizeForSpeed": True,
+                    "captureBeyondViewport": False,
+                    "clip": {**box, "scale": self.scale},
+                },
+            )
+            png = base64.b64decode(shot["data"])
         except PlaywrightError as error:
             healthy = False
             if self._browser is None or not self._browser.is_connected() or _is_crash(error):
@@ -270,6 +284,7 @@ class ChromiumRenderer:
             await page.set_viewport_size({"width": need_width, "height": need_height})
 
     async def _replace_page(self, page: Page) -> None:
+        self._cdp.pop(page, None)
         with contextlib.suppress(PlaywrightError):
             await page.context.close()
         try:

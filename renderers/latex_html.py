@@ -658,6 +658,12 @@ class _Translator:
                 except ValueError:
                     self.warn(f"adjustbox option '{match.group(0)}' ignored", node)
             return f'<div class="box"{attrs}>{self.nodes(list(node.nodelist))}</div>'
+        if name == "minipage":
+            width = self.css_length(self.raw(self.args(node)[-1]))
+            return (
+                f'<div class="minipage" style="width:{width}">'
+                f"{self.nodes(list(node.nodelist))}</div>"
+            )
         if name in _PASS_ENVIRONMENTS:
             return f"<div>{self.nodes(list(node.nodelist))}</div>"
         if name in ("itemize", "enumerate"):
@@ -698,7 +704,7 @@ class _Translator:
             line_of=lambda n: self.line_of(n) or 0,
             length_px=self.px,
         )
-        rows = arrange_longtable(rows)
+        trailing = arrange_longtable(rows, trailing)
         captions = ""
         kept: list[RawRow] = []
         for row in rows:  # longtable: "\\caption{...} \\\\" is a row of its own
@@ -739,7 +745,10 @@ class _Translator:
             table = table.replace(
                 '<table class="tabular">', f'<table class="tabular" style="width:{width}">', 1
             )
-        return f'{captions}<div class="tabular-box">{table}</div>'
+        box = f'{captions}<div class="tabular-box">{table}</div>'
+        if name == "longtable":  # longtable centres itself and its caption
+            return f'<div class="float center">{box}</div>'
+        return box
 
     def table_row(
         self,

@@ -143,6 +143,7 @@ class RawRow:
     space_above_px: float = 0.0
     color: str | None = None
     section: str | None = None  # longtable: endfirsthead, endhead, endfoot, endlastfoot
+    rules_below: list[Rule] = field(default_factory=list)
 
 
 @dataclass
@@ -216,9 +217,15 @@ def split_rows(
                         ) from None
                 continue
             if name in LONGTABLE_MARKERS and row_is_empty:
-                for earlier in rows:
-                    if earlier.section is None:
-                        earlier.section = name
+                closed = [earlier for earlier in rows if earlier.section is None]
+                for earlier in closed:
+                    earlier.section = name
+                if row.rules_above:  # a rule closing the head or foot belongs to it
+                    if closed:
+                        closed[-1].rules_below += row.rules_above
+                    else:  # a section of rules only, e.g. "\bottomrule \endlastfoot"
+                        rows.append(RawRow(cells=[], rules_below=row.rules_above, section=name))
+                    row.rules_above = []
                 continue
             if name in ("hline", "toprule", "midrule", "bottomrule") and row_is_empty:
                 row.rules_above.append(Rule(RULE_WEIGHTS_PX[name]))
@@ -275,16 +282,31 @@ def split_rows(
 LONGTABLE_MARKERS = ("endfirsthead", "endhead", "endfoot", "endlastfoot")
 
 
-def arrange_longtable(rows: list[RawRow]) -> list[RawRow]:
-    """One page of a longtable: the first head, the body, the last foot."""
+def arrange_longtable(rows: list[RawRow], trailing: list[Rule]) -> list[Rule]:
+    """One page of a longtable: the first head, the body, the last foot (rows in place).
+
+    Returns the rules below the last row.
+    """
     if not any(row.section for row in rows):
-        return rows
+        return trailing
     sections = {row.section for row in rows}
     head = "endfirsthead" if "endfirsthead" in sections else "endhead"
     first = [row for row in rows if row.section == head]
     body = [row for row in rows if row.section is None]
     last = [row for row in rows if row.section == "endlastfoot"]
-    return first + body + last
+    if last and trailing:  # rules that ended the body belong above the last foot
+        last[0].rules_above = trailing + last[0].rules_above
+        trailing = []
+    ordered = first + body + last
+    for index, row in enumerate(ordered):
+        if row.rules_below:
+            later = next((r for r in ordered[index + 1 :] if r.cells), None)
+            if later is not None:
+                later.rules_above = row.rules_below + later.rules_above
+            else:
+                trailing = trailing + row.rules_below
+    rows[:] = [row for row in ordered if row.cells]
+    return trailing
 
 
 def place_spans(grid: list[list[Cell]], line_of_row: Callable[[int], int | None]) -> None:

@@ -122,8 +122,6 @@ window.modswapRender = async function (body, options) {
   await document.fonts.ready;
   alignDecimals(page);
   fitBoxes(page);
-  // Two frames: collapsed table borders are painted a frame after the layout.
-  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
   const tables = [...page.querySelectorAll("table.tabular")].map(readGrid);
   // One JSON string crosses to Python: playwright checks nested results value by value.
   return JSON.stringify({ box: contentBox(page), tables: tables, text: page.innerText,

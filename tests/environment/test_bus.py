@@ -58,3 +58,15 @@ async def test_a_handler_exception_fails_the_run_loudly() -> None:
         match="agent 'broken' failed on OutputRejected: ZeroDivisionError: bug in a handler",
     ):
         await bus.run_until_done()
+
+
+def test_lean_runtime_still_overrides_real_methods() -> None:
+    """If autogen-core renames these private methods, our overrides would silently stop
+    saving work; this makes that visible."""
+    from autogen_core import SingleThreadedAgentRuntime
+
+    from environment.bus import LeanRuntime
+
+    for name in ("_try_serialize", "_create_otel_attributes"):
+        assert callable(getattr(SingleThreadedAgentRuntime, name, None)), name
+        assert getattr(LeanRuntime, name) is not getattr(SingleThreadedAgentRuntime, name)

@@ -219,3 +219,25 @@ async def test_browser_killed_mid_run_is_relaunched() -> None:
         result = await fresh.render(SAMPLE)
         assert cell(result.grid, "North").rowspan == 2
         assert fresh.relaunches == 1
+
+
+def dark_rows(png: bytes) -> list[int]:
+    """Pixel rows that are mostly black: the rules of a table."""
+    image = png_image(png).convert("L")
+    rows = []
+    for y in range(image.height):
+        line = [image.getpixel((x, y)) for x in range(image.width)]
+        if sum(value < 100 for value in line) > 0.5 * image.width:
+            rows.append(y)
+    return rows
+
+
+async def test_every_booktabs_rule_is_drawn(renderer: ChromiumRenderer) -> None:
+    source = (
+        "\\begin{tabular}{lr}\n\\toprule\nName & Value \\\\\n\\midrule\na & 1 \\\\\n"
+        "b & 2 \\\\\n\\bottomrule\n\\end{tabular}"
+    )
+    for _ in range(3):  # the first paint after a layout once dropped inner rules
+        rows = dark_rows((await renderer.render(source)).png)
+        bands = [y for i, y in enumerate(rows) if i == 0 or rows[i - 1] != y - 1]
+        assert len(bands) == 3, f"expected top, mid and bottom rules, got bands at {bands}"

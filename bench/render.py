@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Render throughput: modswap (Chromium + KaTeX, 1 and 2 pages) against pdflatex + pdftoppm.
+
+Renders the corpus in bench/corpus at equal resolution (200 dpi: scale 200/96 for us,
+`pdftoppm -r 200` for pdflatex), each side with 1 and with 2 jobs in parallel, in the same
+run. Prints tables/s, p50/p95 latency and peak memory. Goal (issue 3): >= 3x pdflatex.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import pdflatex  # noqa: E402
+from bench.pipeline import MemorySampler  # noqa: E402
+from renderers.chromium import ChromiumRenderer  # noqa: E402
+from renderers.errors import LatexRenderError  # noqa: E402
+
+DPI = 200
+
+
+async def timed_all(
+    sources: list[str], jobs: int, one: Callable[[str], Awaitable[bool]]
+) -> tuple[float, list[float], int]:
+    """Wall seconds, per-document latencies, failures; `jobs` documents in flight."""
+    queue = list(sources)
+    latencies: list[float] = []
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal failures
+        while queue:
+            source = queue.pop()
+            started = time.perf_counter()
+            ok = await one(source)
+            latencies.append(time.perf_counter() - started)
+            failures += not ok
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(jobs)))
+    return time.perf_counter() - started, latencies, failures
+
+
+def describe(name: str, count: int, wall: float, latencies: list[float], failures: int) -> str:
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return (
+        f"{name:<26} {count / wall:6.1f} tables/s   p50 {statistics.median(ordered) * 1000:6.0f} ms"
+        f"   p95 {p95 * 1000:6.0f} ms   failed {failures}"
+    )
+
+
+async def main_async(repeat: int) -> int:
+    sources = [p.read_text() for p in sorted((ROOT / "bench" / "corpus").glob("*.tex"))] * repeat
+    print(f"corpus: {len(sources)} documents ({len(sources) // repeat} files x {repeat})")
+    ours: dict[int, float] = {}
+    for pages in (1, 2):
+        sampler = MemorySampler()
+        sampler.start()
+        async with ChromiumRenderer(pages=pages, scale=DPI / 96) as renderer:
+
+            async def one(source: str, renderer: ChromiumRenderer = renderer) -> bool:
+                try:
+                    await renderer.render(source)
+                    return True
+                except LatexRenderError:
+                    return False
+
+            await one(sources[0])  # warm-up, as in a long run
+            wall, latencies, failures = await timed_all(sources, pages, one)
+        sampler.stop()
+        ours[pages] = len(sources) / wall
+        print(
+            describe(f"modswap, {pages} page(s)", len(sources), wall, latencies, failures)
+            + f"   peak {sampler.peak / 2**20:.0f} MiB"
+        )
+    if not pdflatex.available():
+        print(f"pdflatex not installed; for the comparison run: {pdflatex.INSTALL}")
+        return 0
+    theirs: dict[int, float] = {}
+    for jobs in (1, 2):
+
+        async def compile_one(source: str) -> bool:
+            return (await pdflatex.render(source, DPI)).ok
+
+        wall, latencies, failures = await timed_all(sources, jobs, compile_one)
+        theirs[jobs] = len(sources) / wall
+        print(
+            describe(f"pdflatex+pdftoppm, {jobs} job(s)", len(sources), wall, latencies, failures)
+        )
+    for jobs in (1, 2):
+        print(f"speed-up at {jobs} in parallel: {ours[jobs] / theirs[jobs]:.1f}x (goal >= 3x)")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=2, help="passes over the corpus")
+    options = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(main_async(options.repeat))
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
