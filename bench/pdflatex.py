@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ async def render(source: str, dpi: int = 200, text: bool = False) -> PdfResult:
         await _run("pdftoppm", "-r", str(dpi), "-png", "-singlefile", "doc.pdf", "page", cwd=work)
         words = ""
         if text:
-            await _run("pdftotext", "-layout", "doc.pdf", "doc.txt", cwd=work)
-            words = (work / "doc.txt").read_text(errors="replace")
+            # Reading order (no -layout), so TeX's hyphenated line breaks can be joined.
+            await _run("pdftotext", "doc.pdf", "doc.txt", cwd=work)
+            words = re.sub(r"(\w)-\n(\w)", r"\1\2",
+                           (work / "doc.txt").read_text(errors="replace"))
         png = (work / "page.png").read_bytes() if (work / "page.png").exists() else None
         return PdfResult(png is not None, png, words, "")

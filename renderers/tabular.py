@@ -21,13 +21,14 @@ from pylatexenc.latexwalker import (
 
 from renderers.errors import LatexProblem, LatexRenderError
 
+# TeX's widths in CSS px: \arrayrulewidth 0.4pt; booktabs heavy 0.08em, light 0.05em (10pt).
 RULE_WEIGHTS_PX = {
-    "toprule": 1.6,
-    "bottomrule": 1.6,
-    "midrule": 1.0,
-    "hline": 1.0,
-    "cline": 1.0,
-    "cmidrule": 1.0,
+    "toprule": 1.06,
+    "bottomrule": 1.06,
+    "midrule": 0.66,
+    "hline": 0.53,
+    "cline": 0.53,
+    "cmidrule": 0.66,
 }
 
 
@@ -371,22 +372,16 @@ def grid_to_html(
             if row_index == 0:
                 top = _rule_weight(raw.rules_above, cell.column, cell.colspan)
                 if top:
-                    css.append(f"border-top:{top:.1f}px solid #000")
+                    css.append(f"border-top:{top:.2f}px solid #000")
             end = row_index + cell.rowspan
             below = trailing_rules if end >= total_rows else rows[end].rules_above
             bottom = _rule_weight(below, cell.column, cell.colspan)
             if bottom:
-                css.append(f"border-bottom:{bottom:.1f}px solid #000")
+                css.append(f"border-bottom:{bottom:.2f}px solid #000")
             if cell.rules_left:
-                css.append(
-                    f"border-left:{0.8 * cell.rules_left:.1f}px "
-                    f"{'double' if cell.rules_left > 1 else 'solid'} #000"
-                )
+                css.append(f"border-left:{_vertical_rule(cell.rules_left)}")
             if cell.rules_right:
-                css.append(
-                    f"border-right:{0.8 * cell.rules_right:.1f}px "
-                    f"{'double' if cell.rules_right > 1 else 'solid'} #000"
-                )
+                css.append(f"border-right:{_vertical_rule(cell.rules_right)}")
             if cell.background:
                 css.append(f"background-color:{cell.background}")
             if cell.width:
@@ -404,6 +399,13 @@ def grid_to_html(
         out.append("</tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def _vertical_rule(count: int) -> str:
+    """`|` is a 0.4pt rule; `||` two of them 2pt apart (CSS double needs the full width)."""
+    if count > 1:
+        return "3.2px double #000"
+    return f"{RULE_WEIGHTS_PX['hline']:.2f}px solid #000"
 
 
 def _rule_weight(rules: list[Rule], column: int, colspan: int) -> float:
