@@ -74,8 +74,14 @@ async def ocr(png: bytes, folder: Path, name: str) -> str:
     path = folder / f"{name}.png"
     await asyncio.to_thread(lambda: without_rules(png).save(path))
     process = await asyncio.create_subprocess_exec(
-        "tesseract", str(path), "stdout", "--psm", "6", stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
+        "tesseract",
+        str(path),
+        "stdout",
+        "--psm",
+        "6",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     output, _ = await process.communicate()
     return output.decode("utf-8", errors="replace")
 
@@ -117,8 +123,10 @@ async def main_async(out: Path) -> int:
                     ours_failed.append(f"{path.name}: {error}")
                 if not reference.ok:
                     theirs_failed.append(path.name)
-                    print(f"{path.name:<42} pdflatex failed; ours "
-                          f"{'rendered' if ours_png else 'failed'}")
+                    print(
+                        f"{path.name:<42} pdflatex failed; ours "
+                        f"{'rendered' if ours_png else 'failed'}"
+                    )
                     continue
                 expected = words(reference.text)
                 assert reference.png is not None
@@ -132,16 +140,22 @@ async def main_async(out: Path) -> int:
                 theirs_all.append(theirs_recall)
                 if ours_png:
                     rendered.append((path.name, ours_png))
-                print(f"{path.name:<42} recall ours {ours_recall:.3f}  pdflatex "
-                      f"{theirs_recall:.3f}  ratio {ratio:.3f}")
+                print(
+                    f"{path.name:<42} recall ours {ours_recall:.3f}  pdflatex "
+                    f"{theirs_recall:.3f}  ratio {ratio:.3f}"
+                )
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     sheet = out / "contact_sheet.png"
     contact_sheet(rendered, sheet)
-    print(f"\nmean ours / pdflatex: {statistics.mean(ratios):.3f} over {len(ratios)} documents "
-          f"(median {statistics.median(ratios):.3f}, min {min(ratios):.3f}); goal >= 0.97")
-    print(f"mean recall: ours {statistics.mean(ours_all):.3f}, pdflatex "
-          f"{statistics.mean(theirs_all):.3f} (ratio of means "
-          f"{statistics.mean(ours_all) / statistics.mean(theirs_all):.3f})")
+    print(
+        f"\nmean ours / pdflatex: {statistics.mean(ratios):.3f} over {len(ratios)} documents "
+        f"(median {statistics.median(ratios):.3f}, min {min(ratios):.3f}); goal >= 0.97"
+    )
+    print(
+        f"mean recall: ours {statistics.mean(ours_all):.3f}, pdflatex "
+        f"{statistics.mean(theirs_all):.3f} (ratio of means "
+        f"{statistics.mean(ours_all) / statistics.mean(theirs_all):.3f})"
+    )
     print(f"failed: ours {len(ours_failed)}, pdflatex {len(theirs_failed)} of {len(files)}")
     for failure in ours_failed:
         print(f"  ours: {failure}")

@@ -66,7 +66,6 @@ async def render(source: str, dpi: int = 200, text: bool = False) -> PdfResult:
         if text:
             # Reading order (no -layout), so TeX's hyphenated line breaks can be joined.
             await _run("pdftotext", "doc.pdf", "doc.txt", cwd=work)
-            words = re.sub(r"(\w)-\n(\w)", r"\1\2",
-                           (work / "doc.txt").read_text(errors="replace"))
+            words = re.sub(r"(\w)-\n(\w)", r"\1\2", (work / "doc.txt").read_text(errors="replace"))
         png = (work / "page.png").read_bytes() if (work / "page.png").exists() else None
         return PdfResult(png is not None, png, words, "")

@@ -90,6 +90,7 @@ _MACRO_ARGS: dict[str, str] = {
     "input": "{",
     "include": "{",
     "write": "{",
+    "writeshell": "{",
     "openin": "{",
     "href": "{{",
     "url": "{",
@@ -252,7 +253,7 @@ _INERT = {
     "write",
     "openin",
     "immediate",
-    "write18",
+    "writeshell",
     "read",
     "InputIfFileExists",
     "includegraphics",
@@ -440,7 +441,8 @@ class _Translator:
             elif node.macroname == "rowcolors":
                 self.set_rowcolors(node)
             elif node.macroname in _INERT:
-                self.warn(f"\\{node.macroname} ignored: documents cannot read files", node)
+                shown = "write18" if node.macroname == "writeshell" else node.macroname
+                self.warn(f"\\{shown} ignored: documents cannot read or write files", node)
 
     def definecolor(self, node: LatexMacroNode) -> None:
         name, model, spec = (self.raw(a) for a in self.args(node))
@@ -554,7 +556,8 @@ class _Translator:
         if name in ("hline", "toprule", "midrule", "bottomrule", "cline", "cmidrule"):
             raise self.fail(f"\\{name} outside a table row boundary", node, f"\\{name}")
         if name in _INERT:
-            self.warn(f"\\{name} ignored: documents cannot read or write files", node)
+            shown = "write18" if name == "writeshell" else name
+            self.warn(f"\\{shown} ignored: documents cannot read or write files", node)
             return ""
         if name in _IGNORED_PREAMBLE_ONLY:
             return ""
@@ -902,8 +905,13 @@ def _parse_message(error: latexwalker.LatexWalkerParseError) -> str:
 _SANS_DEFAULT = re.compile(r"\\renewcommand\s*\{?\\familydefault\}?\s*\{\s*\\sfdefault\s*\}")
 
 
+_WRITE18 = re.compile(r"\\write\s*18\s*(?=\{)")
+
+
 def translate(source: str) -> Translation:
     """Translates a LaTeX document (or a bare tabular) to the renderer's HTML body."""
+    # \write18{cmd} (shell escape): one macro with one argument, so the command is dropped.
+    source = _WRITE18.sub(r"\\writeshell", source)
     translator = _Translator(expand(source))
     translator.sans_default = bool(_SANS_DEFAULT.search(source))
     return translator.translate()

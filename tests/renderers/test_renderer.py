@@ -13,6 +13,7 @@ from aiohttp import web
 
 from renderers.chromium import ChromiumRenderer, GridCell
 from renderers.errors import LatexRenderError
+from renderers.latex_html import translate
 from tests.conftest import ink_share, png_image
 
 SAMPLE = r"""\documentclass[11pt]{article}
@@ -119,13 +120,57 @@ async def test_markup_in_latex_is_inert_text(renderer: ChromiumRenderer) -> None
     assert "href" not in result.html and "javascript" not in result.html
 
 
-async def test_file_reading_macros_are_ignored(renderer: ChromiumRenderer) -> None:
+async def test_file_and_shell_macros_are_inert(renderer: ChromiumRenderer, tmp_path: Path) -> None:
+    marker = tmp_path / "written"
     source = (
-        "\\input{/etc/passwd}\\include{/etc/hostname}\\begin{tabular}{l}\nsafe \\\\\n\\end{tabular}"
+        "\\input{/etc/passwd}\\include{/etc/hostname}\\openin{/etc/shadow}"
+        f"\\immediate\\write18{{touch {marker}}}\\write{{{marker}}}"
+        "\\begin{tabular}{l}\nsafe \\\\\n\\end{tabular}"
     )
     result = await renderer.render(source)
     assert "root:" not in result.text and "/etc/passwd" not in result.text
-    assert any("\\input ignored" in warning for warning in result.warnings)
+    assert "touch" not in result.text and not marker.exists()
+    for name in ("input", "include", "openin", "write18"):
+        assert any(f"\\{name} ignored" in warning for warning in result.warnings), name
+
+
+async def test_a_render_that_times_out_is_an_error_and_the_page_recovers() -> None:
+    async with ChromiumRenderer(pages=1, timeout_s=0.001) as slow:
+        with pytest.raises(LatexRenderError) as caught:
+            await slow.render(SAMPLE)
+        assert caught.value.problem.construct == "timeout"
+        slow.timeout_s = 20
+        result = await slow.render(SAMPLE)
+        assert cell(result.grid, "North").rowspan == 2
+
+
+def test_runaway_table_is_an_error() -> None:
+    rows = "x \\\\\n" * 450
+    with pytest.raises(LatexRenderError) as caught:
+        translate(f"\\begin{{tabular}}{{l}}\n{rows}\\end{{tabular}}")
+    assert "more than 400" in caught.value.problem.message
+    assert caught.value.problem.line == 1
+
+
+async def test_fifty_renders_do_not_grow_memory(renderer: ChromiumRenderer) -> None:
+    def tree_pss_mib() -> float:
+        total = 0
+        for pid in [os.getpid(), *_descendants(os.getpid())]:
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total / 1024
+
+    for _ in range(10):  # warm caches and JIT first
+        await renderer.render(SAMPLE)
+    before = tree_pss_mib()
+    for index in range(50):
+        await renderer.render(SAMPLE.replace("Oslo", f"Oslo {index}"))
+    growth = tree_pss_mib() - before
+    assert growth < 40, f"memory grew by {growth:.1f} MiB over 50 renders"
 
 
 @pytest_asyncio.fixture
