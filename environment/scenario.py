@@ -48,6 +48,7 @@ class RenderSettings(Strict):
     pages: int = Field(default=2, ge=1, le=16)
     scale: float = Field(default=2.0, ge=0.5, le=4)
     timeout_s: float = Field(default=20.0, gt=0, le=600)
+    allow_partial: bool = False  # a TikZ picture that fails: placeholder + warning
 
 
 class Scenario(Strict):

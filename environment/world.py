@@ -93,6 +93,7 @@ async def run_world(
         pages=scenario.render.pages,
         scale=scenario.render.scale,
         timeout_s=scenario.render.timeout_s,
+        allow_partial=scenario.render.allow_partial,
     )
     if owned_renderer:
         await renderer.start()

@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,16 @@ from playwright.async_api import Browser, CDPSession, Page, Playwright, Route, a
 from playwright.async_api import Error as PlaywrightError
 
 from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
-from renderers.latex_html import Translation, translate
+from renderers.latex_html import Translation, picture_placeholder, translate
+from renderers.tikz import TikzFailure, TikzRenderer
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 KATEX_DIR = Path(os.environ.get("MODSWAP_KATEX_DIR", ASSETS_DIR / "katex"))
 # Only the page and the math assets may load: every other request (network, other files)
 # is aborted.
-ALLOWED_ROOTS = (f"{PAGE_DIR}/", f"{KATEX_DIR.resolve()}/")
+TIKZ_CSS_DIR = ASSETS_DIR / "tikzjax" / "node_modules" / "node-tikzjax" / "css"
+ALLOWED_ROOTS = (f"{PAGE_DIR}/", f"{KATEX_DIR.resolve()}/", f"{TIKZ_CSS_DIR.resolve()}/")
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -92,10 +94,19 @@ class RenderResult:
 class ChromiumRenderer:
     """The render seam (`async render(latex) -> RenderResult`) on a pool of Chromium pages."""
 
-    def __init__(self, pages: int = 2, scale: float = 2.0, timeout_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        pages: int = 2,
+        scale: float = 2.0,
+        timeout_s: float = 20.0,
+        allow_partial: bool = False,
+    ) -> None:
         self.page_count = max(1, pages)
         self.scale = scale
         self.timeout_s = timeout_s
+        # A picture that fails: error (default), or a placeholder and a warning.
+        self.allow_partial = allow_partial
+        self._tikz: TikzRenderer | None = None
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._pages: asyncio.Queue[Page] = asyncio.Queue()
@@ -164,6 +175,9 @@ class ChromiumRenderer:
         return page
 
     async def close(self) -> None:
+        if self._tikz is not None:
+            await self._tikz.close()
+            self._tikz = None
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 await self._browser.close()
@@ -175,11 +189,44 @@ class ChromiumRenderer:
     async def render(self, latex: str) -> RenderResult:
         """Renders a LaTeX document; LatexRenderError for the document's faults."""
         translation = translate(latex)
+        if translation.pictures:
+            translation = await self._draw_pictures(translation)
         try:
             return await self._render_html(translation)
         except _BrowserGone as gone:
             await self._relaunch(gone.generation)
             return await self._render_html(translation)
+
+    async def _draw_pictures(self, translation: Translation) -> Translation:
+        """TikZ pictures become sanitized inline SVG; a failure names the picture."""
+        if self._tikz is None:
+            self._tikz = TikzRenderer(timeout_s=max(self.timeout_s, 30.0))
+        markup = translation.html
+        warnings = list(translation.warnings)
+        for picture in translation.pictures:
+            try:
+                drawn = await self._tikz.render(
+                    picture.source, translation.tikz_libraries, translation.tikz_packages
+                )
+            except ValueError as error:  # the SVG failed sanitizing
+                drawn = TikzFailure(str(error), None)
+            if isinstance(drawn, TikzFailure):
+                line = (
+                    picture.line + drawn.line - 1
+                    if picture.line is not None and drawn.line is not None
+                    else picture.line
+                )
+                problem = LatexProblem(
+                    f"TikZ picture {picture.index + 1} failed: {drawn.message}", line, "tikzpicture"
+                )
+                if not self.allow_partial:
+                    raise LatexRenderError(problem)
+                warnings.append(problem.describe())
+                drawn = '<span class="tikz-failed">[picture not rendered]</span>'
+            markup = markup.replace(
+                picture_placeholder(picture.index), f'<span class="tikz">{drawn}</span>', 1
+            )
+        return replace(translation, html=markup, warnings=warnings)
 
     async def _relaunch(self, failed_generation: int) -> None:
         async with self._launch_lock:

@@ -27,7 +27,7 @@ from pylatexenc.latexwalker import (
 from renderers.colors import ColorBook
 from renderers.errors import LatexProblem, LatexRenderError
 from renderers.lengths import length_to_px
-from renderers.macros import expand
+from renderers.macros import expand, expand_tikz_shorthand
 from renderers.page_setup import PageSetup, apply_class_options, apply_geometry
 from renderers.siunitx import format_number, format_unit, quantity
 from renderers.tabular import (
@@ -125,6 +125,8 @@ _MACRO_ARGS: dict[str, str] = {
     "SIrange": "[{{{",
     "numrange": "[{{",
     "pagecolor": "[{",
+    "usetikzlibrary": "{",
+    "tikzset": "{",
 }
 
 _STYLE_MACROS = {
@@ -275,6 +277,8 @@ _IGNORED_PREAMBLE_ONLY = {
     "date",
     "renewcommand",
     "newcommand",
+    "usetikzlibrary",
+    "tikzset",
 }
 _PASS_ENVIRONMENTS = {
     "document",
@@ -322,6 +326,22 @@ class Translation:
     html: str
     warnings: list[str] = field(default_factory=list)
     page: PageSetup = field(default_factory=PageSetup)
+    pictures: list[Picture] = field(default_factory=list)  # TikZ, drawn by the renderer
+    tikz_libraries: str = ""
+    tikz_packages: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A `tikzpicture` to draw, and where it is: its placeholder is `placeholder(index)`."""
+
+    index: int
+    line: int | None
+    source: str
+
+
+def picture_placeholder(index: int) -> str:
+    return f'<span class="tikz" data-picture="{index}"></span>'
 
 
 class _Translator:
@@ -332,6 +352,9 @@ class _Translator:
         self.warnings: list[str] = []
         self.page = PageSetup()
         self.sans_default = False
+        self.pictures: list[Picture] = []
+        self.tikz_libraries: list[str] = []
+        self.tikz_packages: dict[str, str] = {}
         self.rowcolors: tuple[int, str, str] | None = None
         self.table_counter = 0
 
@@ -417,6 +440,9 @@ class _Translator:
             html=markup,
             warnings=self.warnings,
             page=self.page,
+            pictures=self.pictures,
+            tikz_libraries=",".join(self.tikz_libraries),
+            tikz_packages=self.tikz_packages,
         )
 
     def read_preamble(self, nodes: list[LatexNode]) -> None:
@@ -430,8 +456,14 @@ class _Translator:
                 names = {name.strip() for name in packages.split(",")}
                 if "geometry" in names:
                     apply_geometry(self.page, options)
+                for package in names & {"pgfplots", "circuitikz", "tikz-cd", "chemfig"}:
+                    self.tikz_packages[package] = options
                 if names & {"helvet", "sansmath", "arev", "cmbright"} and self.sans_default:
                     self.page.sans = True
+            elif node.macroname == "usetikzlibrary":
+                self.tikz_libraries += [
+                    name.strip() for name in self.raw(self.args(node)[0]).split(",") if name.strip()
+                ]
             elif node.macroname == "geometry":
                 apply_geometry(self.page, self.raw(self.args(node)[0]))
             elif node.macroname == "pagecolor":
@@ -650,6 +682,10 @@ class _Translator:
         if name in ("center", "flushleft", "flushright"):
             align = {"center": "center", "flushleft": "left", "flushright": "right"}[name]
             return f'<div style="text-align:{align}">{self.nodes(list(node.nodelist))}</div>'
+        if name in ("tikzpicture", "circuitikz"):
+            picture = Picture(len(self.pictures), self.line_of(node), node.latex_verbatim())
+            self.pictures.append(picture)
+            return picture_placeholder(picture.index)
         if name == "adjustbox":
             options = self.raw(self.args(node)[0])
             match = re.search(r"(max width|width)\s*=\s*([^,]+)", options)
@@ -912,6 +948,6 @@ def translate(source: str) -> Translation:
     """Translates a LaTeX document (or a bare tabular) to the renderer's HTML body."""
     # \write18{cmd} (shell escape): one macro with one argument, so the command is dropped.
     source = _WRITE18.sub(r"\\writeshell", source)
-    translator = _Translator(expand(source))
+    translator = _Translator(expand_tikz_shorthand(expand(source)))
     translator.sans_default = bool(_SANS_DEFAULT.search(source))
     return translator.translate()

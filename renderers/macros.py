@@ -217,3 +217,37 @@ def expand(source: str) -> str:
                     f"\\{macro.name}",
                 )
             )
+
+
+_TIKZ = re.compile(r"\\tikz(?![A-Za-z])")
+
+
+def expand_tikz_shorthand(text: str) -> str:
+    """`\\tikz[opts]{...}` and `\\tikz[opts] \\draw ...;` → a tikzpicture environment."""
+    out: list[str] = []
+    position = 0
+    for match in _TIKZ.finditer(text):
+        if match.start() < position:
+            continue
+        cursor = match.end()
+        options = _optional(text, cursor)
+        opts = ""
+        if options is not None:
+            opts, cursor = f"[{options[0]}]", options[1]
+        braced = _group(text, cursor)
+        if braced is not None:
+            body, end = braced
+        else:  # up to the first ';' outside braces
+            depth, end = 0, cursor
+            while end < len(text):
+                char = text[end]
+                depth += (char == "{") - (char == "}")
+                end += 1
+                if char == ";" and depth == 0:
+                    break
+            body = text[cursor:end]
+        out.append(text[position : match.start()])
+        out.append(f"\\begin{{tikzpicture}}{opts}{body}\\end{{tikzpicture}}")
+        position = end
+    out.append(text[position:])
+    return "".join(out)

@@ -64,7 +64,22 @@ if [ ! -f "$KATEX_DIR/katex.min.js" ] || [ "$(cat "$KATEX_DIR/VERSION" 2>/dev/nu
   rm -rf "$work"
 fi
 
-# 4. The venv and the project (re-installed only when pyproject.toml changes)
+# 4. node-tikzjax (TeX in WebAssembly) for TikZ pictures, with its dependencies
+TIKZJAX_VERSION="1.0.5"
+TIKZJAX_DIR="renderers/assets/tikzjax"
+if [ "$(cat "$TIKZJAX_DIR/VERSION" 2>/dev/null)" != "$TIKZJAX_VERSION" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    say "installing npm"
+    apt_install npm
+  fi
+  say "fetching node-tikzjax $TIKZJAX_VERSION"
+  rm -rf "$TIKZJAX_DIR" && mkdir -p "$TIKZJAX_DIR"
+  (cd "$TIKZJAX_DIR" && npm install --silent --no-audit --no-fund --no-save \
+      "node-tikzjax@$TIKZJAX_VERSION" >/dev/null)
+  echo "$TIKZJAX_VERSION" > "$TIKZJAX_DIR/VERSION"
+fi
+
+# 5. The venv and the project (re-installed only when pyproject.toml changes)
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   "$PYTHON" -m venv "$VENV"

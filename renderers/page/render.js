@@ -66,7 +66,7 @@ function contentBox(root) {
     range.selectNodeContents(node);
     for (const rect of range.getClientRects()) add(rect);
   }
-  for (const el of root.querySelectorAll("table, .katex, .vspace, .par")) {
+  for (const el of root.querySelectorAll("table, .katex, .tikz svg, .vspace, .par")) {
     if (el.matches(".vspace, .par")) continue;
     add(el.getBoundingClientRect());
   }
