@@ -135,6 +135,7 @@ class Rule:
     weight: float
     first: int | None = None  # 0-based column, inclusive; None = full width
     last: int | None = None
+    booktabs: bool = False  # booktabs rules keep space above and below; \hline does not
 
 
 @dataclass
@@ -229,7 +230,7 @@ def split_rows(
                     row.rules_above = []
                 continue
             if name in ("hline", "toprule", "midrule", "bottomrule") and row_is_empty:
-                row.rules_above.append(Rule(RULE_WEIGHTS_PX[name]))
+                row.rules_above.append(Rule(RULE_WEIGHTS_PX[name], booktabs=name != "hline"))
                 continue
             if name in ("cline", "cmidrule") and row_is_empty:
                 args = node.nodeargd.argnlist if node.nodeargd else []
@@ -258,7 +259,9 @@ def split_rows(
                     raise LatexRenderError(
                         LatexProblem(str(error), line_of(node), f"\\{name}")
                     ) from None
-                row.rules_above.append(Rule(RULE_WEIGHTS_PX[name], first, last))
+                row.rules_above.append(
+                    Rule(RULE_WEIGHTS_PX[name], first, last, booktabs=name == "cmidrule")
+                )
                 continue
             if name == "addlinespace" and row_is_empty:
                 args = node.nodeargd.argnlist if node.nodeargd else []
@@ -378,6 +381,11 @@ def grid_to_html(
             bottom = _rule_weight(below, cell.column, cell.colspan)
             if bottom:
                 css.append(f"border-bottom:{bottom:.2f}px solid #000")
+            # booktabs: \belowrulesep 0.65ex under a rule, \aboverulesep 0.4ex over one.
+            if _booktabs_gap(raw.rules_above, cell.column, cell.colspan):
+                css.append("padding-top:0.65ex")
+            if _booktabs_gap(below, cell.column, cell.colspan):
+                css.append("padding-bottom:0.4ex")
             if cell.rules_left:
                 css.append(f"border-left:{_vertical_rule(cell.rules_left)}")
             if cell.rules_right:
@@ -408,11 +416,18 @@ def _vertical_rule(count: int) -> str:
     return f"{RULE_WEIGHTS_PX['hline']:.2f}px solid #000"
 
 
+def _covering(rules: list[Rule], column: int, colspan: int) -> list[Rule]:
+    return [
+        rule
+        for rule in rules
+        if rule.first is None
+        or (rule.first <= column + colspan - 1 and rule.last is not None and rule.last >= column)
+    ]
+
+
 def _rule_weight(rules: list[Rule], column: int, colspan: int) -> float:
-    weight = 0.0
-    for rule in rules:
-        if rule.first is None or (
-            rule.first <= column + colspan - 1 and rule.last is not None and rule.last >= column
-        ):
-            weight = max(weight, rule.weight)
-    return weight
+    return max((rule.weight for rule in _covering(rules, column, colspan)), default=0.0)
+
+
+def _booktabs_gap(rules: list[Rule], column: int, colspan: int) -> bool:
+    return any(rule.booktabs for rule in _covering(rules, column, colspan))
