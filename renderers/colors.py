@@ -109,7 +109,7 @@ def _hex_to_rgb(code: str) -> RGB:
 
 
 def rgb_to_css(rgb: RGB) -> str:
-    return "#" + "".join(f"{round(max(0.0, min(1.0, c)) * 255):02x}" for c in rgb)
+    return "#" + "".join(f"{int(max(0.0, min(1.0, c)) * 255 + 0.5):02x}" for c in rgb)
 
 
 class ColorBook:

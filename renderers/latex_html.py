@@ -7,6 +7,7 @@ argument and add a warning; unknown environments and malformed tables are errors
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 from dataclasses import dataclass, field
@@ -853,6 +854,8 @@ class _Translator:
                 for n in prefix_nodes:
                     if isinstance(n, LatexMacroNode) and n.macroname == "columncolor":
                         background = row_color or self.color(n, 1, 0)
+            if colspan == 1 and col.suffix:
+                inner_nodes = _rstrip(list(inner_nodes)) + _parse_fragment(col.suffix)
             for n in content:
                 if isinstance(n, LatexMacroNode) and n.macroname == "cellcolor":
                     background = self.color(n, 1, 0)
@@ -916,6 +919,17 @@ def _decimal_aligned(cell_html: str, column: int) -> str:
         f'<span class="num" data-s="{column}"><span class="int">{integer}</span>'
         f'<span class="frac">{fraction}</span></span>'
     )
+
+
+def _rstrip(nodes: list[LatexNode]) -> list[LatexNode]:
+    """A cell's trailing spaces go, as array's \\unskip drops them before a <{...} suffix."""
+    while nodes and isinstance(nodes[-1], LatexCharsNode) and not nodes[-1].chars.strip():
+        nodes = nodes[:-1]
+    if nodes and isinstance(nodes[-1], LatexCharsNode):
+        trimmed = copy.copy(nodes[-1])
+        trimmed.chars = trimmed.chars.rstrip()
+        nodes = [*nodes[:-1], trimmed]
+    return nodes
 
 
 def _parse_fragment(source: str) -> list[LatexNode]:

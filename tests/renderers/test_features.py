@@ -205,3 +205,79 @@ async def test_unknown_text_macro_is_a_warning(renderer: ChromiumRenderer) -> No
     result = await render(renderer, r"\begin{tabular}{l}\fancything{kept} \\ \end{tabular}")
     assert cell(result, "kept").row == 0
     assert any("unknown macro \\fancything" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(
+    "source, text, check",
+    [
+        (
+            r"\begin{tabular*}{10cm}{l@{\extracolsep{\fill}}r}alpha beta & gamma delta \\"
+            r"\end{tabular*}",
+            "alpha",
+            lambda r: r.width / 2 > 300,
+        ),
+        (
+            r"\begin{adjustbox}{max width=3cm}\begin{tabular}{llllll}"
+            r"long & long & long & long & long & long\\\end{tabular}\end{adjustbox}",
+            "long",
+            lambda r: r.width / 2 < 3 * 37.8 + 30,
+        ),
+        (
+            r"\begin{tabular}{>{\bfseries}l<{!}*{2}{c}|r}x & y & z & w\\\end{tabular}",
+            "x!",
+            lambda r: cell(r, "x!").bold and cell(r, "w").col == 3,
+        ),
+        (
+            r"\begin{tabular}{m{2cm}b{2cm}}top \newline next & bottom\\\end{tabular}",
+            "top",
+            lambda r: "next" in cell(r, "top next").text,
+        ),
+        (
+            r"\begin{center}{\color{red} red} \textcolor[rgb]{0,0,1}{blue} "
+            r"\textcolor[HTML]{00AA00}{green}\end{center}",
+            "red blue green",
+            None,
+        ),
+        (
+            r"{\tiny tiny} {\small small} {\Large large} \emph{em} \underline{u} \texttt{tt} "
+            r"\textsc{sc}\par next paragraph\vspace{1cm}\hspace{2em}x\rule{1cm}{2pt}",
+            "tiny",
+            None,
+        ),
+        (
+            r"\begin{flushleft}left\end{flushleft}\begin{flushright}right\end{flushright}",
+            "left",
+            None,
+        ),
+        (
+            r"\begin{table}\caption{Numbers}\centering\begin{tabular}{r}$\frac{1}{2}$ \\"
+            r"$x^2 + \sqrt{y}$\\\end{tabular}\end{table}",
+            "Table 1: Numbers",
+            None,
+        ),
+        (
+            r"\begin{tabular}{ll}\textdegree & \% \\ \& & \$ \\ `quoted' & ``double'' \\"
+            r"en--dash & em---dash\\\end{tabular}",
+            "“double”",
+            None,
+        ),
+        (
+            r"\begin{tabular}{l}\cellcolor{blue!30!white}mix \\ \cellcolor[gray]{0.8}g \\"
+            r"\cellcolor{Aquamarine}dv \\ \cellcolor{SteelBlue}svg \\ \end{tabular}",
+            "mix",
+            lambda r: (
+                cell(r, "mix").background == "rgb(179, 179, 255)"
+                and cell(r, "g").background == "rgb(204, 204, 204)"
+            ),
+        ),
+    ],
+)
+async def test_feature_smoke(
+    renderer: ChromiumRenderer, source: str, text: str, check: object
+) -> None:
+    result = await render(renderer, source)
+    assert text in result.text.replace("\n", " ").replace("\t", " ") or any(
+        text in c.text for c in result.grid
+    )
+    if callable(check):
+        assert check(result)
