@@ -200,7 +200,7 @@ class ChromiumRenderer:
     async def _draw_pictures(self, translation: Translation) -> Translation:
         """TikZ pictures become sanitized inline SVG; a failure names the picture."""
         if self._tikz is None:
-            self._tikz = TikzRenderer(timeout_s=max(self.timeout_s, 30.0))
+            self._tikz = TikzRenderer(workers=self.page_count, timeout_s=max(self.timeout_s, 30.0))
         markup = translation.html
         warnings = list(translation.warnings)
         for picture in translation.pictures:

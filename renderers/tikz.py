@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,19 +27,16 @@ class TikzFailure:
     line: int | None  # within the picture's own source, 1 = \begin{tikzpicture}
 
 
-class TikzRenderer:
-    def __init__(self, timeout_s: float = 30.0) -> None:
+class _Worker:
+    """One node process running the TeX engine; one picture at a time."""
+
+    def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self._process: asyncio.subprocess.Process | None = None
-        self._lock = asyncio.Lock()
-        self._next_id = 0
+        self.process: asyncio.subprocess.Process | None = None
+        self.next_id = 0
 
-    @staticmethod
-    def available() -> bool:
-        return (PACKAGE / "dist" / "index.js").is_file() and shutil.which("node") is not None
-
-    async def _start(self) -> asyncio.subprocess.Process:
-        if not self.available():
+    async def start(self) -> asyncio.subprocess.Process:
+        if not TikzRenderer.available():
             raise RendererUnavailable(
                 "TikZ needs node and node-tikzjax in renderers/assets/tikzjax; run `make setup`"
             )
@@ -52,51 +50,88 @@ class TikzRenderer:
             limit=64 * 1024 * 1024,
         )
 
+    async def draw(
+        self, source: str, libraries: str, packages: dict[str, str]
+    ) -> dict[str, object]:
+        if self.process is None or self.process.returncode is not None:
+            self.process = await self.start()
+        process = self.process
+        assert process.stdin is not None and process.stdout is not None
+        self.next_id += 1
+        request = {
+            "id": self.next_id,
+            "source": source,
+            "libraries": libraries,
+            "packages": packages,
+        }
+        process.stdin.write((json.dumps(request) + "\n").encode())
+        try:
+            await process.stdin.drain()
+            line = await asyncio.wait_for(process.stdout.readline(), self.timeout_s)
+        except (TimeoutError, ConnectionError):
+            await self.stop()
+            return {"error": f"picture took longer than {self.timeout_s:.0f} s"}
+        if not line:
+            await self.stop()
+            return {"error": "the TikZ engine stopped"}
+        reply: dict[str, object] = json.loads(line)
+        return reply
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.kill()
+            await self.process.wait()
+        self.process = None
+
+
+class TikzRenderer:
+    """A pool of TeX workers (started on first use) and a cache of drawn pictures."""
+
+    CACHE_SIZE = 512
+
+    def __init__(self, workers: int = 1, timeout_s: float = 30.0) -> None:
+        self._all = [_Worker(timeout_s) for _ in range(max(1, workers))]
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        for worker in self._all:
+            self._idle.put_nowait(worker)
+        # LLM tables repeat small pictures (trend arrows, icons): draw each source once.
+        self._cache: OrderedDict[tuple[str, str, str], str | TikzFailure] = OrderedDict()
+
+    @staticmethod
+    def available() -> bool:
+        return (PACKAGE / "dist" / "index.js").is_file() and shutil.which("node") is not None
+
     async def render(
         self, picture: str, libraries: str = "", packages: dict[str, str] | None = None
     ) -> str | TikzFailure:
         """SVG markup for a `tikzpicture` environment, or why it failed."""
+        key = (picture, libraries, json.dumps(packages or {}, sort_keys=True))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         # The engine wants a document; the picture's line n is the document's line n + 1.
         source = f"\\begin{{document}}\n{picture}\n\\end{{document}}"
-        async with self._lock:
-            if self._process is None or self._process.returncode is not None:
-                self._process = await self._start()
-            process = self._process
-            assert process.stdin is not None and process.stdout is not None
-            self._next_id += 1
-            request = {
-                "id": self._next_id,
-                "source": source,
-                "libraries": libraries,
-                "packages": packages or {},
-            }
-            process.stdin.write((json.dumps(request) + "\n").encode())
-            try:
-                await process.stdin.drain()
-                line = await asyncio.wait_for(process.stdout.readline(), self.timeout_s)
-            except (TimeoutError, ConnectionError):
-                await self._stop()
-                return TikzFailure(f"picture took longer than {self.timeout_s:.0f} s", None)
-            if not line:
-                await self._stop()
-                return TikzFailure("the TikZ engine stopped", None)
-        reply = json.loads(line)
+        worker = await self._idle.get()
+        try:
+            reply = await worker.draw(source, libraries, packages or {})
+        finally:
+            self._idle.put_nowait(worker)
+        result: str | TikzFailure
         if "svg" in reply:
-            return sanitize_svg(reply["svg"])
-        at = reply.get("line")
-        return TikzFailure(
-            str(reply.get("error", "TikZ failed")),
-            at - 1 if isinstance(at, int) and at > 1 else None,
-        )
-
-    async def _stop(self) -> None:
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
-            await self._process.wait()
-        self._process = None
+            result = sanitize_svg(str(reply["svg"]))
+        else:
+            at = reply.get("line")
+            result = TikzFailure(
+                str(reply.get("error", "TikZ failed")),
+                at - 1 if isinstance(at, int) and at > 1 else None,
+            )
+        self._cache[key] = result
+        if len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return result
 
     async def close(self) -> None:
-        async with self._lock:
-            if self._process is not None and self._process.stdin is not None:
-                self._process.stdin.close()
-            await self._stop()
+        for worker in self._all:
+            await worker.stop()
