@@ -77,10 +77,11 @@ async def main_async(repeat: int) -> int:
 
             # Warm-up, as in a long run: the pages and each TikZ engine (about a second),
             # with a picture not in the corpus, so the picture cache gives nothing away.
-            warm = (r"\begin{tikzpicture}\draw (0,0) circle (1pt);\end{tikzpicture}"
-                    r"\begin{tabular}{l}warm\\\end{tabular}")
-            await asyncio.gather(*(one(warm.replace("1pt", f"{i + 1}pt"))
-                                   for i in range(pages)))
+            warm = (
+                r"\begin{tikzpicture}\draw (0,0) circle (1pt);\end{tikzpicture}"
+                r"\begin{tabular}{l}warm\\\end{tabular}"
+            )
+            await asyncio.gather(*(one(warm.replace("1pt", f"{i + 1}pt")) for i in range(pages)))
             wall, latencies, failures = await timed_all(sources, pages, one)
         sampler.stop()
         ours[pages] = len(sources) / wall
@@ -109,8 +110,12 @@ async def main_async(repeat: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="passes over the corpus (later passes hit the TikZ cache)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="passes over the corpus (later passes hit the TikZ cache)",
+    )
     options = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(main_async(options.repeat))

@@ -14,6 +14,7 @@ from typing import Any
 
 from autogen_core import (
     AgentId,
+    InterventionHandler,
     MessageContext,
     RoutedAgent,
     SingleThreadedAgentRuntime,
@@ -21,7 +22,7 @@ from autogen_core import (
     TypeSubscription,
 )
 
-from environment.messages import ALL_MESSAGE_TYPES, Message, topic_of
+from environment.messages import Message, topic_of
 
 RUN_SOURCE = "run"
 
@@ -61,7 +62,10 @@ class LeanRuntime(SingleThreadedAgentRuntime):
 
 class Bus:
     def __init__(self) -> None:
-        self.runtime = LeanRuntime(ignore_unhandled_exceptions=False)
+        self.interventions: list[InterventionHandler] = []
+        self.runtime = LeanRuntime(
+            ignore_unhandled_exceptions=False, intervention_handlers=self.interventions
+        )
         self.failure: AgentFailure | None = None
         self.halted = False
         self.done = asyncio.Event()
@@ -75,9 +79,6 @@ class Bus:
             await self.runtime.add_subscription(
                 TypeSubscription(topic_type=topic_of(message_type), agent_type=agent.name)
             )
-
-    async def observe_all(self, agent: BusAgent) -> None:
-        await self.add(agent, ALL_MESSAGE_TYPES)
 
     async def publish(self, message: Message) -> None:
         """Publishes from outside any agent (the run's kick-off)."""
@@ -117,7 +118,6 @@ class BusAgent(RoutedAgent):
     """Base of every agent and service on the bus: typed publishing, failures that surface."""
 
     role: str = "service"
-    observer: bool = False  # observers still see messages after the run is halted
 
     def __init__(self, name: str, description: str = "") -> None:
         super().__init__(description or name)
@@ -129,7 +129,7 @@ class BusAgent(RoutedAgent):
 
     async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
         assert self.bus is not None, "agent used before Bus.add"
-        if self.bus.halted and not self.observer:
+        if self.bus.halted:
             return None
         try:
             return await super().on_message_impl(message, ctx)

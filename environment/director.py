@@ -20,6 +20,7 @@ from environment.messages import (
     InspirationCommitted,
     InspirationFailed,
     InspirationRequested,
+    Message,
     QAProposed,
     QARecord,
     QuestioningFailed,
@@ -71,6 +72,17 @@ def _order_key(record: QARecord) -> tuple[int, int]:
 
 class Director(BusAgent):
     role = "director"
+    CONSUMES: tuple[type[Message], ...] = (
+        RunStarted,
+        InspirationFailed,
+        DraftingFailed,
+        TableDrafted,
+        TableRendered,
+        TableAbandoned,
+        QuestioningFailed,
+        QAProposed,
+        VerdictReached,
+    )
 
     def __init__(
         self,

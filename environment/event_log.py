@@ -1,4 +1,8 @@
-"""The event tap: every bus message goes to events.jsonl and to the live console."""
+"""The event log: every bus message goes to events.jsonl and to the live console.
+
+It is an autogen intervention handler, not a subscriber: it sees each message once, as it
+is published, instead of being one more recipient (a delivery task) for every message.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from autogen_core import MessageContext
+from autogen_core import DefaultInterventionHandler, DropMessage, MessageContext
 
-from environment.bus import AgentFailure, BusAgent
+from environment.bus import AgentFailure, Bus
 from environment.messages import Message
 from environment.store import RunStore
 
@@ -30,28 +34,28 @@ def make_event(
     }
 
 
-class EventTap(BusAgent):
-    observer = True
-
+class EventLog(DefaultInterventionHandler):
     def __init__(
         self,
         store: RunStore,
         roster: dict[str, tuple[str, str]],
         listeners: list[Callable[[Event], None]],
-        name: str = "event-log",
+        bus: Bus,
     ) -> None:
-        super().__init__(name, description="writes every message to events.jsonl")
         self.store = store
         self.roster = roster
         self.listeners = listeners
+        self.bus = bus
         self.count = 0
         self._start = time.perf_counter()
 
-    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+    async def on_publish(
+        self, message: Any, *, message_context: MessageContext
+    ) -> Any | type[DropMessage]:
         if not isinstance(message, Message):
-            return None
+            return message
         self.count += 1
-        sender = ctx.sender.type if ctx.sender is not None else "run"
+        sender = message_context.sender.type if message_context.sender is not None else "run"
         try:
             event = make_event(
                 self.count, time.perf_counter() - self._start, message, sender, self.roster
@@ -60,7 +64,6 @@ class EventTap(BusAgent):
             for listener in self.listeners:
                 listener(event)
         except Exception as error:
-            assert self.bus is not None
-            self.bus.fail(AgentFailure(self.name, type(message).__name__, error))
+            self.bus.fail(AgentFailure("event-log", type(message).__name__, error))
             raise
-        return None
+        return message

@@ -1,7 +1,7 @@
 """Every message on the bus. Named for what happened; each carries its ids and provenance.
 
 Each message type is its own topic (`topic_of`), so an agent subscribes by naming the
-message types its handlers take, and observers (director, event log) subscribe to all.
+message types its handlers take; the event log sees every message as it is published.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 
 from environment.bus import Bus, BusAgent
 from environment.director import Director
-from environment.event_log import Event, EventTap
+from environment.event_log import Event, EventLog
 from environment.ledger import Ledger
 from environment.messages import Message, RunStarted, TableDrafted
 from environment.models.oracle import Oracle
@@ -97,7 +97,8 @@ async def run_world(
     )
     if owned_renderer:
         await renderer.start()
-    tap = EventTap(store, roster, listeners)
+    tap = EventLog(store, roster, listeners, bus)
+    bus.interventions.append(tap)
     director = Director(
         store=store,
         target=scenario.target.accepted_qa,
@@ -109,8 +110,7 @@ async def run_world(
         oracle=oracle,
     )
     render_service = RenderService(renderer, store, slots=scenario.render.pages)
-    await bus.observe_all(tap)
-    await bus.observe_all(director)
+    await bus.add(director, Director.CONSUMES)
     await bus.add(render_service, (TableDrafted,))
     for participant in participants:
         await bus.add(participant.agent, participant.consumes)
