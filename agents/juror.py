@@ -9,17 +9,10 @@ from autogen_core import MessageContext, message_handler
 
 from agents.base import GaveUp, RoleAgent
 from agents.parsing import OutputParseError, extract_json
+from environment.criteria import JURY_CRITERIA
 from environment.messages import QAProposed, TableRendered, VoteCast
 from environment.models.protocol import ChatModel, JurorInputs
 from environment.personas import Persona
-
-CRITERIA = (
-    "a table is present",
-    "the question is on one of the topics",
-    "the question is clear",
-    "the answer is valid",
-    "the answer is grounded only in the table",
-)
 
 
 @dataclass(frozen=True)
@@ -30,7 +23,7 @@ class Verdict:
 
 
 def build_prompt(inputs: JurorInputs) -> str:
-    criteria = "; ".join(f"({i}) {c}" for i, c in enumerate(CRITERIA, 1))
+    criteria = "; ".join(f"({i}) {c}" for i, c in enumerate(JURY_CRITERIA, 1))
     return (
         f"Judge this question–answer pair about the table (topic: {inputs.topic}). Criteria: "
         f"{criteria}. Question: {inputs.question}\nAnswer: {inputs.answer}\nReasoning: "

@@ -6,7 +6,7 @@ import re
 
 PX_PER_PT = 96 / 72.27  # TeX points, not PostScript points
 
-_UNIT_PT = {
+UNIT_PT = {
     "pt": 1.0,
     "bp": 72.27 / 72,
     "mm": 72.27 / 25.4,
@@ -35,8 +35,8 @@ def length_to_px(text: str, *, em_px: float, text_width_px: float) -> float:
         if number_text not in ("", "-", ".")
         else (-1.0 if number_text == "-" else 1.0)
     )
-    if unit in _UNIT_PT:
-        return number * _UNIT_PT[unit] * PX_PER_PT
+    if unit in UNIT_PT:
+        return number * UNIT_PT[unit] * PX_PER_PT
     if unit == "em":
         return number * em_px
     if unit == "ex":

@@ -10,8 +10,9 @@ import contextlib
 import re
 from dataclasses import dataclass
 
+from renderers.lengths import PX_PER_PT, UNIT_PT
+
 TEX_PT_PER_IN = 72.27
-PX_PER_PT = 96 / TEX_PT_PER_IN
 # article's \textwidth for each class size, in TeX points, on letter paper.
 ARTICLE_TEXT_WIDTH_PT = {10: 345.0, 11: 360.0, 12: 390.0}
 PAPERS_IN = {
@@ -21,14 +22,6 @@ PAPERS_IN = {
     "b5paper": (6.93, 9.84),
     "legalpaper": (8.5, 14.0),
     "executivepaper": (7.25, 10.5),
-}
-_UNIT_PT = {
-    "pt": 1.0,
-    "bp": 72.27 / 72,
-    "mm": 72.27 / 25.4,
-    "cm": 72.27 / 2.54,
-    "in": 72.27,
-    "pc": 12.0,
 }
 
 
@@ -52,7 +45,7 @@ class PageSetup:
 def _length_pt(text: str, paper_width_pt: float) -> float | None:
     match = re.fullmatch(r"\s*(-?[\d.]+)\s*(pt|bp|mm|cm|in|pc)\s*", text)
     if match:
-        return float(match.group(1)) * _UNIT_PT[match.group(2)]
+        return float(match.group(1)) * UNIT_PT[match.group(2)]
     match = re.fullmatch(r"\s*([\d.]*)\s*\\paperwidth\s*", text)
     if match:
         return float(match.group(1) or 1) * paper_width_pt

@@ -10,17 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from environment.criteria import JURY_CRITERIA
 from environment.messages import Cell
 from environment.models.reasoning import QuestionSpec, answers_match, solve
 from environment.models.table_reading import TableView, read_table
-
-CRITERIA = (
-    "a table is present",
-    "the question is on one of the topics",
-    "the question is clear",
-    "the answer is valid",
-    "the answer is grounded only in the table",
-)
 
 
 @dataclass(frozen=True)
@@ -52,11 +45,11 @@ class Oracle:
         if spec is None:
             return None
         if spec.kind == "off_topic":
-            return Truth(False, "", CRITERIA[4])
+            return Truth(False, "", JURY_CRITERIA[4])
         view = self.view(table_id, grid)
         solution = solve(spec, view) if view is not None else None
         if solution is None:
-            return Truth(False, "", CRITERIA[2])
+            return Truth(False, "", JURY_CRITERIA[2])
         if answers_match(answer, solution.answer):
             return Truth(True, solution.answer)
-        return Truth(False, solution.answer, CRITERIA[3])
+        return Truth(False, solution.answer, JURY_CRITERIA[3])
