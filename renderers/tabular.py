@@ -136,6 +136,8 @@ class Rule:
     first: int | None = None  # 0-based column, inclusive; None = full width
     last: int | None = None
     booktabs: bool = False  # booktabs rules keep space above and below; \hline does not
+    trim_left: bool = False  # \cmidrule(l): shortened at its left end
+    trim_right: bool = False
 
 
 @dataclass
@@ -233,6 +235,7 @@ def split_rows(
                 row.rules_above.append(Rule(RULE_WEIGHTS_PX[name], booktabs=name != "hline"))
                 continue
             if name in ("cline", "cmidrule") and row_is_empty:
+                trim = ""
                 args = node.nodeargd.argnlist if node.nodeargd else []
                 range_node = args[-1] if args else None
                 # `\cmidrule(lr){2-3}`: pylatexenc leaves "(lr)" as text before the group
@@ -241,6 +244,7 @@ def split_rows(
                         chars = body[index].chars.strip()  # type: ignore[attr-defined]
                         if chars and not (chars.startswith("(") and chars.endswith(")")):
                             break
+                        trim += chars.strip("()")
                         index += 1
                     if index < len(body) and isinstance(body[index], LatexGroupNode):
                         range_node = body[index]
@@ -260,7 +264,14 @@ def split_rows(
                         LatexProblem(str(error), line_of(node), f"\\{name}")
                     ) from None
                 row.rules_above.append(
-                    Rule(RULE_WEIGHTS_PX[name], first, last, booktabs=name == "cmidrule")
+                    Rule(
+                        RULE_WEIGHTS_PX[name],
+                        first,
+                        last,
+                        booktabs=name == "cmidrule",
+                        trim_left="l" in trim,
+                        trim_right="r" in trim,
+                    )
                 )
                 continue
             if name == "addlinespace" and row_is_empty:
@@ -379,12 +390,15 @@ def grid_to_html(
             end = row_index + cell.rowspan
             below = trailing_rules if end >= total_rows else rows[end].rules_above
             bottom = _rule_weight(below, cell.column, cell.colspan)
-            if bottom:
+            trimmed = _trimmed_rule(below, cell.column, cell.colspan)
+            if trimmed:
+                css.append(trimmed)
+            elif bottom:
                 css.append(f"border-bottom:{bottom:.2f}px solid #000")
             # booktabs: \belowrulesep 0.65ex under a rule, \aboverulesep 0.4ex over one.
-            if _booktabs_gap(raw.rules_above, cell.column, cell.colspan):
+            if _booktabs_gap(raw.rules_above):
                 css.append("padding-top:0.65ex")
-            if _booktabs_gap(below, cell.column, cell.colspan):
+            if _booktabs_gap(below):
                 css.append("padding-bottom:0.4ex")
             if cell.rules_left:
                 css.append(f"border-left:{_vertical_rule(cell.rules_left)}")
@@ -429,5 +443,22 @@ def _rule_weight(rules: list[Rule], column: int, colspan: int) -> float:
     return max((rule.weight for rule in _covering(rules, column, colspan)), default=0.0)
 
 
-def _booktabs_gap(rules: list[Rule], column: int, colspan: int) -> bool:
-    return any(rule.booktabs for rule in _covering(rules, column, colspan))
+def _trimmed_rule(rules: list[Rule], column: int, colspan: int) -> str | None:
+    """A `\\cmidrule(lr)` end drawn as a bottom-aligned bar inset by \\cmidrulekern."""
+    for rule in _covering(rules, column, colspan):
+        left = rule.trim_left and rule.first == column
+        right = rule.trim_right and rule.last == column + colspan - 1
+        if left or right:
+            inset_left = "0.5em" if left else "0px"
+            inset_right = "0.5em" if right else "0px"
+            return (
+                f"background-image:linear-gradient(#000,#000);background-repeat:no-repeat;"
+                f"background-size:calc(100% - {inset_left} - {inset_right}) "
+                f"{rule.weight:.2f}px;background-position:{inset_left} 100%"
+            )
+    return None
+
+
+def _booktabs_gap(rules: list[Rule]) -> bool:
+    """A booktabs rule takes a line of its own: the whole row gets the gap, covered or not."""
+    return any(rule.booktabs for rule in rules)

@@ -281,3 +281,15 @@ async def test_feature_smoke(
     )
     if callable(check):
         assert check(result)
+
+
+def test_cmidrule_trims_only_when_asked() -> None:
+    body = "a & b & c \\\\\n{rule}\nd & e & f \\\\"
+    trimmed = translate(
+        "\\begin{tabular}{lll}" + body.format(rule="\\cmidrule(lr){2-3}") + "\\end{tabular}"
+    ).html
+    plain = translate(
+        "\\begin{tabular}{lll}" + body.format(rule="\\cmidrule{2-3}") + "\\end{tabular}"
+    ).html
+    assert trimmed.count("linear-gradient") == 2 and "border-bottom" not in trimmed
+    assert "linear-gradient" not in plain and plain.count("border-bottom") == 2
