@@ -70,3 +70,6 @@ def test_lean_runtime_still_overrides_real_methods() -> None:
     for name in ("_try_serialize", "_create_otel_attributes"):
         assert callable(getattr(SingleThreadedAgentRuntime, name, None)), name
         assert getattr(LeanRuntime, name) is not getattr(SingleThreadedAgentRuntime, name)
+    plain = SingleThreadedAgentRuntime()
+    assert hasattr(plain._tracer_helper, "trace_block")
+    assert not hasattr(LeanRuntime()._tracer_helper, "tracer")
