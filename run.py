@@ -6,6 +6,7 @@
     python run.py run --resume RUN_DIR        (finish a run that was stopped or killed)
     python run.py replay RUN_DIR [--quiet]
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
+    python run.py report RUN_DIR [--out FILE]  (one self-contained HTML file)
 
 This is the one place that wires things: scenario → models → agents → world.
 """
@@ -25,6 +26,7 @@ from environment.ledger import Ledger, MeteredModel
 from environment.models.oracle import Oracle
 from environment.models.simulated import SimulatedModel
 from environment.personas import Persona, load_personas
+from environment.report import write_report
 from environment.scenario import Scenario, check_scenario, load_scenario
 from environment.store import RunStore, iter_events
 from environment.world import Participant, RunOutcome, new_run_directory, run_info, run_world
@@ -261,6 +263,9 @@ def parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="replay a run's events in the console")
     replay.add_argument("run_dir")
     replay.add_argument("--quiet", action="store_true")
+    report = commands.add_parser("report", help="write a run's HTML report (gallery, figures)")
+    report.add_argument("run_dir")
+    report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
     render = commands.add_parser("render", help="render LaTeX files to PNG")
     render.add_argument("files", nargs="+")
     render.add_argument("--out", required=True)
@@ -271,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("run", "replay", "render", "-h", "--help"):
+    if argv and argv[0] not in ("run", "replay", "render", "report", "-h", "--help"):
         argv.insert(0, "run")
     args = parser().parse_args(argv)
     try:
@@ -279,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             return replay_command(args)
         if args.command == "render":
             return asyncio.run(render_command(args))
+        if args.command == "report":
+            target = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
+            print(f"report: {target}")
+            return 0
         if args.command == "run":
             return asyncio.run(run_command(args))
         parser().print_help()
