@@ -7,6 +7,7 @@
     python run.py replay RUN_DIR [--quiet]
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
     python run.py report RUN_DIR [--out FILE]  (one self-contained HTML file)
+    python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
 
 This is the one place that wires things: scenario → models → agents → world.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from agents.curator import Curator
 from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
 from environment.console import RunConsole
+from environment.export import FORMATS, export
 from environment.ledger import Ledger, MeteredModel
 from environment.models.oracle import Oracle
 from environment.models.simulated import SimulatedModel
@@ -263,6 +265,17 @@ def parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="replay a run's events in the console")
     replay.add_argument("run_dir")
     replay.add_argument("--quiet", action="store_true")
+    exporter = commands.add_parser("export", help="write fine-tuning files from a run")
+    exporter.add_argument("run_dir")
+    exporter.add_argument("--format", required=True, choices=FORMATS)
+    exporter.add_argument("--out", required=True)
+    exporter.add_argument(
+        "--split", default="train=1.0", help="by table, e.g. train=0.8,validation=0.1,test=0.1"
+    )
+    exporter.add_argument("--include-rejected", action="store_true")
+    exporter.add_argument("--skip-corrupt", action="store_true")
+    exporter.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    exporter.add_argument("--seed", type=int, help="split seed (default: the run's)")
     report = commands.add_parser("report", help="write a run's HTML report (gallery, figures)")
     report.add_argument("run_dir")
     report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
@@ -276,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("run", "replay", "render", "report", "-h", "--help"):
+    if argv and argv[0] not in ("run", "replay", "render", "report", "export", "-h", "--help"):
         argv.insert(0, "run")
     args = parser().parse_args(argv)
     try:
@@ -284,6 +297,22 @@ def main(argv: list[str] | None = None) -> int:
             return replay_command(args)
         if args.command == "render":
             return asyncio.run(render_command(args))
+        if args.command == "export":
+            summary = export(
+                Path(args.run_dir),
+                args.format,
+                Path(args.out),
+                split=args.split,
+                include_rejected=args.include_rejected,
+                skip_corrupt=args.skip_corrupt,
+                force=args.force,
+                seed=args.seed,
+            )
+            counts = ", ".join(f"{name} {count}" for name, count in summary.written.items())
+            print(f"export ({args.format}) to {summary.out}: {counts} pairs")
+            if summary.skipped_lines:
+                print(f"skipped corrupt lines of records.jsonl: {summary.skipped_lines}")
+            return 0
         if args.command == "report":
             target = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
             print(f"report: {target}")
