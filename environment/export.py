@@ -1,4 +1,4 @@
-"""`run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR`: fine-tuning files.
+"""`run.py export RUN_DIR --format hf|llava|sharegpt|internvl|swift --out DIR`: datasets.
 
 Pairs are split by table (no table in two splits), deterministically for a seed; images are
 copied beside the annotations. Only accepted pairs, unless `--include-rejected`.
@@ -17,7 +17,7 @@ from environment.messages import QARecord
 from environment.randomness import derive
 from environment.yaml_source import UserInputError
 
-FORMATS = ("llava", "sharegpt", "internvl", "swift")
+FORMATS = ("hf", "llava", "sharegpt", "internvl", "swift")
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,9 @@ def export(
         seed = int(info.get("seed", 0))
     chosen = [r for r in records if r.accepted or include_rejected]
     assignment = assign_splits([r.table_id for r in chosen], shares, seed)
+    if fmt == "hf":
+        counts = _export_hf(run_dir, chosen, assignment, list(shares), out, include_rejected)
+        return ExportSummary(counts, skipped, out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     for record in chosen:
         source = run_dir / record.image
@@ -163,3 +166,165 @@ def export(
     if fmt == "internvl":
         (out / "meta.json").write_text(json.dumps(meta, indent=1))
     return ExportSummary(written, skipped, out)
+
+
+def _export_hf(
+    run_dir: Path,
+    chosen: list[QARecord],
+    assignment: dict[str, str],
+    splits: list[str],
+    out: Path,
+    include_rejected: bool,
+) -> dict[str, int]:
+    """Parquet shards with the image bytes embedded, and a dataset card."""
+    from datasets import Dataset, Features, Image, Value  # heavy: only for this format
+
+    vote = {
+        "juror": Value("string"),
+        "persona": Value("string"),
+        "model": Value("string"),
+        "verdict": Value("bool"),
+        "reason": Value("string"),
+    }
+    features = Features(
+        {
+            "image": Image(),
+            "question": Value("string"),
+            "answer": Value("string"),
+            "reasoning": Value("string"),
+            "kind": Value("string"),
+            "topic": Value("string"),
+            "table_latex": Value("string"),
+            "votes": [vote],
+            "confidence": Value("float32"),
+            "accepted": Value("bool"),
+            "generator": Value("string"),
+            "questioner": Value("string"),
+            "qa_id": Value("string"),
+            "table_id": Value("string"),
+        }
+    )
+    written: dict[str, int] = {}
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    for name in splits:
+        rows: dict[str, list[Any]] = {key: [] for key in features}
+        for record in (r for r in chosen if assignment[r.table_id] == name):
+            image = run_dir / record.image
+            latex = run_dir / "tables" / f"{record.table_id}.tex"
+            if not image.is_file():
+                raise UserInputError(f"{image}: image of {record.qa_id} is missing")
+            rows["image"].append({"bytes": image.read_bytes(), "path": image.name})
+            rows["table_latex"].append(latex.read_text() if latex.is_file() else "")
+            rows["votes"].append([v.model_dump() for v in record.votes])
+            for key in (
+                "question",
+                "answer",
+                "reasoning",
+                "kind",
+                "topic",
+                "confidence",
+                "accepted",
+                "generator",
+                "questioner",
+                "qa_id",
+                "table_id",
+            ):
+                rows[key].append(getattr(record, key))
+        Dataset.from_dict(rows, features=features).to_parquet(
+            str(out / "data" / f"{name}-00000-of-00001.parquet")
+        )
+        written[name] = len(rows["qa_id"])
+    (out / "README.md").write_text(_dataset_card(run_dir, chosen, written, include_rejected))
+    return written
+
+
+def _dataset_card(
+    run_dir: Path, chosen: list[QARecord], written: dict[str, int], include_rejected: bool
+) -> str:
+    info_path = run_dir / "run.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    scenario = info.get("scenario", {})
+    total = sum(written.values())
+    size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K"
+    configs = "\n".join(f"  - split: {name}\n    path: data/{name}-*" for name in written)
+    splits = "\n".join(
+        f"  - name: {name}\n    num_examples: {count}" for name, count in written.items()
+    )
+    accepted = sum(r.accepted for r in chosen)
+    jurors = sorted({f"{v.juror} ({v.persona}, {v.model})" for r in chosen for v in r.votes})
+    models = ", ".join(
+        f"{name} ({settings.get('kind')})" for name, settings in scenario.get("models", {}).items()
+    )
+    cost = float(info.get("ledger", {}).get("total_cost_usd", 0.0))
+    return f"""---
+license: cc-by-4.0
+task_categories:
+- visual-question-answering
+- table-question-answering
+language:
+- en
+size_categories:
+- {size}
+configs:
+- config_name: default
+  data_files:
+{configs}
+dataset_info:
+  features:
+  - name: image
+    dtype: image
+  - name: question
+    dtype: string
+  - name: answer
+    dtype: string
+  - name: reasoning
+    dtype: string
+  - name: kind
+    dtype: string
+  - name: topic
+    dtype: string
+  - name: table_latex
+    dtype: string
+  - name: votes
+    list:
+    - name: juror
+      dtype: string
+    - name: persona
+      dtype: string
+    - name: model
+      dtype: string
+    - name: verdict
+      dtype: bool
+    - name: reason
+      dtype: string
+  - name: confidence
+    dtype: float32
+  - name: accepted
+    dtype: bool
+  - name: generator
+    dtype: string
+  - name: questioner
+    dtype: string
+  - name: qa_id
+    dtype: string
+  - name: table_id
+    dtype: string
+  splits:
+{splits}
+---
+
+# Table images with reasoning question–answer pairs
+
+Rendered LaTeX tables (PNG) with questions, step-by-step reasoning and short answers,
+written by language models and kept by a jury's vote (modswap, run `{info.get("run_id", "?")}`).
+
+## Generation
+
+- scenario: `{scenario.get("name", "?")}`, seed {info.get("seed", "?")}
+- models: {models or "?"}
+- jurors: {"; ".join(jurors) or "?"}
+- consensus: `{json.dumps(scenario.get("consensus", {}))}`
+- pairs: {total} ({accepted} accepted{"; rejected pairs included" if include_rejected else ""})
+- splits (by table): {", ".join(f"{k} {v}" for k, v in written.items())}
+- cost: ${cost:.2f}{f" (${cost / accepted:.4f} per accepted pair)" if accepted else ""}
+"""

@@ -130,3 +130,21 @@ def test_corrupt_lines_and_non_empty_folders(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "not a run folder" in result.stderr
+
+
+def test_hf_folder_loads_with_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    from datasets import load_dataset
+
+    run = make_run(tmp_path, tables=10)
+    summary = export(run, "hf", tmp_path / "ds", split="train=0.8,test=0.2")
+    assert summary.written == {"train": 16, "test": 4}
+    loaded = load_dataset(str(tmp_path / "ds"))
+    assert loaded["train"].num_rows == 16 and loaded["test"].num_rows == 4
+    row = loaded["train"][0]
+    assert row["image"].size == (40, 20)
+    assert row["votes"][0]["juror"] == "j" and row["accepted"] is True
+    card = (tmp_path / "ds" / "README.md").read_text()
+    assert card.startswith("---\nlicense:") and "num_examples: 16" in card
