@@ -65,6 +65,7 @@ def build_participants(
                 scenario.tables_per_call,
                 scenario.qa_per_table,
                 scenario.max_repairs,
+                scenario.dedup.question_similarity,
             )
             agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
             if settings.role == "juror":

@@ -6,7 +6,8 @@ from autogen_core import MessageContext, message_handler
 
 from agents.base import GaveUp, RoleAgent
 from agents.parsing import OutputParseError, extract_json
-from environment.messages import QAProposed, QuestioningFailed, TableRendered
+from environment.dedup import drop_near_duplicate_questions
+from environment.messages import DuplicatesDropped, QAProposed, QuestioningFailed, TableRendered
 from environment.models.protocol import ChatModel, QuestionerInputs
 from environment.personas import QUESTION_KINDS, Persona
 
@@ -47,9 +48,17 @@ def parse_questions(text: str) -> list[dict[str, str]]:
 
 
 class Questioner(RoleAgent):
-    def __init__(self, name: str, persona: Persona, model: ChatModel, qa_per_table: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        persona: Persona,
+        model: ChatModel,
+        qa_per_table: int,
+        question_similarity: float = 0.95,
+    ) -> None:
         super().__init__(name, persona, model)
         self.qa_per_table = qa_per_table
+        self.question_similarity = question_similarity
 
     @message_handler
     async def on_table_rendered(self, message: TableRendered, ctx: MessageContext) -> None:
@@ -80,7 +89,16 @@ class Questioner(RoleAgent):
                 )
             )
             return
-        pairs = pairs[: self.qa_per_table]
+        kept = drop_near_duplicate_questions(
+            [p["question"] for p in pairs], self.question_similarity
+        )
+        if len(kept) < len(pairs):  # jurors should not spend votes on the same question twice
+            await self.emit(
+                DuplicatesDropped(
+                    kind="question", table_id=message.table_id, count=len(pairs) - len(kept)
+                )
+            )
+        pairs = [pairs[index] for index in kept][: self.qa_per_table]
         for index, pair in enumerate(pairs):
             await self.emit(
                 QAProposed(

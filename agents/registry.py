@@ -34,6 +34,7 @@ class Knobs:
     tables_per_call: int
     qa_per_table: int
     max_repairs: int
+    question_similarity: float = 0.95
 
 
 Builder = Callable[[str, Persona, ChatModel, Knobs], RoleAgent]
@@ -44,7 +45,7 @@ ROLE_BUILDERS: dict[str, Builder] = {
         name, persona, model, knobs.tables_per_call, knobs.max_repairs
     ),
     "questioner": lambda name, persona, model, knobs: Questioner(
-        name, persona, model, knobs.qa_per_table
+        name, persona, model, knobs.qa_per_table, knobs.question_similarity
     ),
     "juror": lambda name, persona, model, knobs: Juror(name, persona, model, knobs.model_name),
 }

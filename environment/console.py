@@ -78,6 +78,9 @@ def preview(event: dict[str, Any]) -> str:
                 f"{d['inspiration_id']}: {len(d['records'])} records saved; "
                 f"{d['accepted_total']} accepted so far"
             )
+        case "DuplicatesDropped":
+            near = f" (near-duplicate of {d['duplicate_of']})" if d["duplicate_of"] else ""
+            return f"{d['table_id']}: dropped {d['count']} {d['kind']}(s){near}"
         case "RunStopping":
             return f"stopping ({d['reason']}) with {d['accepted']} accepted"
     return kind

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from autogen_core import MessageContext, message_handler
 
 from environment.bus import BusAgent
+from environment.dedup import TableIndex
 from environment.messages import (
     Cell,
     DraftingFailed,
+    DuplicatesDropped,
     InspirationCommitted,
     InspirationFailed,
     InspirationRequested,
@@ -95,6 +97,7 @@ class Director(BusAgent):
         max_inflight: int,
         known_qa_ids: set[str],
         oracle: Oracle | None,
+        committed: TableIndex | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         name: str = "director",
     ) -> None:
@@ -107,6 +110,8 @@ class Director(BusAgent):
         self.max_inflight = max_inflight
         self.known_qa_ids = set(known_qa_ids)
         self.oracle = oracle
+        self.committed = committed or TableIndex(threshold=1.0)
+        self._texts: dict[str, str] = {}
         self.on_progress = on_progress
         self.run_id = ""
         self.next_issue = 0
@@ -182,6 +187,7 @@ class Director(BusAgent):
     async def on_table_rendered(self, message: TableRendered, ctx: MessageContext) -> None:
         if self._get(message.seq) is not None:
             self._grids[message.table_id] = message.grid
+            self._texts[message.table_id] = message.text
 
     @message_handler
     async def on_table_abandoned(self, message: TableAbandoned, ctx: MessageContext) -> None:
@@ -216,9 +222,7 @@ class Director(BusAgent):
                 break
             seq = self.next_commit
             del self._open[seq]
-            records = sorted(
-                (r for t in state.tables.values() for r in t.records.values()), key=_order_key
-            )
+            records = await self._without_duplicate_tables(state)
             fresh = [self._with_truth(r) for r in records if r.qa_id not in self.known_qa_ids]
             self.store.append_records(fresh)
             self.known_qa_ids.update(r.qa_id for r in fresh)
@@ -226,6 +230,7 @@ class Director(BusAgent):
             self.next_commit += 1
             for table_id in state.tables:
                 self._grids.pop(table_id, None)
+                self._texts.pop(table_id, None)
             info = self.store.read_run_info()
             info["progress"] = {
                 "committed_inspirations": self.next_commit,
@@ -247,6 +252,32 @@ class Director(BusAgent):
             elif self.next_commit >= self.limit:
                 await self._finish("exhausted")
         await self._issue()
+
+    async def _without_duplicate_tables(self, state: _Inspiration) -> list[QARecord]:
+        """The inspiration's records in order, less tables too close to committed ones."""
+        records = sorted(
+            (r for t in state.tables.values() for r in t.records.values()), key=_order_key
+        )
+        kept: list[QARecord] = []
+        for table_id in sorted(
+            {r.table_id for r in records}, key=lambda t: int(t.rsplit("-t", 1)[1])
+        ):
+            text = self._texts.get(table_id, "")
+            duplicate = self.committed.duplicate_of(text)
+            if duplicate is not None:
+                await self.emit(
+                    DuplicatesDropped(
+                        kind="table",
+                        table_id=table_id,
+                        count=1,
+                        duplicate_of=duplicate[0],
+                        similarity=round(duplicate[1], 3),
+                    )
+                )
+                continue
+            self.committed.add(table_id, text)
+            kept += [r for r in records if r.table_id == table_id]
+        return kept
 
     def _with_truth(self, record: QARecord) -> QARecord:
         if self.oracle is None:

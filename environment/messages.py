@@ -211,6 +211,16 @@ class VerdictReached(Message):
     record: QARecord
 
 
+class DuplicatesDropped(Message):
+    """Near-duplicates removed before (or, for tables, at) commit: counted in the report."""
+
+    kind: Literal["table", "question"]
+    table_id: str
+    count: int
+    duplicate_of: str | None = None
+    similarity: float | None = None
+
+
 class RunStarted(Message):
     """Kick-off: the director starts issuing inspirations from `next_seq`."""
 
@@ -248,6 +258,7 @@ BusMessage = (
     | QuestioningFailed
     | VoteCast
     | VerdictReached
+    | DuplicatesDropped
     | RunStarted
     | InspirationCommitted
     | RunStopping
@@ -266,6 +277,7 @@ ALL_MESSAGE_TYPES: tuple[type[Message], ...] = (
     QuestioningFailed,
     VoteCast,
     VerdictReached,
+    DuplicatesDropped,
     RunStarted,
     InspirationCommitted,
     RunStopping,

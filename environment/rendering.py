@@ -12,7 +12,16 @@ from typing import Protocol
 from autogen_core import MessageContext, message_handler
 
 from environment.bus import BusAgent
-from environment.messages import Cell, RenderFailed, RenderProblem, TableDrafted, TableRendered
+from environment.dedup import TableIndex
+from environment.messages import (
+    Cell,
+    DuplicatesDropped,
+    RenderFailed,
+    RenderProblem,
+    TableAbandoned,
+    TableDrafted,
+    TableRendered,
+)
 from environment.store import RunStore
 from renderers.chromium import RenderResult
 from renderers.errors import LatexRenderError
@@ -88,11 +97,17 @@ class RenderService(BusAgent):
     role = "renderer"
 
     def __init__(
-        self, renderer: Renderer, store: RunStore, slots: int, name: str = "renderer"
+        self,
+        renderer: Renderer,
+        store: RunStore,
+        slots: int,
+        committed: TableIndex | None = None,
+        name: str = "renderer",
     ) -> None:
         super().__init__(name, description="LaTeX → PNG in headless Chromium")
         self.renderer = renderer
         self.store = store
+        self.committed = committed  # the director's index of committed tables
         self.clock = RenderClock()
         self._slots = PrioritySlots(slots)
 
@@ -137,8 +152,34 @@ class RenderService(BusAgent):
         self.clock.renders += 1
         # fsync'd writes in a thread: the loop keeps feeding the render pages meanwhile.
         image = await asyncio.to_thread(
-            self.store.save_table, message.table_id, message.latex, result.html, result.png
+            self.store.save_table,
+            message.table_id,
+            message.latex,
+            result.html,
+            result.png,
+            result.text,
         )
+        duplicate = self.committed.duplicate_of(result.text) if self.committed else None
+        if duplicate is not None:  # nobody should write questions or votes for it
+            await self.emit(
+                DuplicatesDropped(
+                    kind="table",
+                    table_id=message.table_id,
+                    count=1,
+                    duplicate_of=duplicate[0],
+                    similarity=round(duplicate[1], 3),
+                )
+            )
+            await self.emit(
+                TableAbandoned(
+                    table_id=message.table_id,
+                    inspiration_id=message.inspiration_id,
+                    seq=message.seq,
+                    generator=message.generator,
+                    reason=f"near-duplicate of {duplicate[0]} ({duplicate[1]:.2f})",
+                )
+            )
+            return
         await self.emit(
             TableRendered(
                 table_id=message.table_id,

@@ -104,6 +104,13 @@ class RunReport:
             "matrix": {key: sum(v) / len(v) for key, v in pair_agree.items() if v},
         }
 
+    def _duplicates(self) -> str:
+        counts: Counter[str] = Counter()
+        for event in self.events:
+            if event["kind"] == "DuplicatesDropped":
+                counts[event["data"]["kind"]] += event["data"]["count"]
+        return f"{counts['table']} tables, {counts['question']} questions"
+
     def render_figures(self) -> dict[str, Counter[str]]:
         drafted: Counter[str] = Counter()
         failed: Counter[str] = Counter()
@@ -134,6 +141,7 @@ class RunReport:
             ("tables", str(len({r.table_id for r in records}))),
             ("consensus", json.dumps(scenario.get("consensus", {}))),
             ("cost per accepted QA", f"${cost / len(accepted):.4f}" if accepted else "–"),
+            ("near-duplicates dropped", self._duplicates()),
             ("Fleiss' kappa (jury)", f"{jury['kappa']:.3f}" if jury["kappa"] is not None else "–"),
         ]
         truths = [r for r in records if r.ground_truth is not None]

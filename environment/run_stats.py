@@ -19,6 +19,8 @@ class RunStats:
     abandoned: int = 0
     rejected_outputs: int = 0
     votes: int = 0
+    duplicate_tables: int = 0
+    duplicate_questions: int = 0
     stop_reason: str | None = None
     by_generator: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     by_questioner: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
@@ -49,6 +51,11 @@ class RunStats:
             self.accepted = data["accepted_total"]
             for record in data["records"]:
                 self._count_record(record)
+        elif kind == "DuplicatesDropped":
+            if data["kind"] == "table":
+                self.duplicate_tables += data["count"]
+            else:
+                self.duplicate_questions += data["count"]
         elif kind == "RunStopping":
             self.stop_reason = data["reason"]
 
@@ -86,6 +93,8 @@ class RunStats:
             "abandoned": self.abandoned,
             "rejected_outputs": self.rejected_outputs,
             "votes": self.votes,
+            "duplicate_tables_dropped": self.duplicate_tables,
+            "duplicate_questions_dropped": self.duplicate_questions,
             "stop_reason": self.stop_reason,
             "jury_precision": self.precision,
             "jury_recall": self.recall,

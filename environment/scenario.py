@@ -51,6 +51,14 @@ class RenderSettings(Strict):
     allow_partial: bool = False  # a TikZ picture that fails: placeholder + warning
 
 
+class DedupSettings(Strict):
+    """Similarity at or over which a table (word-shingle Jaccard against committed tables) or
+    a question (edit similarity against the table's other questions) is dropped; 1 = off."""
+
+    table_similarity: float = Field(default=0.9, gt=0, le=1)
+    question_similarity: float = Field(default=0.95, gt=0, le=1)
+
+
 class Scenario(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
@@ -64,6 +72,7 @@ class Scenario(Strict):
     max_repairs: int = Field(default=2, ge=0, le=10)
     max_inflight: int = Field(default=4, ge=1, le=256)
     render: RenderSettings = RenderSettings()
+    dedup: DedupSettings = DedupSettings()
 
 
 ROLES_NEEDED: tuple[Role, ...] = ("inspirer", "generator", "questioner", "juror")

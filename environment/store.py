@@ -118,9 +118,18 @@ class RunStore:
         write_atomic(self.run_json, json.dumps(info, indent=2, sort_keys=True).encode())
 
     # ---------- artefacts
-    def save_table(self, table_id: str, latex: str, html: str | None, png: bytes | None) -> str:
+    def save_table(
+        self,
+        table_id: str,
+        latex: str,
+        html: str | None,
+        png: bytes | None,
+        text: str | None = None,
+    ) -> str:
         """Writes the table's files; returns the image path relative to the run folder."""
         write_atomic(self.tables / f"{table_id}.tex", latex.encode("utf-8"))
+        if text is not None:  # what the image says: near-duplicate control reads it on resume
+            write_atomic(self.tables / f"{table_id}.txt", text.encode("utf-8"))
         if html is not None:
             write_atomic(self.tables / f"{table_id}.html", html.encode("utf-8"))
         if png is not None:
@@ -142,6 +151,10 @@ class RunStore:
         os.fsync(self._records.fileno())
         self._events.flush()
         os.fsync(self._events.fileno())
+
+    def table_text(self, table_id: str) -> str:
+        path = self.tables / f"{table_id}.txt"
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
 
     def read_records(self) -> list[QARecord]:
         return list(iter_records(self.records_path))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from environment.bus import Bus, BusAgent
+from environment.dedup import TableIndex
 from environment.director import Director
 from environment.event_log import Event, EventLog
 from environment.ledger import Ledger
@@ -99,7 +100,11 @@ async def run_world(
         await renderer.start()
     tap = EventLog(store, roster, listeners, bus)
     bus.interventions.append(tap)
+    committed = TableIndex(scenario.dedup.table_similarity)
+    for table_id in sorted({record.table_id for record in store.read_records()}):
+        committed.add(table_id, store.table_text(table_id))  # a resumed run's tables
     director = Director(
+        committed=committed,
         store=store,
         target=scenario.target.accepted_qa,
         inspirers=by_role["inspirer"],
@@ -109,7 +114,9 @@ async def run_world(
         known_qa_ids=known_qa_ids,
         oracle=oracle,
     )
-    render_service = RenderService(renderer, store, slots=scenario.render.pages)
+    render_service = RenderService(
+        renderer, store, slots=scenario.render.pages, committed=committed
+    )
     await bus.add(director, Director.CONSUMES)
     await bus.add(render_service, (TableDrafted,))
     for participant in participants:
