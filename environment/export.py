@@ -178,6 +178,9 @@ def _export_hf(
 ) -> dict[str, int]:
     """Parquet shards with the image bytes embedded, and a dataset card."""
     from datasets import Dataset, Features, Image, Value  # heavy: only for this format
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
 
     vote = {
         "juror": Value("string"),
@@ -205,6 +208,7 @@ def _export_hf(
         }
     )
     written: dict[str, int] = {}
+    sizes: dict[str, int] = {}
     (out / "data").mkdir(parents=True, exist_ok=True)
     for name in splits:
         rows: dict[str, list[Any]] = {key: [] for key in features}
@@ -230,16 +234,20 @@ def _export_hf(
                 "table_id",
             ):
                 rows[key].append(getattr(record, key))
-        Dataset.from_dict(rows, features=features).to_parquet(
-            str(out / "data" / f"{name}-00000-of-00001.parquet")
-        )
+        shard = out / "data" / f"{name}-00000-of-00001.parquet"
+        Dataset.from_dict(rows, features=features).to_parquet(str(shard))
         written[name] = len(rows["qa_id"])
-    (out / "README.md").write_text(_dataset_card(run_dir, chosen, written, include_rejected))
+        sizes[name] = shard.stat().st_size
+    (out / "README.md").write_text(_dataset_card(run_dir, chosen, written, sizes, include_rejected))
     return written
 
 
 def _dataset_card(
-    run_dir: Path, chosen: list[QARecord], written: dict[str, int], include_rejected: bool
+    run_dir: Path,
+    chosen: list[QARecord],
+    written: dict[str, int],
+    sizes: dict[str, int],
+    include_rejected: bool,
 ) -> str:
     info_path = run_dir / "run.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
@@ -248,7 +256,8 @@ def _dataset_card(
     size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K"
     configs = "\n".join(f"  - split: {name}\n    path: data/{name}-*" for name in written)
     splits = "\n".join(
-        f"  - name: {name}\n    num_examples: {count}" for name, count in written.items()
+        f"  - name: {name}\n    num_bytes: {sizes[name]}\n    num_examples: {count}"
+        for name, count in written.items()
     )
     accepted = sum(r.accepted for r in chosen)
     jurors = sorted({f"{v.juror} ({v.persona}, {v.model})" for r in chosen for v in r.votes})
@@ -311,6 +320,8 @@ dataset_info:
     dtype: string
   splits:
 {splits}
+  download_size: {sum(sizes.values())}
+  dataset_size: {sum(sizes.values())}
 ---
 
 # Table images with reasoning question–answer pairs
