@@ -51,7 +51,7 @@ def _bar_chart(title: str, rows: list[tuple[str, float, str]], unit: str = "") -
     top = max(value for _, value, _ in rows) or 1
     height = 22 * len(rows) + 30
     parts = [
-        f'<svg class="chart" width="560" height="{height}" role="img" '
+        f'<svg class="chart" width="720" height="{height}" role="img" '
         f'aria-label="{html.escape(title)}"><text x="0" y="14" class="t">'
         f"{html.escape(title)}</text>"
     ]
