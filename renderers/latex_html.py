@@ -12,7 +12,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from pylatexenc import latexwalker, macrospec
+from pylatexenc import latexwalker
 from pylatexenc.latex2text import LatexNodes2Text
 from pylatexenc.latexwalker import (
     LatexCharsNode,
@@ -27,6 +27,18 @@ from pylatexenc.latexwalker import (
 
 from renderers.colors import ColorBook
 from renderers.errors import LatexProblem, LatexRenderError
+from renderers.latex_vocabulary import (
+    CONTEXT_DB,
+    DECLARATIONS,
+    DINGS,
+    IGNORED_PREAMBLE_ONLY,
+    INERT,
+    PASS_ENVIRONMENTS,
+    SPECIALS,
+    STYLE_MACROS,
+    SYMBOLS,
+    TABULAR_ENVS,
+)
 from renderers.lengths import length_to_px
 from renderers.macros import expand, expand_tikz_shorthand
 from renderers.page_setup import PageSetup, apply_class_options, apply_geometry
@@ -43,281 +55,8 @@ from renderers.tabular import (
     split_rows,
 )
 
-MAX_TABLE_ROWS = 400
-
-# Macro argument specs: `{` mandatory, `[` optional, `*` star.
-_MACRO_ARGS: dict[str, str] = {
-    "multicolumn": "{{{",
-    "multirow": "[{[{[{",
-    "cellcolor": "[{",
-    "rowcolor": "[{",
-    "columncolor": "[{",
-    "rowcolors": "*[{{{",
-    "textcolor": "[{{",
-    "color": "[{",
-    "colorbox": "[{{",
-    "definecolor": "{{{",
-    "toprule": "[",
-    "midrule": "[",
-    "bottomrule": "[",
-    "cmidrule": "[",
-    "cline": "{",
-    "addlinespace": "[",
-    "textbf": "{",
-    "textit": "{",
-    "emph": "{",
-    "textsl": "{",
-    "underline": "{",
-    "texttt": "{",
-    "textsc": "{",
-    "textsf": "{",
-    "textrm": "{",
-    "textup": "{",
-    "textmd": "{",
-    "textnormal": "{",
-    "textsuperscript": "{",
-    "textsubscript": "{",
-    "caption": "*[{",
-    "label": "{",
-    "ref": "{",
-    "vspace": "*{",
-    "hspace": "*{",
-    "usepackage": "[{",
-    "documentclass": "[{",
-    "\\": "*[",
-    "newline": "",
-    "makecell": "[{",
-    "thead": "[{",
-    "input": "{",
-    "include": "{",
-    "write": "{",
-    "writeshell": "{",
-    "openin": "{",
-    "href": "{{",
-    "url": "{",
-    "footnote": "[{",
-    "ding": "{",
-    "captionsetup": "[{",
-    "setlength": "{{",
-    "renewcommand": "{[[{",
-    "newcommand": "*{[[{",
-    "arraystretch": "",
-    "resizebox": "{{{",
-    "scalebox": "{[{",
-    "fbox": "{",
-    "mbox": "{",
-    "makebox": "[[{",
-    "rule": "[{{",
-    "pagestyle": "{",
-    "thispagestyle": "{",
-    "geometry": "{",
-    "title": "{",
-    "author": "{",
-    "date": "{",
-    "section": "*[{",
-    "subsection": "*[{",
-    "paragraph": "*[{",
-    "num": "[{",
-    "SI": "[{[{",
-    "si": "[{",
-    "qty": "[{{",
-    "unit": "[{",
-    "ang": "[{",
-    "SIrange": "[{{{",
-    "numrange": "[{{",
-    "pagecolor": "[{",
-    "usetikzlibrary": "{",
-    "tikzset": "{",
-}
-
-_STYLE_MACROS = {
-    "textbf": ("b", ""),
-    "textit": ("i", ""),
-    "emph": ("em", ""),
-    "textsl": ("i", ""),
-    "underline": ("u", ""),
-    "texttt": ("span", "font-family:monospace"),
-    "textsc": ("span", "font-variant:small-caps"),
-    "textsf": ("span", "font-family:sans-serif"),
-    "textrm": ("span", ""),
-    "textup": ("span", "font-style:normal"),
-    "textmd": ("span", "font-weight:normal"),
-    "textnormal": ("span", ""),
-    "textsuperscript": ("sup", ""),
-    "textsubscript": ("sub", ""),
-    "mbox": ("span", ""),
-    "fbox": ("span", "border:0.8px solid #000;padding:1px 3px"),
-}
-
-# Declarations change the rest of the enclosing group.
-_DECLARATIONS = {
-    "bfseries": "font-weight:bold",
-    "itshape": "font-style:italic",
-    "em": "font-style:italic",
-    "bf": "font-weight:bold",
-    "it": "font-style:italic",
-    "slshape": "font-style:italic",
-    "ttfamily": "font-family:monospace",
-    "sffamily": "font-family:sans-serif",
-    "scshape": "font-variant:small-caps",
-    "rmfamily": "",
-    "upshape": "font-style:normal",
-    "mdseries": "font-weight:normal",
-    "normalfont": "font-weight:normal;font-style:normal",
-    "tiny": "font-size:0.5em",
-    "scriptsize": "font-size:0.7em",
-    "footnotesize": "font-size:0.8em",
-    "small": "font-size:0.9em",
-    "normalsize": "font-size:1em",
-    "large": "font-size:1.2em",
-    "Large": "font-size:1.44em",
-    "LARGE": "font-size:1.728em",
-    "huge": "font-size:2.074em",
-    "Huge": "font-size:2.488em",
-}
-
-_SYMBOLS = {
-    "%": "%",
-    "&": "&",
-    "$": "$",
-    "#": "#",
-    "_": "_",
-    "{": "{",
-    "}": "}",
-    " ": " ",
-    ",": "\u2009",
-    ";": "\u2005",
-    "quad": "\u2003",
-    "qquad": "\u2003\u2003",
-    "textdegree": "°",
-    "degree": "°",
-    "checkmark": "✓",
-    "ldots": "…",
-    "dots": "…",
-    "textbackslash": "\\",
-    "euro": "€",
-    "texteuro": "€",
-    "pounds": "£",
-    "textsterling": "£",
-    "S": "§",
-    "P": "¶",
-    "dag": "†",
-    "ddag": "‡",
-    "textbullet": "•",
-    "textendash": "–",
-    "textemdash": "—",
-    "textpm": "±",
-    "texttimes": "×",
-    "textperthousand": "‰",
-    "textmu": "µ",
-    "copyright": "©",
-    "textregistered": "®",
-    "texttrademark": "™",
-    "LaTeX": "LaTeX",
-    "TeX": "TeX",
-    "today": "",
-    "noindent": "",
-    "centering": "",
-    "raggedright": "",
-    "raggedleft": "",
-    "par": "",
-    "newline": "",
-    "hfill": "",
-    "smallskip": "",
-    "medskip": "",
-    "bigskip": "",
-    "maketitle": "",
-    "relax": "",
-    "arraystretch": "",
-    "tabcolsep": "",
-    "protect": "",
-    "strut": "",
-    "xmark": "✗",
-    "textless": "<",
-    "textgreater": ">",
-    "textasciitilde": "~",
-    "textunderscore": "_",
-}
-_DINGS = {"51": "✓", "52": "✔", "55": "✗", "56": "✘", "72": "★", "108": "●", "110": "■"}
-_SPECIALS = {
-    "~": "\u00a0",
-    "--": "–",
-    "---": "—",
-    "``": "“",
-    "''": "”",
-    "`": "‘",
-    "'": "’",
-    "!`": "¡",
-    "?`": "¿",
-}
-_INERT = {
-    "input",
-    "include",
-    "write",
-    "openin",
-    "immediate",
-    "writeshell",
-    "read",
-    "InputIfFileExists",
-    "includegraphics",
-    "special",
-    "openout",
-    "closeout",
-}
-_IGNORED_PREAMBLE_ONLY = {
-    "documentclass",
-    "usepackage",
-    "pagestyle",
-    "thispagestyle",
-    "geometry",
-    "captionsetup",
-    "setlength",
-    "label",
-    "title",
-    "author",
-    "date",
-    "renewcommand",
-    "newcommand",
-    "usetikzlibrary",
-    "tikzset",
-}
-_PASS_ENVIRONMENTS = {
-    "document",
-    "minipage",
-    "threeparttable",
-    "tablenotes",
-    "small",
-    "footnotesize",
-    "landscape",
-    "sidewaystable",
-}
-_TABULAR_ENVS = {"tabular": 0, "tabular*": 1, "tabularx": 1, "longtable": 0, "array": 0}
+MAX_TABLE_ROWS = 400  # more is a runaway table, not data
 _l2t = LatexNodes2Text(math_mode="verbatim")
-
-
-def _context_db() -> macrospec.LatexContextDb:
-    db = latexwalker.get_default_latex_context_db()
-    db.add_context_category(
-        "modswap",
-        prepend=True,
-        macros=[macrospec.MacroSpec(name, args) for name, args in _MACRO_ARGS.items()],
-        environments=[
-            macrospec.EnvironmentSpec("tabular", "[{"),
-            macrospec.EnvironmentSpec("tabular*", "{[{"),
-            macrospec.EnvironmentSpec("tabularx", "{[{"),
-            macrospec.EnvironmentSpec("longtable", "[{"),
-            macrospec.EnvironmentSpec("array", "[{"),
-            macrospec.EnvironmentSpec("table", "["),
-            macrospec.EnvironmentSpec("table*", "["),
-            macrospec.EnvironmentSpec("minipage", "[[[{"),
-            macrospec.EnvironmentSpec("adjustbox", "{"),
-            macrospec.EnvironmentSpec("threeparttable", "["),
-        ],
-    )
-    return db
-
-
-_DB = _context_db()
 
 
 @dataclass
@@ -348,7 +87,9 @@ def picture_placeholder(index: int) -> str:
 class _Translator:
     def __init__(self, source: str) -> None:
         self.source = source
-        self.walker = latexwalker.LatexWalker(source, latex_context=_DB, tolerant_parsing=False)
+        self.walker = latexwalker.LatexWalker(
+            source, latex_context=CONTEXT_DB, tolerant_parsing=False
+        )
         self.colors = ColorBook()
         self.warnings: list[str] = []
         self.page = PageSetup()
@@ -473,7 +214,7 @@ class _Translator:
                 self.definecolor(node)
             elif node.macroname == "rowcolors":
                 self.set_rowcolors(node)
-            elif node.macroname in _INERT:
+            elif node.macroname in INERT:
                 shown = "write18" if node.macroname == "writeshell" else node.macroname
                 self.warn(f"\\{shown} ignored: documents cannot read or write files", node)
 
@@ -503,9 +244,9 @@ class _Translator:
     def nodes(self, nodes: list[LatexNode]) -> str:
         out: list[str] = []
         for index, node in enumerate(nodes):
-            if isinstance(node, LatexMacroNode) and node.macroname in _DECLARATIONS:
+            if isinstance(node, LatexMacroNode) and node.macroname in DECLARATIONS:
                 rest = self.nodes(nodes[index + 1 :])
-                return "".join(out) + f'<span style="{_DECLARATIONS[node.macroname]}">{rest}</span>'
+                return "".join(out) + f'<span style="{DECLARATIONS[node.macroname]}">{rest}</span>'
             if isinstance(node, LatexMacroNode) and node.macroname == "color":
                 css = self.color(node, 1, 0)
                 rest = self.nodes(nodes[index + 1 :])
@@ -523,7 +264,7 @@ class _Translator:
         if isinstance(node, LatexSpecialsNode):
             if node.specials_chars == "&":
                 raise self.fail("'&' outside a table", node, "&")
-            return html.escape(_SPECIALS.get(node.specials_chars, node.specials_chars))
+            return html.escape(SPECIALS.get(node.specials_chars, node.specials_chars))
         if isinstance(node, LatexMathNode):
             tex = "".join(child.latex_verbatim() for child in node.nodelist)
             display = node.displaytype == "display"
@@ -537,16 +278,16 @@ class _Translator:
     def macro(self, node: LatexMacroNode) -> str:
         name = node.macroname
         args = self.args(node)
-        if name in _STYLE_MACROS:
-            tag, style = _STYLE_MACROS[name]
+        if name in STYLE_MACROS:
+            tag, style = STYLE_MACROS[name]
             attr = f' style="{style}"' if style else ""
             return f"<{tag}{attr}>{self.nodes(self.children(args[-1]))}</{tag}>"
-        if name in _SYMBOLS:
+        if name in SYMBOLS:
             if name == "par":
                 return '<span class="par"></span>'
             if name == "newline":
                 return "<br>"
-            return html.escape(_SYMBOLS[name])
+            return html.escape(SYMBOLS[name])
         if name == "\\":
             return "<br>"
         if name == "textcolor":
@@ -579,7 +320,7 @@ class _Translator:
             weight = "font-weight:bold;" if name == "thead" else ""
             return f'<span class="makecell" style="{weight}">{inner}</span>'
         if name == "ding":
-            return html.escape(_DINGS.get(self.raw(args[0]).strip(), "•"))
+            return html.escape(DINGS.get(self.raw(args[0]).strip(), "•"))
         if name in ("href", "url"):
             return f'<span class="link">{self.nodes(self.children(args[-1]))}</span>'
         if name == "footnote":
@@ -588,11 +329,11 @@ class _Translator:
             raise self.fail(f"\\{name} outside a table", node, f"\\{name}")
         if name in ("hline", "toprule", "midrule", "bottomrule", "cline", "cmidrule"):
             raise self.fail(f"\\{name} outside a table row boundary", node, f"\\{name}")
-        if name in _INERT:
+        if name in INERT:
             shown = "write18" if name == "writeshell" else name
             self.warn(f"\\{shown} ignored: documents cannot read or write files", node)
             return ""
-        if name in _IGNORED_PREAMBLE_ONLY:
+        if name in IGNORED_PREAMBLE_ONLY:
             return ""
         if name in ("section", "subsection", "paragraph"):
             level = {"section": "h2", "subsection": "h3", "paragraph": "b"}[name]
@@ -669,7 +410,7 @@ class _Translator:
     # ---------- environments
     def environment(self, node: LatexEnvironmentNode) -> str:
         name = node.environmentname
-        if name in _TABULAR_ENVS:
+        if name in TABULAR_ENVS:
             return self.tabular(node)
         if name in ("table", "table*", "figure"):
             body = list(node.nodelist)
@@ -704,7 +445,7 @@ class _Translator:
                 f'<div class="minipage" style="width:{width}">'
                 f"{self.nodes(list(node.nodelist))}</div>"
             )
-        if name in _PASS_ENVIRONMENTS:
+        if name in PASS_ENVIRONMENTS:
             return f"<div>{self.nodes(list(node.nodelist))}</div>"
         if name in ("itemize", "enumerate"):
             return self.listing(node)
@@ -933,7 +674,7 @@ def _rstrip(nodes: list[LatexNode]) -> list[LatexNode]:
 
 
 def _parse_fragment(source: str) -> list[LatexNode]:
-    walker = latexwalker.LatexWalker(source, latex_context=_DB, tolerant_parsing=True)
+    walker = latexwalker.LatexWalker(source, latex_context=CONTEXT_DB, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
     return list(nodes)
 
