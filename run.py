@@ -95,6 +95,11 @@ async def run_command(args: argparse.Namespace) -> int:
     chromium_path()  # set-up problems first, before a run folder is made
     check_assets()
     if args.resume is not None:
+        if args.out or args.scenario:
+            raise UserInputError(
+                "--resume continues a run folder with its own scenario; drop "
+                "the scenario file and --out"
+            )
         store = RunStore.reopen(Path(args.resume))
         info = store.read_run_info()
         try:
@@ -196,6 +201,8 @@ async def render_command(args: argparse.Namespace) -> int:
     from renderers.chromium import ChromiumRenderer
     from renderers.errors import LatexRenderError
 
+    if not 0.25 <= args.scale <= 4:
+        raise UserInputError(f"--scale must be between 0.25 and 4, got {args.scale}")
     out = Path(args.out)
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     failures = 0
