@@ -8,7 +8,6 @@ dropped. `--resume` restarts at the first uncommitted inspiration and skips know
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from autogen_core import MessageContext, message_handler
@@ -98,7 +97,6 @@ class Director(BusAgent):
         known_qa_ids: set[str],
         oracle: Oracle | None,
         committed: TableIndex | None = None,
-        on_progress: Callable[[int, int], None] | None = None,
         name: str = "director",
     ) -> None:
         super().__init__(name, description="holds the target, back-pressure and stopping")
@@ -112,7 +110,6 @@ class Director(BusAgent):
         self.oracle = oracle
         self.committed = committed or TableIndex(threshold=1.0)
         self._texts: dict[str, str] = {}
-        self.on_progress = on_progress
         self.run_id = ""
         self.next_issue = 0
         self.next_commit = 0
@@ -245,8 +242,6 @@ class Director(BusAgent):
                     accepted_total=self.accepted,
                 )
             )
-            if self.on_progress is not None:
-                self.on_progress(self.accepted, self.target)
             if self.accepted >= self.target:
                 await self._finish("target")
             elif self.next_commit >= self.limit:

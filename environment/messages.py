@@ -244,46 +244,5 @@ class RunStopping(Message):
     accepted: int
 
 
-BusMessage = (
-    InspirationRequested
-    | InspirationOffered
-    | InspirationFailed
-    | TableDrafted
-    | DraftingFailed
-    | RenderFailed
-    | TableRendered
-    | TableAbandoned
-    | OutputRejected
-    | QAProposed
-    | QuestioningFailed
-    | VoteCast
-    | VerdictReached
-    | DuplicatesDropped
-    | RunStarted
-    | InspirationCommitted
-    | RunStopping
-)
-ALL_MESSAGE_TYPES: tuple[type[Message], ...] = (
-    InspirationRequested,
-    InspirationOffered,
-    InspirationFailed,
-    TableDrafted,
-    DraftingFailed,
-    RenderFailed,
-    TableRendered,
-    TableAbandoned,
-    OutputRejected,
-    QAProposed,
-    QuestioningFailed,
-    VoteCast,
-    VerdictReached,
-    DuplicatesDropped,
-    RunStarted,
-    InspirationCommitted,
-    RunStopping,
-)
-MESSAGE_TYPES_BY_NAME = {cls.__name__: cls for cls in ALL_MESSAGE_TYPES}
-
-
 def topic_of(message_type: type[Message]) -> str:
     return f"modswap.{message_type.__name__}"
