@@ -37,8 +37,12 @@ class TableIndex:
         for mark in marks:
             self._by_shingle[mark].add(table_id)
 
-    def duplicate_of(self, text: str) -> tuple[str, float] | None:
-        """The most similar committed table at or over the threshold, if any."""
+    def duplicate_of(self, text: str, table_id: str = "") -> tuple[str, float] | None:
+        """The most similar other committed table at or over the threshold, if any.
+
+        A table never duplicates itself: on resume, a half-committed inspiration is redone
+        while its tables are already in the index.
+        """
         if self.threshold >= 1.0:
             return None
         marks = shingles(text)
@@ -46,13 +50,14 @@ class TableIndex:
             return None
         shared: dict[str, int] = defaultdict(int)
         for mark in marks:
-            for table_id in self._by_shingle.get(mark, ()):
-                shared[table_id] += 1
+            for other in self._by_shingle.get(mark, ()):
+                if other != table_id:
+                    shared[other] += 1
         best: tuple[str, float] | None = None
-        for table_id, common in sorted(shared.items()):
-            similarity = common / len(marks | self._sets[table_id])
+        for other, common in sorted(shared.items()):
+            similarity = common / len(marks | self._sets[other])
             if similarity >= self.threshold and (best is None or similarity > best[1]):
-                best = (table_id, similarity)
+                best = (other, similarity)
         return best
 
 

@@ -258,7 +258,7 @@ class Director(BusAgent):
             {r.table_id for r in records}, key=lambda t: int(t.rsplit("-t", 1)[1])
         ):
             text = self._texts.get(table_id, "")
-            duplicate = self.committed.duplicate_of(text)
+            duplicate = self.committed.duplicate_of(text, table_id)
             if duplicate is not None:
                 await self.emit(
                     DuplicatesDropped(

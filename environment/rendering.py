@@ -159,7 +159,9 @@ class RenderService(BusAgent):
             result.png,
             result.text,
         )
-        duplicate = self.committed.duplicate_of(result.text) if self.committed else None
+        duplicate = (
+            self.committed.duplicate_of(result.text, message.table_id) if self.committed else None
+        )
         if duplicate is not None:  # nobody should write questions or votes for it
             await self.emit(
                 DuplicatesDropped(

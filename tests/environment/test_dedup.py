@@ -11,6 +11,7 @@ def test_near_identical_tables_are_found_and_others_are_not() -> None:
     assert found is not None and found[0] == "t1" and found[1] == 1.0
     assert index.duplicate_of("Team Wins Goals Falcons 12 40 Comets 7 52 Wolves 9 31") is None
     assert TableIndex(threshold=1.0).duplicate_of(TABLE) is None  # 1.0 turns it off
+    assert index.duplicate_of(TABLE, "t1") is None  # never a duplicate of itself
 
 
 def test_near_duplicate_questions_keep_the_first() -> None:
