@@ -15,6 +15,7 @@ from typing import Any
 
 from environment.messages import QARecord
 from environment.randomness import derive
+from environment.store import RunStore, iter_records
 from environment.yaml_source import UserInputError
 
 FORMATS = ("hf", "llava", "sharegpt", "internvl", "swift")
@@ -39,27 +40,6 @@ def parse_split(text: str) -> dict[str, float]:
     if not shares or any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1) > 1e-6:
         raise UserInputError(f"--split: shares must be >= 0 and add up to 1, got {text!r}")
     return shares
-
-
-def read_records(path: Path, skip_corrupt: bool) -> tuple[list[QARecord], list[int]]:
-    if not path.is_file():
-        raise UserInputError(f"{path.parent}: not a run folder (no records.jsonl)")
-    records: list[QARecord] = []
-    skipped: list[int] = []
-    with path.open(encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(QARecord.model_validate_json(line))
-            except ValueError:
-                if not skip_corrupt:
-                    raise UserInputError(
-                        f"{path}:{number}: corrupt or truncated record; fix it or pass "
-                        "--skip-corrupt"
-                    ) from None
-                skipped.append(number)
-    return records, skipped
 
 
 def assign_splits(table_ids: list[str], shares: dict[str, float], seed: int) -> dict[str, str]:
@@ -125,15 +105,16 @@ def export(
     if out.exists() and any(out.iterdir()) and not force:
         raise UserInputError(f"{out}: folder is not empty; choose another --out or pass --force")
     shares = parse_split(split)
-    records, skipped = read_records(run_dir / "records.jsonl", skip_corrupt)
+    store = RunStore.existing(run_dir)
+    info = store.read_run_info()
+    skipped: list[int] = []
+    records = list(iter_records(store.records_path, skipped if skip_corrupt else None))
     if seed is None:
-        info_path = run_dir / "run.json"
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
         seed = int(info.get("seed", 0))
     chosen = [r for r in records if r.accepted or include_rejected]
     assignment = assign_splits([r.table_id for r in chosen], shares, seed)
     if fmt == "hf":
-        counts = _export_hf(run_dir, chosen, assignment, list(shares), out, include_rejected)
+        counts = _export_hf(run_dir, info, chosen, assignment, list(shares), out, include_rejected)
         return ExportSummary(counts, skipped, out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     for record in chosen:
@@ -170,6 +151,7 @@ def export(
 
 def _export_hf(
     run_dir: Path,
+    info: dict[str, Any],
     chosen: list[QARecord],
     assignment: dict[str, str],
     splits: list[str],
@@ -238,19 +220,17 @@ def _export_hf(
         Dataset.from_dict(rows, features=features).to_parquet(str(shard))
         written[name] = len(rows["qa_id"])
         sizes[name] = shard.stat().st_size
-    (out / "README.md").write_text(_dataset_card(run_dir, chosen, written, sizes, include_rejected))
+    (out / "README.md").write_text(_dataset_card(info, chosen, written, sizes, include_rejected))
     return written
 
 
 def _dataset_card(
-    run_dir: Path,
+    info: dict[str, Any],
     chosen: list[QARecord],
     written: dict[str, int],
     sizes: dict[str, int],
     include_rejected: bool,
 ) -> str:
-    info_path = run_dir / "run.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     scenario = info.get("scenario", {})
     total = sum(written.values())
     size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K"

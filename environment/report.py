@@ -18,7 +18,6 @@ from typing import Any
 
 from environment.messages import QARecord
 from environment.store import RunStore, iter_events
-from environment.yaml_source import UserInputError
 
 
 def fleiss_kappa(ratings: Sequence[Sequence[bool]]) -> float | None:
@@ -73,9 +72,7 @@ def _rate(accepted: int, total: int) -> str:
 
 class RunReport:
     def __init__(self, directory: Path) -> None:
-        store = RunStore(directory)
-        if not store.run_json.is_file():
-            raise UserInputError(f"{directory}: not a run folder (no run.json)")
+        store = RunStore.existing(directory)
         self.directory = directory
         self.info = store.read_run_info()
         self.records: list[QARecord] = store.read_records()

@@ -81,6 +81,14 @@ class RunStore:
         return store
 
     @classmethod
+    def existing(cls, directory: Path) -> RunStore:
+        """A finished or stopped run, for reading (report, export)."""
+        store = cls(directory)
+        if not store.run_json.is_file():
+            raise UserInputError(f"{directory}: not a run folder (no run.json)")
+        return store
+
+    @classmethod
     def reopen(cls, directory: Path) -> RunStore:
         store = cls(directory)
         if not store.run_json.is_file():
@@ -160,7 +168,9 @@ class RunStore:
         return list(iter_records(self.records_path))
 
 
-def iter_records(path: Path) -> Iterator[QARecord]:
+def iter_records(path: Path, skipped: list[int] | None = None) -> Iterator[QARecord]:
+    """The records of a file; a corrupt line is an error naming it, or, when `skipped` is
+    given, is left out and its number appended there."""
     if not path.exists():
         return
     with path.open(encoding="utf-8") as file:
@@ -170,9 +180,11 @@ def iter_records(path: Path) -> Iterator[QARecord]:
             try:
                 yield QARecord.model_validate_json(line)
             except ValueError as error:
-                raise UserInputError(
-                    f"{path}:{number}: corrupt record ({str(error)[:120]})"
-                ) from None
+                if skipped is None:
+                    raise UserInputError(
+                        f"{path}:{number}: corrupt record ({str(error)[:120]})"
+                    ) from None
+                skipped.append(number)
 
 
 def iter_events(path: Path) -> Iterator[dict[str, Any]]:
