@@ -169,9 +169,7 @@ def finish(console: RunConsole, store: RunStore, scenario: Scenario, outcome: Ru
             "run_folder": str(store.directory),
         }
     )
-    info = store.read_run_info()
-    info["summary"] = console.stats.as_dict()
-    store.write_run_info(info)
+    store.update_run_info(summary=console.stats.as_dict())
     resume = f"python run.py run --resume {store.directory}"
     if outcome.reason == "interrupted":
         console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")

@@ -228,12 +228,9 @@ class Director(BusAgent):
             for table_id in state.tables:
                 self._grids.pop(table_id, None)
                 self._texts.pop(table_id, None)
-            info = self.store.read_run_info()
-            info["progress"] = {
-                "committed_inspirations": self.next_commit,
-                "accepted": self.accepted,
-            }
-            self.store.write_run_info(info)
+            self.store.update_run_info(
+                progress={"committed_inspirations": self.next_commit, "accepted": self.accepted}
+            )
             await self.emit(
                 InspirationCommitted(
                     inspiration_id=state.inspiration_id,

@@ -65,6 +65,7 @@ class RunStore:
         self.records_path = directory / "records.jsonl"
         self._events: Any = None
         self._records: Any = None
+        self._info: dict[str, Any] | None = None  # run.json as last written by this store
 
     @classmethod
     def create(cls, directory: Path, run_info: dict[str, Any]) -> RunStore:
@@ -124,6 +125,12 @@ class RunStore:
 
     def write_run_info(self, info: dict[str, Any]) -> None:
         write_atomic(self.run_json, json.dumps(info, indent=2, sort_keys=True).encode())
+        self._info = info
+
+    def update_run_info(self, **sections: Any) -> None:
+        """Replaces top-level sections of run.json (read once, then kept in memory)."""
+        info = self._info if self._info is not None else self.read_run_info()
+        self.write_run_info({**info, **sections})
 
     # ---------- artefacts
     def save_table(

@@ -153,17 +153,17 @@ async def run_world(
             loop.remove_signal_handler(signal.SIGINT)
         if owned_renderer:
             await renderer.close()
-        info = store.read_run_info()
-        info["ledger"] = ledger.as_dict()
-        info["last_session"] = {
-            "stop_reason": director.stop_reason or "failed",
-            "wall_s": round(wall, 3),
-            "render_busy_s": round(render_service.clock.busy_s, 3),
-            "render_page_s": round(render_service.clock.page_seconds, 3),
-            "renders": render_service.clock.renders,
-            "render_failures": render_service.clock.failures,
-        }
-        store.write_run_info(info)
+        store.update_run_info(
+            ledger=ledger.as_dict(),
+            last_session={
+                "stop_reason": director.stop_reason or "failed",
+                "wall_s": round(wall, 3),
+                "render_busy_s": round(render_service.clock.busy_s, 3),
+                "render_page_s": round(render_service.clock.page_seconds, 3),
+                "renders": render_service.clock.renders,
+                "render_failures": render_service.clock.failures,
+            },
+        )
         store.close()
     return RunOutcome(
         reason=director.stop_reason or "failed",
