@@ -548,6 +548,7 @@ class _Translator:
                 if isinstance(n, LatexMacroNode) and n.macroname == "rowcolor":
                     row_color = self.color(n, 1, 0)
             colspan, align, rules_left, rules_right = 1, None, None, None
+            own: ColumnSpec | None = None  # a \multicolumn's own spec
             content = nodes
             significant = [
                 n for n in nodes if not (isinstance(n, LatexCharsNode) and not n.chars.strip())
@@ -603,6 +604,7 @@ class _Translator:
             cell_html = self.nodes(list(inner_nodes))
             if col.numeric and colspan == 1:
                 cell_html = _decimal_aligned(cell_html, column)
+            edges = own.columns if own else spec.columns[column : column + colspan]
             placed.append(
                 Cell(
                     html=cell_html,
@@ -620,6 +622,8 @@ class _Translator:
                     else spec.rules_before[column + colspan],
                     width=col.width if colspan == 1 else None,
                     valign=col.valign,
+                    pad_left=not edges[0].no_pad_left,
+                    pad_right=not edges[-1].no_pad_right,
                 )
             )
             column += colspan

@@ -252,7 +252,7 @@ PASS_ENVIRONMENTS = {
     "landscape",
     "sidewaystable",
 }
-TABULAR_ENVS = {"tabular": 0, "tabular*": 1, "tabularx": 1, "longtable": 0, "array": 0}
+TABULAR_ENVS = {"tabular", "tabular*", "tabularx", "longtable", "array"}
 
 
 def context_db() -> macrospec.LatexContextDb:

@@ -71,6 +71,7 @@ def parse_colspec(spec: str) -> ColumnSpec:
     columns: list[Column] = []
     rules: list[int] = [0]
     pending_prefix = ""
+    leading_at = False
     index = 0
     while index < len(spec):
         char = spec[index]
@@ -106,14 +107,14 @@ def parse_colspec(spec: str) -> ColumnSpec:
                 raise ValueError("'<{...}' before any column")
             columns[-1].suffix += content
         elif char in "@!":
+            # @{...} replaces the \tabcolsep on that side (its text is not drawn here);
+            # !{|} is a rule.
             content, index = _read_group(spec, index + 1)
             if char == "@":
                 if columns:
                     columns[-1].no_pad_right = True
                 else:
-                    rules[0] = rules[0]
-                if content.strip() == "" and not columns:
-                    pass
+                    leading_at = True
             if char == "!" and "|" in content:
                 rules[-1] += 1
         elif char == "*":
@@ -127,6 +128,7 @@ def parse_colspec(spec: str) -> ColumnSpec:
             raise ValueError(f"unknown column type '{char}'")
     if not columns:
         raise ValueError("column spec has no columns")
+    columns[0].no_pad_left = leading_at
     return ColumnSpec(columns=columns, rules_before=rules)
 
 
@@ -163,6 +165,8 @@ class Cell:
     rules_right: int = 0
     width: str | None = None
     valign: str = "top"
+    pad_left: bool = True  # False where @{...} replaces the column separation
+    pad_right: bool = True
 
 
 def is_blank(nodes: list[LatexNode]) -> bool:
@@ -404,6 +408,10 @@ def grid_to_html(
                 css.append(f"border-left:{_vertical_rule(cell.rules_left)}")
             if cell.rules_right:
                 css.append(f"border-right:{_vertical_rule(cell.rules_right)}")
+            if not cell.pad_left:
+                css.append("padding-left:0")
+            if not cell.pad_right:
+                css.append("padding-right:0")
             if cell.background:
                 css.append(f"background-color:{cell.background}")
             if cell.width:

@@ -293,3 +293,10 @@ def test_cmidrule_trims_only_when_asked() -> None:
     ).html
     assert trimmed.count("linear-gradient") == 2 and "border-bottom" not in trimmed
     assert "linear-gradient" not in plain and plain.count("border-bottom") == 2
+
+
+def test_at_expressions_remove_the_column_separation() -> None:
+    markup = translate(
+        r"\begin{tabular}{@{}lr@{}}a & b\\ \multicolumn{2}{c}{x}\\\end{tabular}"
+    ).html
+    assert markup.count("padding-left:0") == 1 and markup.count("padding-right:0") == 1
