@@ -112,24 +112,15 @@ class Generator(RoleAgent):
         if message.generator != self.name:
             return
         if message.attempt > self.max_repairs:
-            await self.emit(
-                TableAbandoned(
-                    table_id=message.table_id,
-                    inspiration_id=message.inspiration_id,
-                    seq=message.seq,
-                    generator=self.name,
-                    reason=(
-                        f"still failing after {self.max_repairs} repairs: {message.problem.message}"
-                    ),
-                )
+            await self._abandon(
+                message,
+                f"still failing after {self.max_repairs} repairs: {message.problem.message}",
             )
             return
-        problem = message.problem
-        where = f"line {problem.line}: " if problem.line else ""
         inputs = RepairInputs(
             table_id=message.table_id,
             latex=message.latex,
-            error=f"{where}{problem.message} ({problem.construct_name})",
+            error=message.problem.describe(),
             attempt=message.attempt,
         )
         try:
@@ -141,27 +132,30 @@ class Generator(RoleAgent):
                 parse_single,
             )
         except GaveUp as error:
-            await self.emit(
-                TableAbandoned(
-                    table_id=message.table_id,
-                    inspiration_id=message.inspiration_id,
-                    seq=message.seq,
-                    generator=self.name,
-                    reason=f"repair unusable: {error}",
-                )
-            )
+            await self._abandon(message, f"repair unusable: {error}")
             return
         await self.emit(
             TableDrafted(
                 table_id=message.table_id,
                 inspiration_id=message.inspiration_id,
                 seq=message.seq,
-                index=int(message.table_id.rsplit("-t", 1)[1]),
+                index=message.index,
                 count=0,
                 topic=message.topic,
                 latex=latex,
                 generator=self.name,
                 questioner=message.questioner,
                 attempt=message.attempt + 1,
+            )
+        )
+
+    async def _abandon(self, message: RenderFailed, reason: str) -> None:
+        await self.emit(
+            TableAbandoned(
+                table_id=message.table_id,
+                inspiration_id=message.inspiration_id,
+                seq=message.seq,
+                generator=self.name,
+                reason=reason,
             )
         )

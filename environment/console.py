@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
+from environment.messages import RenderProblem
 from environment.run_stats import RunStats
 
 ROLE_STYLES = {
@@ -59,9 +60,8 @@ def preview(event: dict[str, Any]) -> str:
                 f"{len(d['grid'])} cells"
             )
         case "RenderFailed":
-            problem = d["problem"]
-            where = f"line {problem['line']}: " if problem["line"] else ""
-            return f"{d['table_id']}: {where}{problem['message']} — asking for a repair"
+            problem = RenderProblem.model_validate(d["problem"])
+            return f"{d['table_id']}: {problem.describe()} — asking for a repair"
         case "OutputRejected":
             return f"{d['subject_id']}: unusable output ({d['reason']}) — re-asking"
         case "QAProposed":
@@ -213,7 +213,10 @@ class RunConsole:
         self.console.print(rates)
 
     def message(self, text: str) -> None:
-        self.console.print(text) if not self.quiet else print(text, file=self.stream, flush=True)
+        if self.quiet:
+            print(text, file=self.stream, flush=True)
+        else:
+            self.console.print(text)
 
 
 def _fmt(value: Any) -> str:

@@ -82,11 +82,17 @@ class RenderProblem(Message):
     line: int | None
     construct_name: str
 
+    def describe(self) -> str:
+        """The form a repair prompt quotes: `line 12: extra '&' (&)`."""
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.message} ({self.construct_name})"
+
 
 class RenderFailed(Message):
     table_id: str
     inspiration_id: str
     seq: int
+    index: int
     topic: str
     latex: str
     generator: str

@@ -136,6 +136,7 @@ class RenderService(BusAgent):
                     table_id=message.table_id,
                     inspiration_id=message.inspiration_id,
                     seq=message.seq,
+                    index=message.index,
                     topic=message.topic,
                     latex=message.latex,
                     generator=message.generator,
