@@ -39,7 +39,7 @@ from renderers.latex_vocabulary import (
     SYMBOLS,
     TABULAR_ENVS,
 )
-from renderers.lengths import length_to_px
+from renderers.lengths import PX_PER_PT, length_to_px
 from renderers.macros import expand, expand_tikz_shorthand
 from renderers.page_setup import PageSetup, apply_class_options, apply_geometry
 from renderers.siunitx import format_number, format_unit, quantity
@@ -113,6 +113,11 @@ class _Translator:
         line = self.line_of(node)
         self.warnings.append(f"line {line}: {message}" if line else message)
 
+    def warn_inert(self, node: LatexMacroNode) -> None:
+        # translate() renamed \write18 so that it parses as one macro with one argument.
+        shown = "write18" if node.macroname == "writeshell" else node.macroname
+        self.warn(f"\\{shown} ignored: documents cannot read or write files", node)
+
     @staticmethod
     def args(node: LatexMacroNode | LatexEnvironmentNode) -> list[LatexNode | None]:
         return list(node.nodeargd.argnlist) if node.nodeargd is not None else []
@@ -136,7 +141,10 @@ class _Translator:
 
     def px(self, length: str) -> float:
         return length_to_px(
-            length, em_px=self.page.font_size_pt * 96 / 72.27, text_width_px=self.page.text_width_px
+            length,
+            em_px=self.page.font_size_pt * PX_PER_PT,
+            text_width_px=self.page.text_width_px,
+            paper_width_px=self.page.paper_width_px,
         )
 
     def css_length(self, length: str) -> str:
@@ -215,8 +223,7 @@ class _Translator:
             elif node.macroname == "rowcolors":
                 self.set_rowcolors(node)
             elif node.macroname in INERT:
-                shown = "write18" if node.macroname == "writeshell" else node.macroname
-                self.warn(f"\\{shown} ignored: documents cannot read or write files", node)
+                self.warn_inert(node)
 
     def definecolor(self, node: LatexMacroNode) -> None:
         name, model, spec = (self.raw(a) for a in self.args(node))
@@ -330,8 +337,7 @@ class _Translator:
         if name in ("hline", "toprule", "midrule", "bottomrule", "cline", "cmidrule"):
             raise self.fail(f"\\{name} outside a table row boundary", node, f"\\{name}")
         if name in INERT:
-            shown = "write18" if name == "writeshell" else name
-            self.warn(f"\\{shown} ignored: documents cannot read or write files", node)
+            self.warn_inert(node)
             return ""
         if name in IGNORED_PREAMBLE_ONLY:
             return ""

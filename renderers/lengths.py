@@ -24,7 +24,7 @@ _LENGTH = re.compile(
 )
 
 
-def length_to_px(text: str, *, em_px: float, text_width_px: float) -> float:
+def length_to_px(text: str, *, em_px: float, text_width_px: float, paper_width_px: float) -> float:
     """Pixels for a TeX length; raises ValueError when it is not one."""
     match = _LENGTH.match(text.replace(" ", ""))
     if not match:
@@ -44,5 +44,5 @@ def length_to_px(text: str, *, em_px: float, text_width_px: float) -> float:
     if unit == "\\baselineskip":
         return number * em_px * 1.2
     if unit == "\\paperwidth":
-        return number * text_width_px * 1.6
+        return number * paper_width_px
     return number * text_width_px
