@@ -14,21 +14,24 @@ from environment.messages import Cell, Recipe
 from environment.personas import Behaviour
 
 
-class ChatMessage(BaseModel):
+class Contract(BaseModel):
+    """Frozen, and a typo in a field name is an error."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChatMessage(Contract):
     role: Literal["system", "user", "assistant"]
     content: str
 
 
-class InspirerInputs(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class InspirerInputs(Contract):
     task: Literal["inspire"] = "inspire"
     inspiration_id: str
     topics_wanted: int
 
 
-class GeneratorInputs(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GeneratorInputs(Contract):
     task: Literal["generate"] = "generate"
     inspiration_id: str
     domain: str
@@ -37,8 +40,7 @@ class GeneratorInputs(BaseModel):
     tables_wanted: int
 
 
-class RepairInputs(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class RepairInputs(Contract):
     task: Literal["repair"] = "repair"
     table_id: str
     latex: str
@@ -46,8 +48,7 @@ class RepairInputs(BaseModel):
     attempt: int
 
 
-class QuestionerInputs(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class QuestionerInputs(Contract):
     task: Literal["question"] = "question"
     table_id: str
     topic: str
@@ -55,8 +56,7 @@ class QuestionerInputs(BaseModel):
     questions_wanted: int
 
 
-class JurorInputs(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class JurorInputs(Contract):
     task: Literal["judge"] = "judge"
     qa_id: str
     table_id: str
@@ -70,8 +70,7 @@ class JurorInputs(BaseModel):
 Inputs = InspirerInputs | GeneratorInputs | RepairInputs | QuestionerInputs | JurorInputs
 
 
-class ModelRequest(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ModelRequest(Contract):
     agent: str
     request_id: str  # stable across runs: simulated randomness derives from it
     messages: tuple[ChatMessage, ...]
@@ -80,8 +79,7 @@ class ModelRequest(BaseModel):
     attempt: int = 1
 
 
-class Completion(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Completion(Contract):
     text: str
     model: str
     prompt_tokens: int
