@@ -26,14 +26,13 @@ class Truth:
 class Oracle:
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], QuestionSpec] = {}
-        self._views: dict[tuple[str, int], TableView | None] = {}
+        self._views: dict[str, TableView | None] = {}  # a table is rendered once
 
     def view(self, table_id: str, grid: Sequence[Cell]) -> TableView | None:
         """The table as read from its grid, read once per table (jurors ask many times)."""
-        key = (table_id, len(grid))
-        if key not in self._views:
-            self._views[key] = read_table(grid)
-        return self._views[key]
+        if table_id not in self._views:
+            self._views[table_id] = read_table(grid)
+        return self._views[table_id]
 
     def register(self, table_id: str, question: str, spec: QuestionSpec) -> None:
         self._specs[(table_id, question.strip())] = spec
