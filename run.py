@@ -6,6 +6,7 @@
     python run.py run --resume RUN_DIR        (finish a run that was stopped or killed)
     python run.py replay RUN_DIR [--quiet]
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
+    python run.py validate SCENARIO...        (check files; list the API keys they need)
     python run.py report RUN_DIR [--out FILE]  (one self-contained HTML file)
     python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
 
@@ -17,19 +18,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.base import TableView
 from agents.curator import Curator
 from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
 from environment.console import RunConsole
 from environment.export import FORMATS, export
 from environment.ledger import Ledger, MeteredModel
+from environment.models.endpoint import EndpointModel, RunLink
+from environment.models.failover import Failover, Health
 from environment.models.oracle import Oracle
+from environment.models.response_cache import ResponseCache
+from environment.models.secrets import Redactor, read_api_keys
 from environment.models.simulated import SimulatedModel
 from environment.personas import Persona, load_personas
 from environment.report import write_report
-from environment.scenario import Scenario, check_scenario, load_scenario
+from environment.scenario import (
+    OpenAIModelSettings,
+    Scenario,
+    SimulatedModelSettings,
+    check_scenario,
+    load_scenario,
+)
 from environment.store import RunStore, iter_events
 from environment.world import Participant, RunOutcome, new_run_directory, run_info, run_world
 from environment.yaml_source import UserInputError
@@ -40,15 +54,76 @@ ROOT = Path(__file__).resolve().parent
 PERSONAS_DIR = ROOT / "agents" / "personas"
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BUDGET = 3
+
+
+@dataclass
+class ModelShop:
+    """Everything the scenario's models share in a run."""
+
+    ledger: Ledger
+    oracle: Oracle
+    link: RunLink
+    files_root: Path
+    api_keys: dict[str, str | None]
+    cache: ResponseCache | None
+    endpoints: dict[str, EndpointModel] = field(default_factory=dict)
+    health: dict[str, Health] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for endpoint in self.endpoints.values():
+            await endpoint.close()
+        self.ledger.close()
+
+
+def endpoint_key_envs(scenario: Scenario) -> dict[str, str | None]:
+    return {
+        name: settings.api_key_env
+        for name, settings in scenario.models.items()
+        if isinstance(settings, OpenAIModelSettings)
+    }
+
+
+def agent_model(
+    scenario: Scenario, shop: ModelShop, model_name: str, role: str
+) -> tuple[MeteredModel, TableView]:
+    """The agent's model, metered; an endpoint model with its role-mates as fallbacks."""
+    settings = scenario.models[model_name]
+    if isinstance(settings, SimulatedModelSettings):
+        simulated = SimulatedModel(model_name, settings.skill, scenario.seed, shop.oracle)
+        return MeteredModel(simulated, shop.ledger, role), "latex"
+    role_mates = [
+        name
+        for name in dict.fromkeys(a.model for a in scenario.agents if a.role == role)
+        if name != model_name
+        and isinstance(other := scenario.models[name], OpenAIModelSettings)
+        and other.shown == settings.shown
+    ]
+    candidates = []
+    for name in [model_name, *role_mates]:
+        endpoint_settings = scenario.models[name]
+        assert isinstance(endpoint_settings, OpenAIModelSettings)
+        if name not in shop.endpoints:
+            shop.endpoints[name] = EndpointModel(
+                name,
+                endpoint_settings,
+                shop.api_keys.get(name),
+                shop.files_root,
+                shop.link,
+                retry_base_s=endpoint_settings.retry_base_s,
+                jitter_seed=scenario.seed,
+            )
+            shop.health[name] = Health(
+                endpoint_settings.bench_after_failures, endpoint_settings.cooldown_s
+            )
+        candidates.append(shop.endpoints[name])
+    failover = Failover(candidates, shop.health, shop.link)
+    return MeteredModel(failover, shop.ledger, role, shop.cache), settings.shown
 
 
 def build_participants(
-    scenario: Scenario, personas: dict[str, Persona], ledger: Ledger, oracle: Oracle
+    scenario: Scenario, personas: dict[str, Persona], shop: ModelShop
 ) -> list[Participant]:
-    models = {
-        name: SimulatedModel(name, settings.skill, scenario.seed, oracle)
-        for name, settings in scenario.models.items()
-    }
     participants: list[Participant] = []
     used: set[str] = set()
     jurors: list[str] = []
@@ -59,13 +134,13 @@ def build_participants(
             while name in used:
                 name += "x"
             used.add(name)
-            model = MeteredModel(models[settings.model], ledger, settings.role)
+            model, table_view = agent_model(scenario, shop, settings.model, settings.role)
             knobs = Knobs(
-                settings.model,
                 scenario.tables_per_call,
                 scenario.qa_per_table,
                 scenario.max_repairs,
                 scenario.dedup.question_similarity,
+                table_view,
             )
             agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
             if settings.role == "juror":
@@ -88,6 +163,27 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     if args.seed is not None:
         update["seed"] = args.seed
     return scenario.model_copy(update=update) if update else scenario
+
+
+def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool) -> ModelShop:
+    """Keys from the environment (never from files), the redactor that hides them, the
+    response cache, and the run's ledger (going on from earlier sessions)."""
+    api_keys = read_api_keys(endpoint_key_envs(scenario))
+    redact = Redactor({key for key in api_keys.values() if key})
+    store.redact = redact
+    cache = None
+    if not no_cache and api_keys:
+        directory = Path(scenario.cache_dir or Path(scenario.output) / ".cache" / "responses")
+        cache = ResponseCache(directory, store.directory)
+    budget = scenario.budget.usd if scenario.budget else None
+    return ModelShop(
+        ledger=Ledger.open(store.directory / "ledger.jsonl", budget),
+        oracle=Oracle(),
+        link=RunLink(redact=redact),
+        files_root=store.directory,
+        api_keys=api_keys,
+        cache=cache,
+    )
 
 
 async def run_command(args: argparse.Namespace) -> int:
@@ -129,15 +225,19 @@ async def run_command(args: argparse.Namespace) -> int:
                 "scenarios/quickstart.yaml (or --resume RUN_DIR)"
             )
         scenario = apply_overrides(load_scenario(Path(args.scenario), personas), args)
+        read_api_keys(endpoint_key_envs(scenario))  # a missing key: before a run folder
         directory = (
             Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
         )
         run_id = directory.name
         store = RunStore.create(directory, run_info(scenario, run_id))
         known, accepted, next_seq = set(), 0, 0
-    ledger = Ledger()
-    oracle = Oracle()
-    participants = build_participants(scenario, personas, ledger, oracle)
+    try:
+        shop = open_model_shop(scenario, store, args.no_cache)
+    except UserInputError:
+        store.close()
+        raise
+    participants = build_participants(scenario, personas, shop)
     console = RunConsole(quiet=args.quiet)
     console.message(f"run folder: {store.directory}")
     try:
@@ -146,8 +246,9 @@ async def run_command(args: argparse.Namespace) -> int:
                 scenario=scenario,
                 store=store,
                 participants=participants,
-                ledger=ledger,
-                oracle=oracle,
+                ledger=shop.ledger,
+                link=shop.link,
+                oracle=shop.oracle,
                 listeners=[console.on_event],
                 run_id=run_id,
                 next_seq=next_seq,
@@ -157,23 +258,40 @@ async def run_command(args: argparse.Namespace) -> int:
     except RendererUnavailable as error:
         store.close()
         raise UserInputError(str(error)) from None
-    return finish(console, store, scenario, outcome)
+    finally:
+        await shop.close()
+    if shop.cache is not None and shop.cache.hits:
+        console.message(f"response cache: {shop.cache.hits} answers reused, not paid again")
+    return finish(console, store, scenario, outcome, shop.ledger)
 
 
-def finish(console: RunConsole, store: RunStore, scenario: Scenario, outcome: RunOutcome) -> int:
+def finish(
+    console: RunConsole, store: RunStore, scenario: Scenario, outcome: RunOutcome, ledger: Ledger
+) -> int:
     render_share = outcome.render_busy_s / outcome.wall_s if outcome.wall_s else 0.0
+    costs = ledger.as_dict(outcome.accepted)
     console.summary(
         {
             "wall_s": round(outcome.wall_s, 2),
             "render_busy_share": round(render_share, 3),
+            "cost_usd": costs["total_cost_usd"],
+            "cost_per_accepted_qa_usd": costs["cost_per_accepted_qa_usd"],
             "run_folder": str(store.directory),
         }
     )
-    store.update_run_info(summary=console.stats.as_dict())
+    store.update_run_info(summary=console.stats.as_dict(), ledger=costs)
     resume = f"python run.py run --resume {store.directory}"
     if outcome.reason == "interrupted":
         console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")
         return EXIT_INTERRUPTED
+    if outcome.reason == "budget":
+        cap = scenario.budget.usd if scenario.budget else 0.0
+        console.message(
+            f"budget reached: ${costs['total_cost_usd']:.4f} of ${cap:.2f} spent, "
+            f"{outcome.accepted}/{scenario.target.accepted_qa} accepted and saved. To go on, "
+            f"raise budget.usd in {store.run_json}, then: {resume}"
+        )
+        return EXIT_BUDGET
     if outcome.reason == "exhausted":
         console.message(
             f"gave up before the target ({outcome.accepted}/"
@@ -182,6 +300,24 @@ def finish(console: RunConsole, store: RunStore, scenario: Scenario, outcome: Ru
         )
         return 1
     console.message(f"done: {outcome.accepted} accepted QA pairs in {store.directory}")
+    return 0
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    """Checks each scenario (schema, names, roles); says which keys the run will need."""
+    personas = load_personas(PERSONAS_DIR)
+    for name in args.scenarios:
+        scenario = load_scenario(Path(name), personas)
+        endpoints = endpoint_key_envs(scenario)
+        needs = sorted({env for env in endpoints.values() if env})
+        missing = [env for env in needs if not os.environ.get(env)]
+        line = f"{name}: ok — {len(scenario.models)} models ({len(endpoints)} endpoints), "
+        line += f"{sum(a.count for a in scenario.agents)} agents"
+        if scenario.budget:
+            line += f", budget ${scenario.budget.usd:g}"
+        if missing:
+            line += f"; set {', '.join(missing)} before running"
+        print(line)
     return 0
 
 
@@ -268,6 +404,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override the scenario seed")
     run.add_argument("--quiet", action="store_true", help="plain log lines, no live view")
     run.add_argument("--resume", metavar="RUN_DIR", help="finish a stopped or killed run")
+    run.add_argument(
+        "--no-cache", action="store_true", help="ask real models again instead of reusing answers"
+    )
+    validate = commands.add_parser("validate", help="check scenario files without running")
+    validate.add_argument("scenarios", nargs="+")
     replay = commands.add_parser("replay", help="replay a run's events in the console")
     replay.add_argument("run_dir")
     replay.add_argument("--quiet", action="store_true")
@@ -295,12 +436,23 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("run", "replay", "render", "report", "export", "-h", "--help"):
+    if argv and argv[0] not in (
+        "run",
+        "replay",
+        "render",
+        "report",
+        "export",
+        "validate",
+        "-h",
+        "--help",
+    ):
         argv.insert(0, "run")
     args = parser().parse_args(argv)
     try:
         if args.command == "replay":
             return replay_command(args)
+        if args.command == "validate":
+            return validate_command(args)
         if args.command == "render":
             return asyncio.run(render_command(args))
         if args.command == "export":

@@ -3,33 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, Literal, Protocol, TypeVar
 
 from agents.parsing import OutputParseError
 from environment.bus import BusAgent
-from environment.messages import OutputRejected
-from environment.models.protocol import ChatMessage, ChatModel, Inputs, ModelRequest
+from environment.messages import BudgetReached, OutputRejected
+from environment.models.protocol import (
+    BudgetExhausted,
+    ChatMessage,
+    ChatModel,
+    Inputs,
+    ModelCallFailed,
+    ModelRequest,
+)
 from environment.personas import Persona
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 2
+TableView = Literal["latex", "image", "both"]
+
+
+class AgentModel(ChatModel, Protocol):
+    def report_unusable(self, model: str) -> None: ...
 
 
 class GaveUp(Exception):
-    """The model's output stayed unusable after the re-ask."""
+    """No usable answer: output unparseable after the re-ask, a failed call, or no budget."""
 
 
-def inputs_block(inputs: Inputs) -> str:
-    """The machine-readable inputs every prompt carries (simulated models read these)."""
-    return "Inputs:\n```json\n" + inputs.model_dump_json() + "\n```"
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    value: T
+    model: str  # the model that answered (another of the role's if the agent's was benched)
 
 
 class RoleAgent(BusAgent):
-    def __init__(self, name: str, persona: Persona, model: ChatModel) -> None:
+    def __init__(
+        self, name: str, persona: Persona, model: AgentModel, table_view: TableView = "latex"
+    ) -> None:
         super().__init__(name, description=f"{persona.role} {persona.name}")
         self.persona = persona
         self.model = model
         self.role = persona.role
+        self.table_view = table_view
 
     async def ask(
         self,
@@ -38,12 +55,14 @@ class RoleAgent(BusAgent):
         prompt: str,
         inputs: Inputs,
         parse: Callable[[str], T],
-    ) -> T:
+        image: str | None = None,
+    ) -> Answer[T]:
         """Asks the model; on unparseable output re-asks once, quoting the parse error."""
         messages = [
             ChatMessage(role="system", content=self.persona.system_prompt),
-            ChatMessage(role="user", content=prompt + "\n\n" + inputs_block(inputs)),
+            ChatMessage(role="user", content=prompt, image=image),
         ]
+        last_model = self.model.name
         for attempt in range(1, MAX_ATTEMPTS + 1):
             request = ModelRequest(
                 agent=self.name,
@@ -53,9 +72,16 @@ class RoleAgent(BusAgent):
                 behaviour=self.persona.behaviour,
                 attempt=attempt,
             )
-            completion = await self.model.complete(request)
             try:
-                return parse(completion.text)
+                completion = await self.model.complete(request)
+            except ModelCallFailed as failure:
+                raise GaveUp(f"model call failed: {failure}") from None
+            except BudgetExhausted as exhausted:
+                await self.emit(BudgetReached(agent=self.name, detail=str(exhausted)))
+                raise GaveUp(str(exhausted)) from None
+            last_model = completion.model
+            try:
+                return Answer(parse(completion.text), completion.model)
             except OutputParseError as error:
                 await self.emit(
                     OutputRejected(
@@ -76,4 +102,5 @@ class RoleAgent(BusAgent):
                         ),
                     ),
                 ]
+        self.model.report_unusable(last_model)
         raise GaveUp(f"output unusable after {MAX_ATTEMPTS} attempts")

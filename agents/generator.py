@@ -6,35 +6,83 @@ from collections.abc import Callable
 
 from autogen_core import MessageContext, message_handler
 
-from agents.base import GaveUp, RoleAgent
+from agents.base import AgentModel, GaveUp, RoleAgent
 from agents.parsing import OutputParseError, extract_latex_documents
 from environment.messages import (
     DraftingFailed,
     InspirationOffered,
+    Recipe,
     RenderFailed,
     TableAbandoned,
     TableDrafted,
 )
-from environment.models.protocol import ChatModel, GeneratorInputs, RepairInputs
+from environment.models.protocol import GeneratorInputs, RepairInputs
 from environment.personas import Persona
+from environment.rendering import supported_constructs
+
+
+def describe_recipe(recipe: Recipe) -> list[str]:
+    """The inspirer's structural seed, as instructions a model can follow."""
+    wishes = [f"about {recipe.rows} data rows"]
+    if recipe.grouped_header:
+        wishes.append("a two-level header: \\multicolumn group labels over \\cmidrule(lr) rules")
+    if recipe.row_groups:
+        wishes.append("rows in named groups, the group name in a \\multirow cell")
+    if recipe.striped:
+        wishes.append("alternating row colours (\\rowcolors or \\rowcolor)")
+    if recipe.highlights:
+        wishes.append(f"{recipe.highlights} notable cells highlighted with \\cellcolor or bold")
+    if recipe.totals_row:
+        wishes.append("a totals or averages row whose figures add up")
+    if recipe.footnote:
+        wishes.append("a footnote or source line under the table")
+    if recipe.ruled_grid:
+        wishes.append("a full grid of rules (| columns and \\hline) instead of booktabs")
+    if recipe.uncertainty:
+        wishes.append("measured values with uncertainties in math mode ($12.3 \\pm 0.4$)")
+    return wishes
+
+
+def supported_latex_text() -> str:
+    """The renderer's own list of what it renders: prompt and renderer never disagree."""
+    supported = supported_constructs()
+    return (
+        f"Packages: {', '.join(supported['packages'])}.\n"
+        f"Environments: {', '.join(supported['environments'])}.\n"
+        f"Commands: {' '.join(supported['macros'])}.\n"
+        f"Math: {'; '.join(supported['math'])}.\n"
+        f"Never: {'; '.join(supported['forbidden'])}."
+    )
 
 
 def build_prompt(inputs: GeneratorInputs) -> str:
-    topics = "; ".join(inputs.topics)
+    topics = "\n".join(
+        f"{number}. {inputs.topics[(number - 1) % len(inputs.topics)]}"
+        for number in range(1, inputs.tables_wanted + 1)
+    )
+    layout = "\n".join(f"- {wish}" for wish in describe_recipe(inputs.recipe))
     return (
-        f"Write {inputs.tables_wanted} different tables as complete LaTeX documents "
-        f"(\\documentclass … \\end{{document}}), each in its own ```latex block. Domain: "
-        f"{inputs.domain}. Topics: {topics}. Use realistic, internally consistent data with "
-        "units, numeric and qualitative columns, and 5–25 rows. Allowed packages: booktabs, "
-        "multirow, xcolor (table), geometry. Follow the layout recipe in the inputs."
+        f"Write {inputs.tables_wanted} different tables, one per topic below, each a complete "
+        "LaTeX document (\\documentclass … \\end{document}) in its own ```latex block.\n\n"
+        f"Domain: {inputs.domain}\nTopics:\n{topics}\n\nLayout to aim for:\n{layout}\n\n"
+        "Data: realistic and internally consistent — units in the headers, plausible "
+        "magnitudes, totals that add up, numeric and qualitative columns. Give each table a "
+        "\\caption naming what it shows, so it can be read on its own.\n\n"
+        "Use only what the renderer supports; anything else will not render:\n"
+        f"{supported_latex_text()}\n\n"
+        f"Reply with the {inputs.tables_wanted} ```latex blocks and nothing else."
     )
 
 
 def build_repair_prompt(inputs: RepairInputs) -> str:
+    lines = inputs.latex.splitlines()
+    quoted = ""
+    if inputs.line is not None and 1 <= inputs.line <= len(lines):
+        quoted = f"\nLine {inputs.line} reads: {lines[inputs.line - 1].strip()}"
     return (
-        "This LaTeX document failed to render with the error below. Fix the cause and reply "
-        "with the whole corrected document in one ```latex block.\n\n"
-        f"Error: {inputs.error}\n\n```latex\n{inputs.latex}\n```"
+        "This LaTeX document failed to render. Fix the cause and reply with the whole "
+        "corrected document in one ```latex block, nothing else.\n\n"
+        f"Error: {inputs.error}{quoted}\n\n```latex\n{inputs.latex}\n```"
     )
 
 
@@ -54,7 +102,7 @@ def parse_single(text: str) -> str:
 
 class Generator(RoleAgent):
     def __init__(
-        self, name: str, persona: Persona, model: ChatModel, tables_per_call: int, max_repairs: int
+        self, name: str, persona: Persona, model: AgentModel, tables_per_call: int, max_repairs: int
     ) -> None:
         super().__init__(name, persona, model)
         self.tables_per_call = tables_per_call
@@ -74,13 +122,15 @@ class Generator(RoleAgent):
             tables_wanted=self.tables_per_call,
         )
         try:
-            documents = await self.ask(
-                f"generate:{message.inspiration_id}",
-                message.inspiration_id,
-                build_prompt(inputs),
-                inputs,
-                parse_tables(self.tables_per_call),
-            )
+            documents = (
+                await self.ask(
+                    f"generate:{message.inspiration_id}",
+                    message.inspiration_id,
+                    build_prompt(inputs),
+                    inputs,
+                    parse_tables(self.tables_per_call),
+                )
+            ).value
         except GaveUp as error:
             await self.emit(
                 DraftingFailed(
@@ -121,16 +171,19 @@ class Generator(RoleAgent):
             table_id=message.table_id,
             latex=message.latex,
             error=message.problem.describe(),
+            line=message.problem.line,
             attempt=message.attempt,
         )
         try:
-            latex = await self.ask(
-                f"repair:{message.table_id}:{message.attempt}",
-                message.table_id,
-                build_repair_prompt(inputs),
-                inputs,
-                parse_single,
-            )
+            latex = (
+                await self.ask(
+                    f"repair:{message.table_id}:{message.attempt}",
+                    message.table_id,
+                    build_repair_prompt(inputs),
+                    inputs,
+                    parse_single,
+                )
+            ).value
         except GaveUp as error:
             await self._abandon(message, f"repair unusable: {error}")
             return

@@ -13,9 +13,12 @@ from environment.models.protocol import InspirerInputs
 
 def build_prompt(topics_wanted: int) -> str:
     return (
-        f"Propose {topics_wanted} specific, data-rich topics for tables from ONE domain "
-        "(finance, health, sport, climate, logistics, education, …) and a layout recipe. "
-        'Reply with JSON: {"domain": str, "topics": [str, …], "recipe": {"rows": int, '
+        f"Propose {topics_wanted} specific, data-rich topics for tables, all from ONE domain "
+        "(finance, health, sport, climate, logistics, education, energy, agriculture, …), and "
+        "a layout recipe for those tables. Prefer specific over generic: 'monthly cold-chain "
+        "breaches at three Rotterdam warehouses' rather than 'logistics data'. Vary the "
+        "layout: rows between 5 and 25, and any mix of the features below.\n\n"
+        'Reply with JSON only: {"domain": str, "topics": [str, …], "recipe": {"rows": int, '
         '"grouped_header": bool, "row_groups": bool, "striped": bool, "highlights": int, '
         '"totals_row": bool, "footnote": bool, "ruled_grid": bool, "uncertainty": bool}}.'
     )
@@ -51,13 +54,15 @@ class Inspirer(RoleAgent):
             topics_wanted=self.persona.behaviour.topics_per_offer,
         )
         try:
-            domain, topics, recipe = await self.ask(
-                f"inspire:{message.inspiration_id}",
-                message.inspiration_id,
-                build_prompt(inputs.topics_wanted),
-                inputs,
-                parse_inspiration,
-            )
+            domain, topics, recipe = (
+                await self.ask(
+                    f"inspire:{message.inspiration_id}",
+                    message.inspiration_id,
+                    build_prompt(inputs.topics_wanted),
+                    inputs,
+                    parse_inspiration,
+                )
+            ).value
         except GaveUp as error:
             await self.emit(
                 InspirationFailed(

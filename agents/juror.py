@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
+import re
 from dataclasses import dataclass
 
 from autogen_core import MessageContext, message_handler
 
-from agents.base import GaveUp, RoleAgent
+from agents.base import AgentModel, GaveUp, RoleAgent, TableView
 from agents.parsing import OutputParseError, extract_json
+from agents.questioner import table_block
 from environment.criteria import JURY_CRITERIA
 from environment.messages import QAProposed, TableRendered, VoteCast
-from environment.models.protocol import ChatModel, JurorInputs
+from environment.models.protocol import JurorInputs
 from environment.personas import Persona
 
 
@@ -22,14 +25,28 @@ class Verdict:
     rationale: str
 
 
-def build_prompt(inputs: JurorInputs) -> str:
-    criteria = "; ".join(f"({i}) {c}" for i, c in enumerate(JURY_CRITERIA, 1))
+def build_prompt(inputs: JurorInputs, view: TableView = "latex") -> str:
+    criteria = "\n".join(f"{i}. {c}" for i, c in enumerate(JURY_CRITERIA, 1))
     return (
-        f"Judge this question–answer pair about the table (topic: {inputs.topic}). Criteria: "
-        f"{criteria}. Question: {inputs.question}\nAnswer: {inputs.answer}\nReasoning: "
-        f'{inputs.reasoning}\nReply with JSON: {{"verdict": "accept"|"reject", '
-        '"failed_criterion": str|null (the first one that fails), "rationale": str}.'
+        f"{table_block(inputs.latex, view)}\n\nTopic: {inputs.topic}\n\n"
+        "Judge the question–answer pair below about this table. Check the criteria in order "
+        "and stop at the first that fails; recompute any figure from the table yourself.\n"
+        f"{criteria}\n\n"
+        f"Question: {inputs.question}\nAnswer: {inputs.answer}\n"
+        f"Reasoning given: {inputs.reasoning or '(none)'}\n\n"
+        'Reply with JSON only: {"verdict": "accept" or "reject", "failed_criterion": null or '
+        'the number of the first failed criterion, "rationale": one or two sentences}.'
     )
+
+
+def _criterion(raw: object) -> str | None:
+    """A criterion named by number ("4", 4, "(4) …") or by (close to) its words."""
+    text = str(raw).strip().lower()
+    number = re.match(r"\(?(\d+)", text)
+    if number and 1 <= int(number.group(1)) <= len(JURY_CRITERIA):
+        return JURY_CRITERIA[int(number.group(1)) - 1]
+    close = difflib.get_close_matches(text, JURY_CRITERIA, n=1, cutoff=0.5)
+    return close[0] if close else (str(raw).strip()[:120] or None)
 
 
 def parse_verdict(text: str) -> Verdict:
@@ -46,15 +63,16 @@ def parse_verdict(text: str) -> Verdict:
     criterion = data.get("failed_criterion")
     return Verdict(
         accept,
-        str(criterion) if criterion and not accept else None,
+        _criterion(criterion) if criterion and not accept else None,
         str(data.get("rationale", "")).strip()[:500],
     )
 
 
 class Juror(RoleAgent):
-    def __init__(self, name: str, persona: Persona, model: ChatModel, model_name: str) -> None:
-        super().__init__(name, persona, model)
-        self.model_name = model_name
+    def __init__(
+        self, name: str, persona: Persona, model: AgentModel, table_view: TableView = "latex"
+    ) -> None:
+        super().__init__(name, persona, model, table_view)
         self._tables: dict[str, asyncio.Future[TableRendered]] = {}
 
     def _table(self, table_id: str) -> asyncio.Future[TableRendered]:
@@ -71,20 +89,28 @@ class Juror(RoleAgent):
     @message_handler
     async def on_qa_proposed(self, message: QAProposed, ctx: MessageContext) -> None:
         # Delivery order across topics is not guaranteed: wait for the table if need be.
-        grid = (await self._table(message.table_id)).grid
+        table = await self._table(message.table_id)
         inputs = JurorInputs(
             qa_id=message.qa_id,
             table_id=message.table_id,
             topic=message.topic,
-            grid=grid,
+            latex=table.latex,
+            grid=table.grid,
             question=message.question,
             answer=message.answer,
             reasoning=message.reasoning,
         )
+        model = self.model.name
         try:
-            verdict = await self.ask(
-                f"judge:{message.qa_id}", message.qa_id, build_prompt(inputs), inputs, parse_verdict
+            answer = await self.ask(
+                f"judge:{message.qa_id}",
+                message.qa_id,
+                build_prompt(inputs, self.table_view),
+                inputs,
+                parse_verdict,
+                image=table.image if self.table_view != "latex" else None,
             )
+            verdict, model = answer.value, answer.model
         except GaveUp as error:
             verdict = Verdict(False, "juror output unusable", str(error))
         await self.emit(
@@ -93,7 +119,7 @@ class Juror(RoleAgent):
                 table_id=message.table_id,
                 juror=self.name,
                 persona=self.persona.name,
-                model=self.model_name,
+                model=model,
                 verdict=verdict.accept,
                 reason=verdict.rationale,
                 failed_criterion=verdict.failed_criterion,

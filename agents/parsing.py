@@ -44,16 +44,58 @@ def extract_json(text: str) -> Any:
     raise OutputParseError(last_error)
 
 
+_MARKED = re.compile(r"BEGIN_LATEX(.*?)END_LATEX", re.DOTALL)
+_COMMAND_BACKSLASHES = re.compile(r"(\\+)([A-Za-z])")
+
+
+def unescape_json_latex(document: str) -> str:
+    """LaTeX written as a JSON string (`\\\\begin{tabular}`, `\\n`) back to LaTeX. Only when
+    every command has an even run of backslashes: real LaTeX has single ones."""
+    runs = []
+    for match in _COMMAND_BACKSLASHES.finditer(document):
+        run = len(match.group(1))
+        if run % 2 and match.group(2) in "ntr":  # the last one is JSON's \n, \t or \r
+            run -= 1
+        if run:
+            runs.append(run)
+    if not runs or any(run % 2 for run in runs) or 2 not in runs:
+        return document
+    try:
+        decoded = json.loads('"' + document.replace("\n", "\\n").replace("\r", "") + '"')
+        if isinstance(decoded, str):
+            return decoded
+    except json.JSONDecodeError:
+        pass
+    return re.sub(r"\\\\", lambda _: "\\", document).replace("\\n", "\n")
+
+
+def _latex_in_json(text: str) -> list[str]:
+    """Documents given as JSON string values (`{"table_1": "\\documentclass…"}`)."""
+    try:
+        data = extract_json(text)
+    except OutputParseError:
+        return []
+    values = data.values() if isinstance(data, dict) else data if isinstance(data, list) else []
+    return [v.strip() for v in values if isinstance(v, str) and "\\begin{" in v]
+
+
 def extract_latex_documents(text: str) -> list[str]:
-    """Complete LaTeX documents (or bare tabulars) from fenced blocks or plain text."""
+    """Complete LaTeX documents (or bare tabulars) from fenced blocks, the reference
+    pipeline's `BEGIN_LATEX … END_LATEX` form, JSON string values, or plain text."""
     text = strip_thinking(text)
-    found: list[str] = []
-    for lang, body in _FENCE.findall(text):
-        if lang.lower() in ("", "latex", "tex") and ("\\begin{" in body):
-            found.append(body.strip())
+    found = [unescape_json_latex(body.strip()) for body in _MARKED.findall(text)]
     if not found:
-        for match in re.finditer(r"\\documentclass.*?\\end\{document\}", text, re.DOTALL):
-            found.append(match.group(0).strip())
+        for lang, body in _FENCE.findall(text):
+            if lang.lower() in ("", "latex", "tex") and ("\\begin{" in body):
+                found.append(unescape_json_latex(body.strip()))
+    if not found and text.lstrip()[:1] in ("{", "["):
+        found = [
+            d.replace("BEGIN_LATEX", "").replace("END_LATEX", "").strip()
+            for d in _latex_in_json(text)
+        ]
+    if not found:
+        for match in re.finditer(r"\\+documentclass.*?\\+end\{document\}", text, re.DOTALL):
+            found.append(unescape_json_latex(match.group(0).strip()))
     if not found and text.count("```") % 2 == 1:
         raise OutputParseError("a ```latex block was opened but never closed (output cut off?)")
     if not found:

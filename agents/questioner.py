@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from autogen_core import MessageContext, message_handler
 
-from agents.base import GaveUp, RoleAgent
+from agents.base import AgentModel, GaveUp, RoleAgent, TableView
 from agents.parsing import OutputParseError, extract_json
 from environment.dedup import drop_near_duplicate_questions
 from environment.messages import DuplicatesDropped, QAProposed, QuestioningFailed, TableRendered
-from environment.models.protocol import ChatModel, QuestionerInputs
+from environment.models.protocol import QuestionerInputs
 from environment.personas import QUESTION_KINDS, Persona
 
 
-def build_prompt(inputs: QuestionerInputs) -> str:
+def table_block(latex: str, view: TableView) -> str:
+    """How a table is put before a model: its source, the attached image, or both."""
+    if view == "image":
+        return "The table is the attached image."
+    source = f"```latex\n{latex.strip()}\n```"
+    if view == "both":
+        return "The table is the attached image; its LaTeX source follows.\n" + source
+    return "The table, as LaTeX source:\n" + source
+
+
+def build_prompt(inputs: QuestionerInputs, view: TableView = "latex") -> str:
     return (
-        f"Write {inputs.questions_wanted} reasoning questions about the table (topic: "
-        f"{inputs.topic}), answerable only from the table. Mix kinds: "
-        f"{', '.join(QUESTION_KINDS)}. For each give step-by-step reasoning and a short final "
-        'answer. Reply with a JSON list: [{"question": str, "reasoning": str, "answer": str, '
-        '"kind": str}, …].'
+        f"{table_block(inputs.latex, view)}\n\nTopic: {inputs.topic}\n\n"
+        f"Write {inputs.questions_wanted} questions that need reasoning over this table, "
+        "each answerable from the table alone — no outside knowledge, no guessing. Vary the "
+        f"kinds: {', '.join(QUESTION_KINDS)}. A question must be unambiguous and have one "
+        "short, checkable answer: a number (with its unit), a name, or yes/no. For each, give "
+        "step-by-step reasoning that cites the cells it uses, then the final answer.\n\n"
+        'Reply with a JSON list only: [{"question": str, "reasoning": str, "answer": str, '
+        f'"kind": one of {"|".join(QUESTION_KINDS)}}}, …].'
     )
 
 
@@ -52,11 +65,12 @@ class Questioner(RoleAgent):
         self,
         name: str,
         persona: Persona,
-        model: ChatModel,
+        model: AgentModel,
         qa_per_table: int,
         question_similarity: float = 0.95,
+        table_view: TableView = "latex",
     ) -> None:
-        super().__init__(name, persona, model)
+        super().__init__(name, persona, model, table_view)
         self.qa_per_table = qa_per_table
         self.question_similarity = question_similarity
 
@@ -67,17 +81,21 @@ class Questioner(RoleAgent):
         inputs = QuestionerInputs(
             table_id=message.table_id,
             topic=message.topic,
+            latex=message.latex,
             grid=message.grid,
             questions_wanted=self.qa_per_table,
         )
         try:
-            pairs = await self.ask(
-                f"question:{message.table_id}:{message.attempt}",
-                message.table_id,
-                build_prompt(inputs),
-                inputs,
-                parse_questions,
-            )
+            pairs = (
+                await self.ask(
+                    f"question:{message.table_id}:{message.attempt}",
+                    message.table_id,
+                    build_prompt(inputs, self.table_view),
+                    inputs,
+                    parse_questions,
+                    image=message.image if self.table_view != "latex" else None,
+                )
+            ).value
         except GaveUp as error:
             await self.emit(
                 QuestioningFailed(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.base import RoleAgent
+from agents.base import AgentModel, RoleAgent, TableView
 from agents.generator import Generator
 from agents.inspirer import Inspirer
 from agents.juror import Juror
@@ -22,7 +22,6 @@ from environment.messages import (
     TableRendered,
     VoteCast,
 )
-from environment.models.protocol import ChatModel
 from environment.personas import Persona
 
 
@@ -30,14 +29,14 @@ from environment.personas import Persona
 class Knobs:
     """Scenario settings some roles need at construction."""
 
-    model_name: str
     tables_per_call: int
     qa_per_table: int
     max_repairs: int
     question_similarity: float = 0.95
+    table_view: TableView = "latex"  # what a questioner or juror is shown of a table
 
 
-Builder = Callable[[str, Persona, ChatModel, Knobs], RoleAgent]
+Builder = Callable[[str, Persona, AgentModel, Knobs], RoleAgent]
 
 ROLE_BUILDERS: dict[str, Builder] = {
     "inspirer": lambda name, persona, model, knobs: Inspirer(name, persona, model),
@@ -45,9 +44,9 @@ ROLE_BUILDERS: dict[str, Builder] = {
         name, persona, model, knobs.tables_per_call, knobs.max_repairs
     ),
     "questioner": lambda name, persona, model, knobs: Questioner(
-        name, persona, model, knobs.qa_per_table, knobs.question_similarity
+        name, persona, model, knobs.qa_per_table, knobs.question_similarity, knobs.table_view
     ),
-    "juror": lambda name, persona, model, knobs: Juror(name, persona, model, knobs.model_name),
+    "juror": lambda name, persona, model, knobs: Juror(name, persona, model, knobs.table_view),
 }
 
 # What each role listens to: its subscriptions on the bus.

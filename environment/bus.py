@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from autogen_core import (
@@ -82,6 +82,7 @@ class Bus:
         )
         self.failure: AgentFailure | None = None
         self.halted = False
+        self.halt_hooks: list[Callable[[], None]] = []  # e.g. endpoints stop retrying
         self.done = asyncio.Event()
         self._started = False
 
@@ -111,6 +112,8 @@ class Bus:
         """Stops new work: agents drop messages from now on; in-flight handlers finish."""
         self.halted = True
         self.done.set()
+        for hook in self.halt_hooks:
+            hook()
 
     async def run_until_done(self) -> None:
         """Waits for the director (or a failure) to end the run, then drains the bus."""

@@ -83,6 +83,10 @@ def preview(event: dict[str, Any]) -> str:
             return f"{d['table_id']}: dropped {d['count']} {d['kind']}(s){near}"
         case "RunStopping":
             return f"stopping ({d['reason']}) with {d['accepted']} accepted"
+        case "ModelIncident":
+            return f"{d['model']} {d['kind']}: {d['detail']}"
+        case "BudgetReached":
+            return f"{d['detail']} — stopping"
     return kind
 
 

@@ -15,6 +15,7 @@ from autogen_core import MessageContext, message_handler
 from environment.bus import BusAgent
 from environment.dedup import TableIndex
 from environment.messages import (
+    BudgetReached,
     Cell,
     DraftingFailed,
     DuplicatesDropped,
@@ -83,6 +84,7 @@ class Director(BusAgent):
         QuestioningFailed,
         QAProposed,
         VerdictReached,
+        BudgetReached,
     )
 
     def __init__(
@@ -280,6 +282,11 @@ class Director(BusAgent):
         if truth is None:
             return record
         return record.model_copy(update={"ground_truth": truth.valid})
+
+    @message_handler
+    async def on_budget_reached(self, message: BudgetReached, ctx: MessageContext) -> None:
+        """No call may start past the cap: stop; what is committed stays."""
+        await self._finish("budget")
 
     async def _finish(self, reason: str) -> None:
         if self.stop_reason is not None:

@@ -1,15 +1,24 @@
-"""Tokens and cost per model and role. Simulated models cost nothing but still count tokens."""
+"""Tokens and cost per model and role, and the budget: a hard cap no call may break.
+
+Simulated models cost nothing but still count tokens. A resumed run starts from the ledger
+its earlier sessions left in run.json, so the cap is for the whole run.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
 
-from environment.models.protocol import ChatModel, Completion, ModelRequest
+from environment.models.protocol import BudgetExhausted, ChatModel, Completion, ModelRequest
+from environment.models.response_cache import ResponseCache
 
 
 @dataclass
 class Usage:
     calls: int = 0
+    cached_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -17,27 +26,80 @@ class Usage:
 
 @dataclass
 class Ledger:
+    cap_usd: float | None = None
     usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
+    reserved_usd: float = 0.0
+    journal: IO[str] | None = None  # ledger.jsonl: one line per call, survives a kill -9
+
+    @classmethod
+    def open(cls, journal: Path, cap_usd: float | None) -> Ledger:
+        """The run's ledger, going on from the calls earlier sessions journaled."""
+        ledger = cls(cap_usd=cap_usd)
+        if journal.exists():
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    completion = Completion.model_validate(row["completion"])
+                    model, role = str(row["model"]), str(row["role"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line torn by a crash
+                ledger._add(model, role, completion)
+        ledger.journal = journal.open("a", encoding="utf-8")
+        return ledger
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
 
     def record(self, model: str, role: str, completion: Completion) -> None:
+        self._add(model, role, completion)
+        if self.journal is not None:
+            slim = completion.model_dump(exclude={"text"})
+            self.journal.write(
+                json.dumps({"model": model, "role": role, "completion": slim | {"text": ""}}) + "\n"
+            )
+            self.journal.flush()
+
+    def _add(self, model: str, role: str, completion: Completion) -> None:
         entry = self.usage.setdefault((model, role), Usage())
+        if completion.cached:
+            entry.cached_calls += 1
+            return
         entry.calls += 1
         entry.prompt_tokens += completion.prompt_tokens
         entry.completion_tokens += completion.completion_tokens
         entry.cost_usd += completion.cost_usd
 
+    def reserve(self, worst_case_usd: float) -> None:
+        """Holds a call's worst case against the cap, or refuses to let it start."""
+        if self.cap_usd is not None and worst_case_usd > 0:
+            left = self.cap_usd - self.total_cost_usd - self.reserved_usd
+            if worst_case_usd > left:
+                raise BudgetExhausted(
+                    f"budget: ${self.total_cost_usd:.4f} spent of ${self.cap_usd:.2f}; the next "
+                    f"call could cost up to ${worst_case_usd:.4f}, ${max(left, 0):.4f} is left"
+                )
+        self.reserved_usd += worst_case_usd
+
+    def release(self, worst_case_usd: float) -> None:
+        self.reserved_usd = max(0.0, self.reserved_usd - worst_case_usd)
+
     @property
     def total_cost_usd(self) -> float:
         return sum(u.cost_usd for u in self.usage.values())
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "total_cost_usd": round(self.total_cost_usd, 6),
+    def as_dict(self, accepted: int | None = None) -> dict[str, object]:
+        total = self.total_cost_usd
+        summary: dict[str, object] = {
+            "total_cost_usd": round(total, 6),
+            "budget_usd": self.cap_usd,
             "by_model_role": [
                 {
                     "model": model,
                     "role": role,
                     "calls": u.calls,
+                    "cached_calls": u.cached_calls,
                     "prompt_tokens": u.prompt_tokens,
                     "completion_tokens": u.completion_tokens,
                     "cost_usd": round(u.cost_usd, 6),
@@ -45,18 +107,58 @@ class Ledger:
                 for (model, role), u in sorted(self.usage.items())
             ],
         }
+        if accepted is not None:
+            summary["accepted"] = accepted
+            summary["cost_per_accepted_qa_usd"] = round(total / accepted, 6) if accepted else None
+        return summary
+
+
+class AccountedModel(ChatModel, Protocol):
+    """What the metering layer needs beyond `complete`."""
+
+    @property
+    def cache_identity(self) -> str | None: ...
+
+    def worst_case_usd(self, request: ModelRequest) -> float: ...
+
+    def report_unusable(self, model: str) -> None: ...
 
 
 class MeteredModel:
-    """Wraps a model so that every completion is entered in the ledger under a role."""
+    """An agent's view of its model: answers from the cache when it can, otherwise holds the
+    call's worst case against the budget, calls, and enters the cost in the ledger."""
 
-    def __init__(self, model: ChatModel, ledger: Ledger, role: str) -> None:
+    def __init__(
+        self,
+        model: AccountedModel,
+        ledger: Ledger,
+        role: str,
+        cache: ResponseCache | None = None,
+    ) -> None:
         self.model = model
         self.ledger = ledger
         self.role = role
         self.name = model.name
+        self.cache = cache if model.cache_identity is not None else None
 
     async def complete(self, request: ModelRequest) -> Completion:
-        completion = await self.model.complete(request)
-        self.ledger.record(self.model.name, self.role, completion)
+        key = None
+        if self.cache is not None and self.model.cache_identity is not None:
+            key = await self.cache.key(self.model.cache_identity, request)
+            cached = await self.cache.get(key)
+            if cached is not None:
+                self.ledger.record(cached.model, self.role, cached)
+                return cached
+        worst_case = self.model.worst_case_usd(request)
+        self.ledger.reserve(worst_case)
+        try:
+            completion = await self.model.complete(request)
+        finally:
+            self.ledger.release(worst_case)
+        self.ledger.record(completion.model, self.role, completion)
+        if key is not None and self.cache is not None:
+            await self.cache.put(key, completion)
         return completion
+
+    def report_unusable(self, model: str) -> None:
+        self.model.report_unusable(model)

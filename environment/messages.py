@@ -120,6 +120,7 @@ class TableRendered(Message):
     generator: str
     questioner: str
     attempt: int
+    latex: str  # the source that rendered: what a text-reading model is shown
     image: str  # relative to the run directory
     width: int
     height: int
@@ -246,8 +247,25 @@ class InspirationCommitted(Message):
 
 
 class RunStopping(Message):
-    reason: Literal["target", "interrupted", "exhausted", "failed"]
+    reason: Literal["target", "interrupted", "exhausted", "budget", "failed"]
     accepted: int
+
+
+class ModelIncident(Message):
+    """Something an endpoint did that a user watching the run should see: a retried call,
+    a model benched for a cool-down (or back), a call that failed for good."""
+
+    model: str
+    agent: str
+    kind: Literal["retry", "failed", "benched", "restored"]
+    detail: str
+
+
+class BudgetReached(Message):
+    """A call was not started: its worst case could exceed what is left of budget.usd."""
+
+    agent: str
+    detail: str
 
 
 def topic_of(message_type: type[Message]) -> str:

@@ -25,6 +25,9 @@ from environment.messages import (
 from environment.store import RunStore
 from renderers.chromium import RenderResult
 from renderers.errors import LatexRenderError
+from renderers.latex_vocabulary import supported_constructs
+
+__all__ = ["RenderService", "supported_constructs"]
 
 
 class Renderer(Protocol):
@@ -192,6 +195,7 @@ class RenderService(BusAgent):
                 generator=message.generator,
                 questioner=message.questioner,
                 attempt=message.attempt,
+                latex=message.latex,
                 image=image,
                 width=result.width,
                 height=result.height,

@@ -22,6 +22,9 @@ class RunStats:
     duplicate_tables: int = 0
     duplicate_questions: int = 0
     stop_reason: str | None = None
+    model_retries: int = 0
+    model_failures: int = 0
+    models_benched: int = 0
     by_generator: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     by_questioner: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     by_kind: Counter[str] = field(default_factory=Counter)
@@ -58,6 +61,13 @@ class RunStats:
                 self.duplicate_questions += data["count"]
         elif kind == "RunStopping":
             self.stop_reason = data["reason"]
+        elif kind == "ModelIncident":
+            if data["kind"] == "retry":
+                self.model_retries += 1
+            elif data["kind"] == "failed":
+                self.model_failures += 1
+            elif data["kind"] == "benched":
+                self.models_benched += 1
 
     def _count_record(self, record: dict[str, Any]) -> None:
         self.records += 1
@@ -96,6 +106,9 @@ class RunStats:
             "duplicate_tables_dropped": self.duplicate_tables,
             "duplicate_questions_dropped": self.duplicate_questions,
             "stop_reason": self.stop_reason,
+            "model_retries": self.model_retries,
+            "model_call_failures": self.model_failures,
+            "models_benched": self.models_benched,
             "jury_precision": self.precision,
             "jury_recall": self.recall,
         }

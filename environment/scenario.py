@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from environment.personas import Persona, Role
 from environment.yaml_source import UserInputError, YamlSource, did_you_mean
@@ -23,6 +24,68 @@ class Target(Strict):
 class SimulatedModelSettings(Strict):
     kind: Literal["simulated"]
     skill: float = Field(default=0.9, ge=0, le=1)
+
+
+class Price(Strict):
+    """US dollars per million tokens, as providers list them."""
+
+    input_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
+    output_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
+
+
+class OpenAIModelSettings(Strict):
+    """Any OpenAI-compatible chat completions endpoint (OpenAI, OpenRouter, vLLM, Ollama…)."""
+
+    kind: Literal["openai"]
+    base_url: str = Field(pattern=r"^https?://[^\s/$.?#].[^\s]*$")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_tokens: int = Field(default=4000, ge=16, le=1_000_000)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    rpm: int | None = Field(default=None, ge=1, le=1_000_000)
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    retry_base_s: float = Field(default=1.0, ge=0.01, le=60)  # first backoff; doubles
+    vision: bool = False
+    # What a questioner or juror on this model is shown of a table: its LaTeX source, the
+    # rendered image (vision models only), or both. Default: both if vision, else latex.
+    table_input: Literal["latex", "image", "both"] | None = None
+    price: Price = Price()
+    bench_after_failures: int = Field(default=3, ge=1, le=100)
+    cooldown_s: float = Field(default=60.0, ge=0, le=86_400)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_name_not_a_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
+            raise ValueError(
+                "api_key_env names an environment variable (e.g. OPENAI_API_KEY); never put "
+                "the key itself in a scenario"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _image_needs_vision(self) -> OpenAIModelSettings:
+        if self.table_input in ("image", "both") and not self.vision:
+            raise ValueError(f"table_input: {self.table_input} needs vision: true")
+        return self
+
+    @property
+    def shown(self) -> Literal["latex", "image", "both"]:
+        return self.table_input or ("both" if self.vision else "latex")
+
+
+ModelSettings = Annotated[SimulatedModelSettings | OpenAIModelSettings, Field(discriminator="kind")]
+
+
+class BudgetSettings(Strict):
+    usd: float = Field(gt=0, le=1_000_000)
 
 
 class AgentSettings(Strict):
@@ -64,7 +127,7 @@ class Scenario(Strict):
     seed: int = 0
     target: Target
     output: str = "out"
-    models: dict[str, SimulatedModelSettings]
+    models: dict[str, ModelSettings]
     agents: list[AgentSettings] = Field(min_length=1)
     consensus: ConsensusSettings = ConsensusSettings()
     tables_per_call: int = Field(default=3, ge=1, le=10)
@@ -73,6 +136,8 @@ class Scenario(Strict):
     max_inflight: int = Field(default=4, ge=1, le=256)
     render: RenderSettings = RenderSettings()
     dedup: DedupSettings = DedupSettings()
+    budget: BudgetSettings | None = None
+    cache_dir: str | None = None  # response cache; default <output>/.cache/responses
 
 
 ROLES_NEEDED: tuple[Role, ...] = ("inspirer", "generator", "questioner", "juror")
@@ -85,15 +150,6 @@ def load_scenario(path: Path, personas: dict[str, Persona]) -> Scenario:
         raise source.error(
             [], "a scenario is a mapping of keys (name, seed, target, models, agents…)"
         )
-    models = source.data.get("models")
-    if isinstance(models, dict):
-        for name, settings in models.items():
-            if isinstance(settings, dict) and settings.get("kind") not in (None, "simulated"):
-                raise source.error(
-                    ["models", name, "kind"],
-                    f"model kind '{settings.get('kind')}' is not available yet; "
-                    "use kind: simulated",
-                )
     scenario: Scenario = source.validate(Scenario)
     check_scenario(scenario, personas, source)
     return scenario

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,10 @@ def _truncate_torn_tail(path: Path) -> int:
         return size - keep
 
 
+def _unchanged(text: str) -> str:
+    return text
+
+
 class RunStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -66,6 +70,8 @@ class RunStore:
         self._events: Any = None
         self._records: Any = None
         self._info: dict[str, Any] | None = None  # run.json as last written by this store
+        # Scrubs API keys from every text this store writes (set when a run has keys).
+        self.redact: Callable[[str], str] = _unchanged
 
     @classmethod
     def create(cls, directory: Path, run_info: dict[str, Any]) -> RunStore:
@@ -124,7 +130,8 @@ class RunStore:
         return data
 
     def write_run_info(self, info: dict[str, Any]) -> None:
-        write_atomic(self.run_json, json.dumps(info, indent=2, sort_keys=True).encode())
+        text = self.redact(json.dumps(info, indent=2, sort_keys=True))
+        write_atomic(self.run_json, text.encode())
         self._info = info
 
     def update_run_info(self, **sections: Any) -> None:
@@ -142,7 +149,7 @@ class RunStore:
         text: str | None = None,
     ) -> str:
         """Writes the table's files; returns the image path relative to the run folder."""
-        write_atomic(self.tables / f"{table_id}.tex", latex.encode("utf-8"))
+        write_atomic(self.tables / f"{table_id}.tex", self.redact(latex).encode("utf-8"))
         if text is not None:  # what the image says: near-duplicate control reads it on resume
             write_atomic(self.tables / f"{table_id}.txt", text.encode("utf-8"))
         if html is not None:
@@ -154,13 +161,13 @@ class RunStore:
     # ---------- logs
     def append_event(self, event: dict[str, Any]) -> None:
         # pydantic_core's encoder: the event log is the busiest writer of a run.
-        self._events.write(pydantic_core.to_json(event).decode("utf-8") + "\n")
+        self._events.write(self.redact(pydantic_core.to_json(event).decode("utf-8")) + "\n")
         self._events.flush()
 
     def append_records(self, records: list[QARecord]) -> None:
         if not records:
             return
-        lines = "".join(record.model_dump_json() + "\n" for record in records)
+        lines = self.redact("".join(record.model_dump_json() + "\n" for record in records))
         self._records.write(lines)
         self._records.flush()
         os.fsync(self._records.fileno())

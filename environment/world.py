@@ -23,6 +23,7 @@ from environment.director import Director
 from environment.event_log import Event, EventLog
 from environment.ledger import Ledger
 from environment.messages import Message, RunStarted, TableDrafted
+from environment.models.endpoint import RunLink
 from environment.models.oracle import Oracle
 from environment.rendering import RenderService
 from environment.scenario import Scenario
@@ -74,6 +75,7 @@ async def run_world(
     participants: list[Participant],
     ledger: Ledger,
     oracle: Oracle | None,
+    link: RunLink | None = None,
     listeners: list[Callable[[Event], None]],
     run_id: str,
     next_seq: int,
@@ -100,6 +102,10 @@ async def run_world(
         await renderer.start()
     tap = EventLog(store, roster, listeners, bus)
     bus.interventions.append(tap)
+    if link is not None:  # endpoint incidents onto the bus; no new retries once halted
+        link.publish = bus.publish
+        link.stopping = False
+        bus.halt_hooks.append(lambda: setattr(link, "stopping", True))
     committed = TableIndex(scenario.dedup.table_similarity)
     for table_id in sorted({record.table_id for record in store.read_records()}):
         committed.add(table_id, store.table_text(table_id))  # a resumed run's tables
@@ -154,7 +160,7 @@ async def run_world(
         if owned_renderer:
             await renderer.close()
         store.update_run_info(
-            ledger=ledger.as_dict(),
+            ledger=ledger.as_dict(director.accepted),
             last_session={
                 "stop_reason": director.stop_reason or "failed",
                 "wall_s": round(wall, 3),

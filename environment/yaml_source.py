@@ -16,6 +16,8 @@ class UserInputError(Exception):
 
 
 Location = tuple[int | str, ...]
+# Keys whose values may be secrets: never quoted back in an error.
+SECRET_KEYS = {"api_key", "api_key_env", "key", "token", "authorization"}
 
 
 def _walk(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
@@ -83,19 +85,54 @@ class YamlSource:
             return model.model_validate(self.data if data is None else data)
         except ValidationError as error:
             first = error.errors()[0]
-            location = [part for part in first["loc"] if not _is_union_tag(part)]
+            given = self.data if data is None else data
+            location = _user_location(first["loc"], given)
+            if first["type"] == "union_tag_invalid":
+                expected = first.get("ctx", {}).get("expected_tags", "")
+                raise self.error(
+                    [*location, first.get("ctx", {}).get("discriminator", "kind").strip("'")],
+                    f"unknown kind {first.get('ctx', {}).get('tag', '')!r}; known: {expected}",
+                ) from None
             if first["type"] == "extra_forbidden":
                 unknown = str(location[-1])
-                allowed = _allowed_keys(model, location[:-1])
+                if unknown in SECRET_KEYS:
+                    raise self.error(
+                        location,
+                        "never put a key in a scenario file; name the environment variable "
+                        "that holds it with api_key_env",
+                    ) from None
+                allowed = _allowed_keys(model, location[:-1], given)
                 hint = did_you_mean(unknown, allowed)
                 raise self.error(location, f"unknown key{hint}") from None
             if first["type"] == "missing":
                 raise self.error(location, "required key is missing") from None
+            if location and location[-1] in SECRET_KEYS:  # what was given may be a key
+                raise self.error(location, first["msg"]) from None
             raise self.error(location, _short(first["msg"], first.get("input"))) from None
 
 
 def _is_union_tag(part: int | str) -> bool:
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _user_location(location: Sequence[int | str], data: Any) -> list[int | str]:
+    """The error's path as the user wrote it: without pydantic's union tags, including a
+    discriminated union's tag (`models.judge.openai.rpm` → `models.judge.rpm`)."""
+    kept: list[int | str] = []
+    current = data
+    for part in location:
+        if _is_union_tag(part):
+            continue
+        if isinstance(current, dict) and part not in current and current.get("kind") == part:
+            continue
+        kept.append(part)
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            current = None
+    return kept
 
 
 def _short(message: str, given: Any) -> str:
@@ -104,9 +141,10 @@ def _short(message: str, given: Any) -> str:
     return message
 
 
-def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list[str]:
+def _allowed_keys(model: type[BaseModel], location: Sequence[int | str], data: Any) -> list[str]:
     current: Any = model
     for part in location:
+        data = data.get(part) if isinstance(data, dict) else None
         if isinstance(part, int):
             continue
         if (
@@ -116,9 +154,40 @@ def _allowed_keys(model: type[BaseModel], location: Sequence[int | str]) -> list
         ):
             annotation = current.model_fields[part].annotation
             current = _inner_model(annotation) or current
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            continue  # a mapping's user-chosen key (a model's name): same value type
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind is not None:
+        current = _model_for_kind(model, kind) or current
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
+
+
+def _model_for_kind(model: type[BaseModel], kind: str) -> type[BaseModel] | None:
+    """The member of a discriminated union (anywhere in the schema) whose `kind` is `kind`."""
+    seen: set[type[BaseModel]] = set()
+    pending: list[type[BaseModel]] = [model]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        field = current.model_fields.get("kind")
+        if field is not None and kind in getattr(field.annotation, "__args__", ()):
+            return current
+        for sub in current.model_fields.values():
+            pending.extend(_all_models(sub.annotation))
+    return None
+
+
+def _all_models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for argument in getattr(annotation, "__args__", ()) or ():
+        found += _all_models(argument)
+    return found
 
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:

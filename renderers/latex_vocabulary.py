@@ -278,3 +278,59 @@ def context_db() -> macrospec.LatexContextDb:
 
 
 CONTEXT_DB = context_db()
+
+
+# Packages whose features the translator renders (the rest of a preamble is ignored).
+SUPPORTED_PACKAGES = (
+    "booktabs",
+    "multirow",
+    "xcolor (with the table option)",
+    "colortbl",
+    "array",
+    "tabularx",
+    "longtable",
+    "makecell",
+    "siunitx",
+    "threeparttable",
+    "graphicx (\\resizebox, \\scalebox only)",
+    "adjustbox",
+    "amsmath",
+    "amssymb",
+    "pifont (\\ding)",
+    "geometry",
+    "helvet",
+    "tikz",
+)
+OTHER_ENVIRONMENTS = (
+    "table",
+    "table*",
+    "center",
+    "flushleft",
+    "flushright",
+    "tikzpicture",
+    "adjustbox",
+    "itemize",
+    "enumerate",
+    "equation",
+    "align",
+)
+
+
+def supported_constructs() -> dict[str, tuple[str, ...]]:
+    """What a model may use, read off the tables the translator itself works from, so a
+    prompt that lists this can never promise more than the renderer does."""
+    macros = sorted(
+        (set(MACRO_ARGS) | set(STYLE_MACROS) | set(DECLARATIONS) | {"hline"})
+        - INERT
+        - {"\\", "input", "include", "href", "url", "section", "subsection", "paragraph"}
+    )
+    return {
+        "packages": SUPPORTED_PACKAGES,
+        "environments": tuple(sorted(TABULAR_ENVS | PASS_ENVIRONMENTS | set(OTHER_ENVIRONMENTS))),
+        "macros": tuple("\\" + name for name in macros),
+        "math": ("$…$ inline math (KaTeX): fractions, ^ _, \\pm, \\times, Greek, arrows",),
+        "forbidden": (
+            "\\input, \\include, \\write, \\includegraphics and other file or shell access",
+            "packages not listed above (their commands will not render)",
+        ),
+    }

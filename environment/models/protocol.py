@@ -23,6 +23,9 @@ class Contract(BaseModel):
 class ChatMessage(Contract):
     role: Literal["system", "user", "assistant"]
     content: str
+    # A rendered table to show a vision model: a PNG path relative to the run folder. The
+    # client reads it; agents never touch files.
+    image: str | None = None
 
 
 class InspirerInputs(Contract):
@@ -45,6 +48,7 @@ class RepairInputs(Contract):
     table_id: str
     latex: str
     error: str
+    line: int | None = None
     attempt: int
 
 
@@ -52,6 +56,7 @@ class QuestionerInputs(Contract):
     task: Literal["question"] = "question"
     table_id: str
     topic: str
+    latex: str
     grid: tuple[Cell, ...]
     questions_wanted: int
 
@@ -61,6 +66,7 @@ class JurorInputs(Contract):
     qa_id: str
     table_id: str
     topic: str
+    latex: str
     grid: tuple[Cell, ...]
     question: str
     answer: str
@@ -85,6 +91,21 @@ class Completion(Contract):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float = 0.0
+    cached: bool = False  # answered from the response cache: no tokens paid
+
+
+class ModelCallFailed(Exception):
+    """A call gave no usable reply after the client's retries (or was cut off at
+    max_tokens). The role treats it like unusable output; the run goes on."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__(f"{model}: {reason}")
+        self.model = model
+        self.reason = reason
+
+
+class BudgetExhausted(Exception):
+    """The call's worst case could exceed what is left of `budget.usd`; it was not started."""
 
 
 class ChatModel(Protocol):

@@ -52,6 +52,16 @@ class SimulatedModel:
         self.memory = GeneratorMemory()
 
     @property
+    def cache_identity(self) -> str | None:
+        return None  # free and deterministic: nothing to cache
+
+    def worst_case_usd(self, request: ModelRequest) -> float:
+        return 0.0
+
+    def report_unusable(self, model: str) -> None:
+        """A simulated model is never benched: its faults are the persona's, by design."""
+
+    @property
     def fault_scale(self) -> float:
         return 2.0 - self.skill
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from agents.generator import parse_tables
@@ -87,3 +89,41 @@ def test_inspiration_needs_topics() -> None:
         '{"domain": "sport", "topics": ["a"], "recipe": {"rows": 7}}'
     )
     assert (domain, topics, recipe.rows) == ("sport", ("a",), 7)
+
+
+JSON_ESCAPED = json.dumps(DOC)[1:-1]  # what a model writes when it puts LaTeX in a JSON string
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"table_1": "BEGIN_LATEX ' + JSON_ESCAPED + ' END_LATEX"}',
+        "Here is the table.\nBEGIN_LATEX\n" + DOC + "\nEND_LATEX\n",
+        '{"table_1": "' + JSON_ESCAPED + '"}',
+        "```latex\n" + JSON_ESCAPED + "\n```",
+        JSON_ESCAPED,
+        '<think>\\documentclass is needed</think>{"table_1": "BEGIN_LATEX '
+        + JSON_ESCAPED
+        + ' END_LATEX"}',
+    ],
+)
+def test_latex_found_in_the_reference_and_json_escaped_forms(text: str) -> None:
+    assert extract_latex_documents(text) == [DOC]
+
+
+def test_json_escaping_with_newlines_is_undone() -> None:
+    document = "\\documentclass{article}\n\\newcommand{\\x}{1}\n\\begin{document}\n" + (
+        "\\begin{tabular}{ll}\na & b\\\\\n\\hline\n\\end{tabular}\n\\end{document}"
+    )
+    assert extract_latex_documents(json.dumps({"table_1": document})) == [document]
+    assert extract_latex_documents("```latex\n" + json.dumps(document)[1:-1] + "\n```") == [
+        document
+    ]
+
+
+def test_real_latex_with_row_breaks_is_left_alone() -> None:
+    document = (
+        r"\documentclass{article}\begin{document}\begin{tabular}{l}a\\\hline b\\\end{tabular}"
+        r"\end{document}"
+    )
+    assert extract_latex_documents(f"```latex\n{document}\n```") == [document]

@@ -136,7 +136,9 @@ async def test_questions_are_right_and_jurors_agree(
     model = SimulatedModel("m", 1.0, 11, oracle)
     grid = await grid_for(renderer, RECIPES[recipe_index], recipe_index)
     completion = await model.complete(
-        request(QuestionerInputs(table_id="t1", topic="Topic", grid=grid, questions_wanted=6))
+        request(
+            QuestionerInputs(table_id="t1", topic="Topic", latex="", grid=grid, questions_wanted=6)
+        )
     )
     pairs = parse_questions(completion.text)
     assert len(pairs) == 6
@@ -149,6 +151,7 @@ async def test_questions_are_right_and_jurors_agree(
         vote = await model.complete(
             request(
                 JurorInputs(
+                    latex="",
                     qa_id="q",
                     table_id="t1",
                     topic="Topic",
@@ -170,7 +173,8 @@ async def test_wrong_answers_are_caught_by_a_strict_juror(renderer: ChromiumRend
     sloppy = Behaviour(faults=Faults(wrong_answer=1.0))
     completion = await model.complete(
         request(
-            QuestionerInputs(table_id="t1", topic="Topic", grid=grid, questions_wanted=4), sloppy
+            QuestionerInputs(table_id="t1", topic="Topic", latex="", grid=grid, questions_wanted=4),
+            sloppy,
         )
     )
     strict = Behaviour(false_accept=0.0, false_reject=0.0, faults=Faults())
@@ -178,6 +182,7 @@ async def test_wrong_answers_are_caught_by_a_strict_juror(renderer: ChromiumRend
         vote = await model.complete(
             request(
                 JurorInputs(
+                    latex="",
                     qa_id="q",
                     table_id="t1",
                     topic="Topic",

@@ -1,0 +1,325 @@
+"""One client for every OpenAI-compatible chat completions endpoint.
+
+OpenAI, OpenRouter, vLLM, Ollama, llama.cpp server, Groq, Together, DeepSeek, Mistral and the
+compatibility endpoints of Gemini and Anthropic all accept `POST {base_url}/chat/completions`.
+Written on aiohttp rather than an SDK so that every retry, `Retry-After`, timeout and usage
+figure is ours to decide and to report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from environment.messages import Message, ModelIncident
+from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
+from environment.models.secrets import Redactor
+from environment.scenario import OpenAIModelSettings
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+BACKOFF_CAP_S = 60.0
+# Image tokens are not in the text: count a rendered table as this many prompt tokens at
+# least, or one token per 28×28 pixel patch if that is more (Qwen-VL's rule; OpenAI's
+# high-detail tiles come to ~1,100 for our sizes).
+IMAGE_TOKENS_FLOOR = 1105
+
+
+@dataclass
+class RunLink:
+    """What endpoint clients share with the run: where incidents go and whether it stops."""
+
+    publish: Callable[[Message], Awaitable[None]] | None = None
+    stopping: bool = False
+    redact: Redactor = field(default_factory=Redactor)
+
+    async def report(self, incident: ModelIncident) -> None:
+        if self.publish is not None:
+            await self.publish(incident.model_copy(update={"detail": self.redact(incident.detail)}))
+
+
+class RequestPacer:
+    """Spaces call starts 60/rpm seconds apart: a steady rate, never a burst past the limit."""
+
+    def __init__(self, rpm: int | None) -> None:
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self._next_start = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait_turn(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start)
+            self._next_start = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds (a number or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
+        return 0, 0
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def image_tokens(png: bytes) -> int:
+    width, height = png_size(png)
+    return max(IMAGE_TOKENS_FLOOR, (width * height) // (28 * 28))
+
+
+class EndpointModel:
+    """A named model of a scenario, on an OpenAI-compatible endpoint."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: OpenAIModelSettings,
+        api_key: str | None,
+        files_root: Path,
+        link: RunLink,
+        retry_base_s: float = 1.0,
+        jitter_seed: int = 0,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.files_root = files_root
+        self.link = link
+        self.retry_base_s = retry_base_s
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._url = settings.base_url + "/chat/completions"
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._pacer = RequestPacer(settings.rpm)
+        self._jitter = random.Random(jitter_seed)  # backoff only; never shapes the data
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def cache_identity(self) -> str:
+        """What, besides the request, decides the answer: the response cache's namespace."""
+        s = self.settings
+        return json.dumps(
+            [s.base_url, s.model, s.temperature, s.max_tokens, s.shown], separators=(",", ":")
+        )
+
+    @property
+    def shown(self) -> str:
+        return self.settings.shown
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.settings.concurrency),
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
+            )
+        return self._session
+
+    # ---------- the request body
+    async def _payload(self, request: ModelRequest) -> tuple[dict[str, Any], int]:
+        """The JSON body, and how many prompt tokens its images will cost at most."""
+        messages: list[dict[str, Any]] = []
+        image_cost = 0
+        for message in request.messages:
+            if message.image is not None and self.settings.vision:
+                png = await asyncio.to_thread(self._read_image, message.image)
+                image_cost += image_tokens(png)
+                url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+                content: Any = [
+                    {"type": "text", "text": message.content},
+                    {"type": "image_url", "image_url": {"url": url}},
+                ]
+            else:
+                content = message.content
+            messages.append({"role": message.role, "content": content})
+        body = {
+            "model": self.settings.model,
+            "messages": messages,
+            "temperature": self.settings.temperature,
+            "max_tokens": self.settings.max_tokens,
+            "stream": False,
+        }
+        return body, image_cost
+
+    def _read_image(self, relative: str) -> bytes:
+        path = (self.files_root / relative).resolve()
+        if not path.is_relative_to(self.files_root.resolve()):
+            raise ModelCallFailed(self.name, f"image path outside the run folder: {relative}")
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise ModelCallFailed(self.name, f"cannot read image {relative}: {error}") from None
+
+    def worst_case_usd(self, request: ModelRequest) -> float:
+        """Prompt (over-estimated: 1 token per 2 bytes, images at their ceiling) plus the
+        whole max_tokens: what this call could cost at most."""
+        text = sum(len(m.content.encode("utf-8")) for m in request.messages) // 2 + 16
+        images = sum(
+            IMAGE_TOKENS_FLOOR * 4 for m in request.messages if m.image and self.settings.vision
+        )
+        return self.cost_usd(text + images, self.settings.max_tokens)
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        price = self.settings.price
+        return (
+            prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok
+        ) / 1_000_000
+
+    # ---------- calling
+    async def complete(self, request: ModelRequest) -> Completion:
+        body, _ = await self._payload(request)
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        attempts = self.settings.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            if self.link.stopping:
+                raise ModelCallFailed(self.name, "the run is stopping")
+            try:
+                async with self._slots:
+                    await self._pacer.wait_turn()
+                    return await self._post(data)
+            except _Retry as retry:
+                if attempt == attempts:
+                    reason = f"{retry.reason}; gave up after {attempts} attempts"
+                    await self._incident(request, "failed", reason)
+                    raise ModelCallFailed(self.name, self.link.redact(reason)) from None
+                delay = self._delay(attempt, retry.retry_after_s)
+                if delay > self.settings.cooldown_s and retry.retry_after_s is not None:
+                    reason = f"{retry.reason}; the server asks to wait {delay:.0f} s"
+                    await self._incident(request, "failed", reason)
+                    raise ModelCallFailed(self.name, self.link.redact(reason)) from None
+                await self._incident(
+                    request,
+                    "retry",
+                    f"{retry.reason}; retry {attempt}/{attempts - 1} in {delay:.1f} s",
+                )
+                await asyncio.sleep(delay)  # backoff: waiting is the point, not synchronisation
+            except ModelCallFailed as failure:
+                await self._incident(request, "failed", failure.reason)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delay(self, attempt: int, retry_after_s: float | None) -> float:
+        if retry_after_s is not None:
+            return retry_after_s
+        ceiling = min(BACKOFF_CAP_S, self.retry_base_s * 2 ** (attempt - 1))
+        return ceiling * (0.5 + 0.5 * self._jitter.random())  # jitter spreads the herd
+
+    async def _incident(self, request: ModelRequest, kind: str, detail: str) -> None:
+        await self.link.report(
+            ModelIncident(model=self.name, agent=request.agent, kind=kind, detail=detail)  # type: ignore[arg-type]
+        )
+
+    async def _post(self, data: bytes) -> Completion:
+        try:
+            async with self._session_now().post(
+                self._url, data=data, headers=self._headers
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        except TimeoutError:
+            raise _Retry(f"no reply within {self.settings.timeout_s:g} s") from None
+        except aiohttp.ClientError as error:
+            raise _Retry(f"connection error: {type(error).__name__}: {error}") from None
+        says = self.link.redact(_server_says(raw))
+        if status in RETRYABLE_STATUS:
+            raise _Retry(f"HTTP {status}{says}", retry_after)
+        if status >= 400:
+            hint = {
+                401: " (check the key in api_key_env)",
+                403: " (the key lacks access to this model?)",
+                404: " (check base_url and model)",
+            }.get(status, "")
+            raise ModelCallFailed(self.name, f"HTTP {status}{says}{hint}")
+        return self._completion(raw, len(data))
+
+    def _completion(self, raw: bytes, request_bytes: int) -> Completion:
+        try:
+            reply = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _Retry(f"malformed JSON in the reply ({len(raw)} bytes)") from None
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise _Retry("a reply without choices")
+        choice = choices[0]
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            message = {}
+        text = message.get("content")
+        if isinstance(text, list):  # some servers send content parts
+            text = "".join(part.get("text", "") for part in text if isinstance(part, dict))
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        if choice.get("finish_reason") == "length":
+            raise ModelCallFailed(
+                self.name,
+                f"reply cut off at max_tokens ({self.settings.max_tokens}); raise max_tokens",
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise _Retry("an empty reply")
+        if isinstance(reasoning, str) and reasoning and "<think>" not in text:
+            text = f"<think>{reasoning}</think>\n{text}"
+        usage = reply.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            prompt_tokens = _count(usage.get("prompt_tokens"))
+            completion_tokens = _count(usage.get("completion_tokens"))
+        else:  # a server that reports no usage: estimate (≈4 bytes a token) rather than 0
+            prompt_tokens, completion_tokens = request_bytes // 4, len(raw) // 4
+        return Completion(
+            text=text,
+            model=self.name,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=self.cost_usd(prompt_tokens, completion_tokens),
+        )
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def _server_says(raw: bytes) -> str:
+    """The server's own error message, short: `: rate limit exceeded`."""
+    try:
+        body = json.loads(raw)
+        error = body.get("error") if isinstance(body, dict) else None
+        text = error.get("message") if isinstance(error, dict) else error
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        text = raw[:200].decode("utf-8", "replace")
+    text = " ".join(str(text or "").split())[:200]
+    return f": {text}" if text else ""

@@ -1,0 +1,70 @@
+"""Content-addressed response cache on disk, so a resumed or repeated run does not pay twice.
+
+The key is everything that decides an answer: the model's identity (endpoint, model name,
+sampling settings), the asking agent, the request id and attempt (stable for a seed), and
+every message — images by the hash of their bytes. Two jurors on one model get two keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from environment.models.protocol import Completion, ModelRequest
+from environment.store import write_atomic
+
+
+class ResponseCache:
+    def __init__(self, directory: Path, files_root: Path) -> None:
+        self.directory = directory
+        self.files_root = files_root
+        self.hits = 0
+        self.misses = 0
+
+    async def key(self, identity: str, request: ModelRequest) -> str:
+        messages = []
+        for message in request.messages:
+            image = None
+            if message.image is not None:
+                image = await asyncio.to_thread(self._digest, message.image)
+            messages.append([message.role, message.content, image])
+        material = json.dumps(
+            [identity, request.agent, request.request_id, request.attempt, messages],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    def _digest(self, image: str) -> str:
+        try:
+            return hashlib.sha256((self.files_root / image).read_bytes()).hexdigest()
+        except OSError:
+            return "missing:" + image
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    async def get(self, key: str) -> Completion | None:
+        path = self._path(key)
+        try:
+            raw = await asyncio.to_thread(path.read_bytes)
+            completion = Completion.model_validate_json(raw)
+        except (OSError, ValidationError):  # absent, or torn by a crash: ask again
+            self.misses += 1
+            return None
+        self.hits += 1
+        return completion.model_copy(update={"cached": True, "cost_usd": 0.0})
+
+    async def put(self, key: str, completion: Completion) -> None:
+        path = self._path(key)
+        data = completion.model_dump_json().encode("utf-8")
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data)
+
+        await asyncio.to_thread(write)
