@@ -141,6 +141,7 @@ def build_participants(
                 scenario.max_repairs,
                 scenario.dedup.question_similarity,
                 table_view,
+                scenario.seed,
             )
             agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
             if settings.role == "juror":

@@ -5,16 +5,27 @@ from __future__ import annotations
 from autogen_core import MessageContext, message_handler
 from pydantic import ValidationError
 
-from agents.base import GaveUp, RoleAgent
+from agents.base import AgentModel, GaveUp, RoleAgent
 from agents.parsing import OutputParseError, extract_json
 from environment.messages import InspirationFailed, InspirationOffered, InspirationRequested, Recipe
 from environment.models.protocol import InspirerInputs
+from environment.models.topic_bank import DOMAINS
+from environment.personas import Persona
+from environment.randomness import derive
 
 
-def build_prompt(topics_wanted: int) -> str:
+def direction(seed: int, inspiration_id: str) -> tuple[str, list[str]]:
+    """A domain and a few subjects to start from, different for every inspiration: the same
+    prompt every time would make a model at low temperature propose the same topics again."""
+    rng = derive(seed, "inspiration-direction", inspiration_id)
+    domain = rng.choice(DOMAINS)
+    return domain.name, rng.sample(list(domain.subjects), min(3, len(domain.subjects)))
+
+
+def build_prompt(topics_wanted: int, domain: str, subjects: list[str]) -> str:
     return (
-        f"Propose {topics_wanted} specific, data-rich topics for tables, all from ONE domain "
-        "(finance, health, sport, climate, logistics, education, energy, agriculture, …), and "
+        f"Propose {topics_wanted} specific, data-rich topics for tables from the domain "
+        f"'{domain}' (for instance around: {'; '.join(subjects)} — or go beyond them), and "
         "a layout recipe for those tables. Prefer specific over generic: 'monthly cold-chain "
         "breaches at three Rotterdam warehouses' rather than 'logistics data'. Vary the "
         "layout: rows between 5 and 25, and any mix of the features below.\n\n"
@@ -43,6 +54,10 @@ def parse_inspiration(text: str) -> tuple[str, tuple[str, ...], Recipe]:
 
 
 class Inspirer(RoleAgent):
+    def __init__(self, name: str, persona: Persona, model: AgentModel, seed: int = 0) -> None:
+        super().__init__(name, persona, model)
+        self.seed = seed
+
     @message_handler
     async def on_inspiration_requested(
         self, message: InspirationRequested, ctx: MessageContext
@@ -58,7 +73,9 @@ class Inspirer(RoleAgent):
                 await self.ask(
                     f"inspire:{message.inspiration_id}",
                     message.inspiration_id,
-                    build_prompt(inputs.topics_wanted),
+                    build_prompt(
+                        inputs.topics_wanted, *direction(self.seed, message.inspiration_id)
+                    ),
                     inputs,
                     parse_inspiration,
                 )

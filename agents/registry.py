@@ -34,12 +34,13 @@ class Knobs:
     max_repairs: int
     question_similarity: float = 0.95
     table_view: TableView = "latex"  # what a questioner or juror is shown of a table
+    seed: int = 0
 
 
 Builder = Callable[[str, Persona, AgentModel, Knobs], RoleAgent]
 
 ROLE_BUILDERS: dict[str, Builder] = {
-    "inspirer": lambda name, persona, model, knobs: Inspirer(name, persona, model),
+    "inspirer": lambda name, persona, model, knobs: Inspirer(name, persona, model, knobs.seed),
     "generator": lambda name, persona, model, knobs: Generator(
         name, persona, model, knobs.tables_per_call, knobs.max_repairs
     ),

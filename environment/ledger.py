@@ -6,12 +6,19 @@ its earlier sessions left in run.json, so the cap is for the whole run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from environment.models.protocol import BudgetExhausted, ChatModel, Completion, ModelRequest
+from environment.models.protocol import (
+    BudgetExhausted,
+    ChatModel,
+    Completion,
+    ModelCallFailed,
+    ModelRequest,
+)
 from environment.models.response_cache import ResponseCache
 
 
@@ -30,6 +37,7 @@ class Ledger:
     usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
     reserved_usd: float = 0.0
     journal: IO[str] | None = None  # ledger.jsonl: one line per call, survives a kill -9
+    _settled: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @classmethod
     def open(cls, journal: Path, cap_usd: float | None) -> Ledger:
@@ -71,19 +79,26 @@ class Ledger:
         entry.completion_tokens += completion.completion_tokens
         entry.cost_usd += completion.cost_usd
 
-    def reserve(self, worst_case_usd: float) -> None:
-        """Holds a call's worst case against the cap, or refuses to let it start."""
+    async def reserve(self, worst_case_usd: float) -> None:
+        """Holds a call's worst case against the cap. If only calls in flight stand in the
+        way, waits for them to settle; if what is spent already leaves too little, refuses."""
         if self.cap_usd is not None and worst_case_usd > 0:
-            left = self.cap_usd - self.total_cost_usd - self.reserved_usd
-            if worst_case_usd > left:
-                raise BudgetExhausted(
-                    f"budget: ${self.total_cost_usd:.4f} spent of ${self.cap_usd:.2f}; the next "
-                    f"call could cost up to ${worst_case_usd:.4f}, ${max(left, 0):.4f} is left"
-                )
+            while worst_case_usd > self.cap_usd - self.total_cost_usd - self.reserved_usd:
+                left = self.cap_usd - self.total_cost_usd
+                if worst_case_usd > left:
+                    raise BudgetExhausted(
+                        f"budget: ${self.total_cost_usd:.4f} spent of ${self.cap_usd:.2f}; the "
+                        f"next call could cost up to ${worst_case_usd:.4f}, "
+                        f"${max(left, 0):.4f} is left"
+                    )
+                async with self._settled:
+                    await self._settled.wait()
         self.reserved_usd += worst_case_usd
 
-    def release(self, worst_case_usd: float) -> None:
+    async def release(self, worst_case_usd: float) -> None:
         self.reserved_usd = max(0.0, self.reserved_usd - worst_case_usd)
+        async with self._settled:
+            self._settled.notify_all()
 
     @property
     def total_cost_usd(self) -> float:
@@ -150,12 +165,22 @@ class MeteredModel:
                 self.ledger.record(cached.model, self.role, cached)
                 return cached
         worst_case = self.model.worst_case_usd(request)
-        self.ledger.reserve(worst_case)
+        await self.ledger.reserve(worst_case)
         try:
             completion = await self.model.complete(request)
-        finally:
-            self.ledger.release(worst_case)
-        self.ledger.record(completion.model, self.role, completion)
+        except BaseException:
+            await self.ledger.release(worst_case)
+            raise
+        # Recorded before the release wakes waiting calls: they must see what this one cost.
+        self.ledger.record(completion.model, self.role, completion)  # paid, usable or not
+        await self.ledger.release(worst_case)
+        if completion.truncated:
+            self.model.report_unusable(completion.model)
+            raise ModelCallFailed(
+                completion.model,
+                f"reply cut off at max_tokens after {completion.completion_tokens} tokens; "
+                "raise max_tokens for this model",
+            )
         if key is not None and self.cache is not None:
             await self.cache.put(key, completion)
         return completion

@@ -193,6 +193,19 @@ def check_scenario(
         raise fail(
             ["consensus", "k"], f"k is {scenario.consensus.k} but there are only {jurors} jurors"
         )
+    if scenario.budget is not None:
+        for name, model in scenario.models.items():
+            if not isinstance(model, OpenAIModelSettings):
+                continue
+            floor = model.max_tokens * model.price.output_per_mtok / 1_000_000
+            if floor > scenario.budget.usd:
+                raise fail(
+                    ["budget", "usd"],
+                    f"{scenario.budget.usd:g} is below the worst case of a single call to "
+                    f"{name} (max_tokens {model.max_tokens} at "
+                    f"${model.price.output_per_mtok:g}/Mtok = ${floor:.4f}); raise the budget "
+                    "or lower max_tokens",
+                )
     tiebreaker = scenario.consensus.tiebreaker
     juror_personas = {a.persona for a in scenario.agents if a.role == "juror"}
     if tiebreaker is not None and tiebreaker not in juror_personas:

@@ -284,16 +284,9 @@ class EndpointModel:
         text = message.get("content")
         if isinstance(text, list):  # some servers send content parts
             text = "".join(part.get("text", "") for part in text if isinstance(part, dict))
-        reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if choice.get("finish_reason") == "length":
-            raise ModelCallFailed(
-                self.name,
-                f"reply cut off at max_tokens ({self.settings.max_tokens}); raise max_tokens",
-            )
-        if not isinstance(text, str) or not text.strip():
+        truncated = choice.get("finish_reason") == "length"
+        if not truncated and (not isinstance(text, str) or not text.strip()):
             raise _Retry("an empty reply")
-        if isinstance(reasoning, str) and reasoning and "<think>" not in text:
-            text = f"<think>{reasoning}</think>\n{text}"
         usage = reply.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
             prompt_tokens = _count(usage.get("prompt_tokens"))
@@ -301,11 +294,12 @@ class EndpointModel:
         else:  # a server that reports no usage: estimate (≈4 bytes a token) rather than 0
             prompt_tokens, completion_tokens = request_bytes // 4, len(raw) // 4
         return Completion(
-            text=text,
+            text=text if isinstance(text, str) else "",
             model=self.name,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=self.cost_usd(prompt_tokens, completion_tokens),
+            truncated=truncated,
         )
 
 

@@ -92,6 +92,7 @@ class Completion(Contract):
     completion_tokens: int
     cost_usd: float = 0.0
     cached: bool = False  # answered from the response cache: no tokens paid
+    truncated: bool = False  # stopped at max_tokens: paid for, but not to be used
 
 
 class ModelCallFailed(Exception):

@@ -1,0 +1,415 @@
+"""A fake OpenAI-compatible chat completions server that answers each modswap role plausibly
+and injects faults on demand. Real HTTP (aiohttp), so the client's whole path is exercised.
+
+    server = FakeOpenAI(latency_s=0.0)
+    server.plan_faults(["429", "500", "hang"])    # the next three requests fail that way
+    server.fault_every(7, ["malformed", "length"])  # and every 7th request after that
+
+Run alone (for benchmarks): `python -m tests.fakes.openai_server --port 8000 --latency 1.0`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import itertools
+import json
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+FAULTS = ("429", "500", "hang", "malformed", "length", "empty", "401")
+_ITEMS = ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Ivy", "Juniper")
+
+
+@dataclass
+class Call:
+    """One request as the server saw it."""
+
+    model: str
+    role: str
+    status: int
+    fault: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    images: int = 0
+    authorization: str | None = None
+    started: float = 0.0
+
+
+@dataclass
+class FakeOpenAI:
+    latency_s: float = 0.0
+    hang_s: float = 30.0
+    retry_after: str = "0"
+    wrong_answer_every: int = 5  # every n-th question gets a wrong answer: jurors must catch it
+    calls: list[Call] = field(default_factory=list)
+    failing_models: dict[str, str] = field(default_factory=dict)  # model → fault, every time
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _planned: deque[str] = field(default_factory=deque)
+    _every: int = 0
+    _every_kinds: list[str] = field(default_factory=list)
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+    _questions: itertools.count[int] = field(default_factory=itertools.count)
+
+    # ---------- fault control
+    def plan_faults(self, kinds: list[str]) -> None:
+        assert all(kind in FAULTS for kind in kinds), kinds
+        self._planned.extend(kinds)
+
+    def fault_every(self, every: int, kinds: list[str]) -> None:
+        assert all(kind in FAULTS for kind in kinds), kinds
+        self._every, self._every_kinds = every, list(kinds)
+
+    def _next_fault(self, number: int) -> str | None:
+        if self._planned:
+            return self._planned.popleft()
+        if self._every and number % self._every == self._every - 1:
+            return self._every_kinds[(number // self._every) % len(self._every_kinds)]
+        return None
+
+    @property
+    def answered(self) -> list[Call]:
+        return [call for call in self.calls if call.status == 200 and call.fault is None]
+
+    @property
+    def billed(self) -> list[Call]:
+        """Calls a provider would charge for: every reply with usage, cut off or not."""
+        return [call for call in self.calls if call.completion_tokens > 0]
+
+    def cost_usd(self, input_per_mtok: float, output_per_mtok: float) -> float:
+        return (
+            sum(
+                c.prompt_tokens * input_per_mtok + c.completion_tokens * output_per_mtok
+                for c in self.billed
+            )
+            / 1_000_000
+        )
+
+    # ---------- HTTP
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._handle(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        number = next(self._counter)
+        body = await request.json()
+        model = str(body.get("model", ""))
+        messages = body.get("messages", [])
+        prompt, images = _prompt_text(messages)
+        role = _role_of(prompt)
+        fault = self.failing_models.get(model) or self._next_fault(number)
+        call = Call(model, role, 200, fault, authorization=request.headers.get("Authorization"))
+        call.images = images
+        call.started = time.monotonic()
+        self.calls.append(call)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)  # the model "thinking"
+        if fault == "hang":
+            await asyncio.sleep(self.hang_s)
+        if fault in ("429", "500", "401"):
+            call.status = int(fault)
+            headers = {"Retry-After": self.retry_after} if fault == "429" else {}
+            message = {"429": "rate limit exceeded", "500": "internal error"}.get(
+                fault, "invalid api key"
+            )
+            return web.json_response(
+                {"error": {"message": message}}, status=call.status, headers=headers
+            )
+        if fault == "malformed":
+            return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+        if fault == "empty":
+            return web.json_response({"id": "x", "choices": [], "usage": None})
+        seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16)
+        text = self.answer(role, prompt, random.Random(seed))
+        finish = "stop"
+        if fault == "length":
+            text, finish = text[: len(text) // 3], "length"
+        call.prompt_tokens = max(1, len(prompt) // 4) + 765 * images
+        call.completion_tokens = max(1, len(text) // 4)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{number}",
+                "object": "chat.completion",
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": call.prompt_tokens,
+                    "completion_tokens": call.completion_tokens,
+                    "total_tokens": call.prompt_tokens + call.completion_tokens,
+                },
+            }
+        )
+
+    # ---------- answers
+    def answer(self, role: str, prompt: str, rng: random.Random) -> str:
+        if role == "inspirer":
+            return _inspire(prompt, rng)
+        if role == "generator":
+            wanted = int(re.search(r"Write (\d+) different tables", prompt).group(1))  # type: ignore[union-attr]
+            topics = re.findall(r"^\d+\. (.+)$", prompt, re.MULTILINE)
+            blocks = [
+                f"```latex\n{_table(topics[i % len(topics)] if topics else 'Trees', rng)}\n```"
+                for i in range(wanted)
+            ]
+            return "Here are the tables.\n\n" + "\n\n".join(blocks)
+        if role == "repair":
+            caption = re.search(r"\\caption\{([^}]*)\}", prompt)
+            return f"Fixed:\n```latex\n{_table(caption.group(1) if caption else 'Trees', rng)}\n```"
+        if role == "questioner":
+            return self._questions_for(prompt, rng)
+        if role == "juror":
+            return _judge(prompt)
+        return "I am not sure what you are asking."
+
+    def _questions_for(self, prompt: str, rng: random.Random) -> str:
+        wanted = int(re.search(r"Write (\d+) questions", prompt).group(1))  # type: ignore[union-attr]
+        header, rows = _read_table(prompt)
+        pairs = []
+        for index in range(wanted):
+            kind = ("lookup", "ranking", "aggregate")[index % 3]
+            column = 1 + index % (len(header) - 1)
+            question, answer = _ask(kind, header, rows, column, rng)
+            if next(self._questions) % self.wrong_answer_every == self.wrong_answer_every - 1:
+                answer = str(int(float(answer)) + 7) if _is_number(answer) else "Nobody"
+            pairs.append(
+                {
+                    "question": question,
+                    "reasoning": f"Step 1: read the {header[column]} column. Step 2: compute.",
+                    "answer": answer,
+                    "kind": kind,
+                }
+            )
+        return "<think>Let me read the table.</think>\n```json\n" + json.dumps(pairs) + "\n```"
+
+
+def _prompt_text(messages: list[dict[str, Any]]) -> tuple[str, int]:
+    """The last user message's text, and how many PNG images the request carried."""
+    text, images = "", 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if part.get("type") == "text" and message.get("role") == "user":
+                    text = part["text"]
+                elif part.get("type") == "image_url":
+                    url = part["image_url"]["url"]
+                    png = base64.b64decode(url.split(",", 1)[1])
+                    assert png.startswith(b"\x89PNG"), "an image that is not a PNG"
+                    images += 1
+        elif (
+            message.get("role") == "user"
+            and isinstance(content, str)
+            and not content.startswith("Your reply could not be used")
+        ):
+            text = content
+    return text, images
+
+
+def _role_of(prompt: str) -> str:
+    if "layout recipe" in prompt and "Propose" in prompt:
+        return "inspirer"
+    if "failed to render" in prompt:
+        return "repair"
+    if re.search(r"Write \d+ different tables", prompt):
+        return "generator"
+    if re.search(r"Write \d+ questions", prompt):
+        return "questioner"
+    if "Judge the question" in prompt:
+        return "juror"
+    return "unknown"
+
+
+def _inspire(prompt: str, rng: random.Random) -> str:
+    named = re.search(r"from the domain '([^']+)'", prompt)
+    domain = named.group(1) if named else rng.choice(["forestry", "urban parks", "nurseries"])
+    topics = [
+        f"{domain}: {word} survey {rng.randint(2019, 2025)}"
+        for word in ("growth", "cost", "health")
+    ]
+    recipe = {"rows": rng.randint(5, 9), "striped": rng.random() < 0.5, "totals_row": False}
+    return "Sure.\n" + json.dumps({"domain": domain, "topics": topics, "recipe": recipe})
+
+
+def _table(topic: str, rng: random.Random) -> str:
+    rows = rng.sample(_ITEMS, rng.randint(5, 8))
+    lines = [
+        f"{name} & {rng.randint(10, 99)} & {rng.randint(100, 999)} & {rng.randint(1, 9)} \\\\"
+        for name in rows
+    ]
+    safe = re.sub(r"[^A-Za-z0-9 :,-]", "", topic)[:80]
+    return (
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+        "\\begin{table}[h]\n\\centering\n"
+        f"\\caption{{{safe}}}\n"
+        "\\begin{tabular}{lrrr}\n\\toprule\n"
+        "Species & Height (m) & Cost (EUR) & Plots \\\\\n\\midrule\n"
+        + "\n".join(lines)
+        + "\n\\bottomrule\n\\end{tabular}\n\\end{table}\n\\end{document}"
+    )
+
+
+def _read_table(prompt: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the first tabular in the prompt (the fake's own simple tables)."""
+    source = re.search(r"\\midrule(.*?)\\bottomrule", prompt, re.DOTALL)
+    head = re.search(r"\\toprule(.*?)\\\\", prompt, re.DOTALL)
+    if source is None or head is None:
+        return ["Item", "Value"], [["none", "0"]]
+    header = [cell.strip() for cell in head.group(1).split("&")]
+    rows = [
+        [cell.strip() for cell in line.split("&")]
+        for line in source.group(1).split("\\\\")
+        if "&" in line
+    ]
+    return header, rows
+
+
+def _ask(
+    kind: str, header: list[str], rows: list[list[str]], column: int, rng: random.Random
+) -> tuple[str, str]:
+    values = [(row[0], float(row[column])) for row in rows if _is_number(row[column])]
+    if kind == "lookup":
+        name, value = rng.choice(values)
+        return f"What is the {header[column]} of {name}?", f"{value:g}"
+    if kind == "ranking":
+        name, _ = max(values, key=lambda pair: pair[1])
+        return f"Which {header[0]} has the highest {header[column]}?", name
+    return f"What is the total {header[column]} over all rows?", f"{sum(v for _, v in values):g}"
+
+
+def _judge(prompt: str) -> str:
+    header, rows = _read_table(prompt)
+    question = re.search(r"Question: (.*)", prompt)
+    answer = re.search(r"Answer: (.*)", prompt)
+    if question is None or answer is None:
+        return json.dumps({"verdict": "reject", "failed_criterion": 3, "rationale": "no question"})
+    expected = _expected(question.group(1).strip(), header, rows)
+    given = answer.group(1).strip()
+    if expected is not None and given == expected:
+        verdict = {"verdict": "accept", "failed_criterion": None, "rationale": "checks out"}
+        return "Verdict follows.\n" + json.dumps(verdict)
+    return json.dumps(
+        {"verdict": "reject", "failed_criterion": 4, "rationale": f"expected {expected}"}
+    )
+
+
+def _expected(question: str, header: list[str], rows: list[list[str]]) -> str | None:
+    for column in range(1, len(header)):
+        values = [(row[0], float(row[column])) for row in rows if _is_number(row[column])]
+        if not values:
+            continue
+        name = header[column]
+        lookup = re.fullmatch(rf"What is the {re.escape(name)} of (.+)\?", question)
+        if lookup:
+            found = [f"{v:g}" for n, v in values if n == lookup.group(1)]
+            return found[0] if found else None
+        if question == f"Which {header[0]} has the highest {name}?":
+            return max(values, key=lambda pair: pair[1])[0]
+        if question == f"What is the total {name} over all rows?":
+            return f"{sum(v for _, v in values):g}"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------- running it
+class ServerThread:
+    """The fake on its own event loop in a thread, so a run in a subprocess can call it."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self.fake = fake
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._ready = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.fake.app(), shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _shutdown(self) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:  # handlers still "hanging" on an injected fault
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait()
+        return self
+
+    def stop(self) -> None:
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+@contextmanager
+def serving(fake: FakeOpenAI) -> Iterator[ServerThread]:
+    server = ServerThread(fake).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    web.run_app(FakeOpenAI(latency_s=args.latency).app(), host="127.0.0.1", port=args.port)
+
+
+if __name__ == "__main__":
+    main()

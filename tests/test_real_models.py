@@ -1,0 +1,254 @@
+"""Whole runs through run.py with every role on (fake) OpenAI-compatible endpoints over real
+HTTP: through injected faults, under a budget, from the cache, never leaking the key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.fakes.openai_server import FakeOpenAI, ServerThread, serving
+
+KEY = "sk-fake-4f9c2a7e1b3d5a6c8e0f"
+PRICE = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
+
+REAL_SCENARIO = """\
+name: fake-endpoints
+seed: 11
+target: {{accepted_qa: {target}}}
+output: {output}
+models:
+  writer:
+    kind: openai
+    base_url: {url}
+    model: fake-writer
+    api_key_env: MODSWAP_FAKE_KEY
+    timeout_s: 2
+    retry_base_s: 0.01
+    concurrency: 4
+    price: {price}
+  judge-a:
+    kind: openai
+    base_url: {url}
+    model: fake-judge-a
+    api_key_env: MODSWAP_FAKE_KEY
+    timeout_s: 2
+    retry_base_s: 0.01
+    vision: true
+    price: {price}
+  judge-b:
+    kind: openai
+    base_url: {url}
+    model: fake-judge-b
+    api_key_env: MODSWAP_FAKE_KEY
+    timeout_s: 2
+    retry_base_s: 0.01
+    vision: true
+    price: {price}
+{extra_models}agents:
+  - {{role: inspirer, persona: cartographer, model: {inspirer}}}
+  - {{role: generator, persona: analyst, model: {generator}}}
+  - {{role: questioner, persona: puzzle-setter, model: {questioner}}}
+  - {{role: juror, persona: auditor, model: {juror}}}
+  - {{role: juror, persona: pedant, model: judge-b}}
+  - {{role: juror, persona: skimmer, model: judge-a}}
+consensus: {{rule: majority}}
+tables_per_call: 2
+qa_per_table: 3
+max_inflight: 3
+{budget}"""
+
+
+def write_real_scenario(
+    directory: Path,
+    url: str,
+    *,
+    target: int = 8,
+    budget: float | None = None,
+    simulated_except_generator: bool = False,
+) -> Path:
+    roles = {
+        "inspirer": "writer",
+        "generator": "writer",
+        "questioner": "writer",
+        "juror": "judge-a",
+    }
+    extra = ""
+    if simulated_except_generator:
+        roles = {"inspirer": "sim", "generator": "writer", "questioner": "sim", "juror": "sim"}
+        extra = "  sim: {kind: simulated, skill: 0.95}\n"
+    path = directory / "real.yaml"
+    text = REAL_SCENARIO.format(
+        target=target,
+        output=directory / "out",
+        url=url,
+        price=json.dumps(PRICE),
+        extra_models=extra,
+        budget=f"budget: {{usd: {budget}}}\n" if budget else "",
+        **roles,
+    )
+    if simulated_except_generator:
+        text = text.replace("model: judge-b}", "model: sim}").replace(
+            "model: judge-a}", "model: sim}"
+        )
+    path.write_text(text)
+    return path
+
+
+def run(*args: str, cwd: Path, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("MODSWAP_FAKE_KEY", None)
+    if key is not None:
+        env["MODSWAP_FAKE_KEY"] = key
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeOpenAI, ServerThread]]:
+    server = FakeOpenAI()
+    with serving(server) as thread:
+        yield server, thread
+
+
+def records(run_dir: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+
+
+def all_text_written(*roots: Path) -> str:
+    return "".join(
+        path.read_bytes().decode("utf-8", "replace")
+        for root in roots
+        for path in root.rglob("*")
+        if path.is_file()
+    )
+
+
+def test_every_role_on_endpoints_reaches_the_target_through_faults(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    server.fault_every(6, ["429", "500", "malformed", "hang", "length", "empty"])
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=8)
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    run_dir = tmp_path / "run"
+    rows = records(run_dir)
+    assert sum(bool(row["accepted"]) for row in rows) >= 8
+    faults = {call.fault for call in server.calls if call.fault}
+    assert faults == {"429", "500", "malformed", "hang", "length", "empty"}
+    # Jurors caught the fake questioner's planted wrong answers.
+    rejected = [row for row in rows if not row["accepted"]]
+    assert rejected and all(
+        any(vote["verdict"] is False for vote in row["votes"])  # type: ignore[attr-defined]
+        for row in rejected
+    )
+    # Vision jurors were shown the rendered table.
+    assert any(call.images == 1 for call in server.calls if call.role == "juror")
+    # The ledger is right to the cent (to a millionth of a dollar, in fact).
+    info = json.loads((run_dir / "run.json").read_text())
+    ledger = info["ledger"]
+    assert ledger["total_cost_usd"] == pytest.approx(server.cost_usd(**PRICE), abs=1e-6)
+    paid_calls = sum(row["calls"] for row in ledger["by_model_role"])
+    assert paid_calls == len(server.billed)
+    accepted = info["summary"]["accepted"]
+    assert ledger["cost_per_accepted_qa_usd"] == pytest.approx(
+        ledger["total_cost_usd"] / accepted, abs=1e-6
+    )
+    events = (run_dir / "events.jsonl").read_text()
+    assert '"kind":"ModelIncident"' in events and "retry" in events
+    # The key went in the Authorization header and nowhere else.
+    assert all(call.authorization == f"Bearer {KEY}" for call in server.calls)
+    assert KEY not in all_text_written(run_dir, tmp_path / "out") + result.stdout + result.stderr
+
+
+def test_a_budget_stops_the_run_below_the_cap_keeping_what_was_accepted(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    cap = 0.3
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=500, budget=cap)
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr
+    assert "budget reached" in result.stdout
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    spent = info["ledger"]["total_cost_usd"]
+    assert 0 < spent <= cap
+    assert spent == pytest.approx(server.cost_usd(**PRICE), abs=1e-6)
+    assert info["last_session"]["stop_reason"] == "budget"
+    rows = records(tmp_path / "run")
+    assert rows and sum(bool(row["accepted"]) for row in rows) == info["summary"]["accepted"]
+
+
+def test_a_second_identical_run_is_answered_from_the_cache(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=5)
+    first = run(str(scenario), "--quiet", "--out", str(tmp_path / "first"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    requests_first = len(server.calls)
+    second = run(str(scenario), "--quiet", "--out", str(tmp_path / "second"), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert len(server.calls) == requests_first  # not one request more
+    assert "answers reused" in second.stdout
+    assert records(tmp_path / "second") == records(tmp_path / "first")
+    info = json.loads((tmp_path / "second" / "run.json").read_text())
+    assert info["ledger"]["total_cost_usd"] == 0
+    third = run(
+        str(scenario), "--quiet", "--no-cache", "--out", str(tmp_path / "third"), cwd=tmp_path
+    )
+    assert third.returncode == 0 and len(server.calls) > requests_first
+
+
+def test_a_real_generator_with_simulated_questioner_and_jurors(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    scenario = write_real_scenario(
+        tmp_path, thread.base_url, target=6, simulated_except_generator=True
+    )
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert {call.role for call in server.calls} == {"generator"}
+    rows = records(tmp_path / "run")
+    assert sum(bool(row["accepted"]) for row in rows) >= 6
+    # Simulated questioners read the fake's tables from the renderer's cell grid.
+    assert any(
+        name in str(row["question"]) + str(row["answer"])
+        for row in rows
+        for name in ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel")
+    )
+
+
+def test_a_missing_key_is_named_before_anything_runs(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    scenario = write_real_scenario(tmp_path, thread.base_url)
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path, key=None)
+    assert result.returncode == 2
+    assert "MODSWAP_FAKE_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists() and not server.calls
+
+
+def test_the_ready_scenarios_validate(tmp_path: Path) -> None:
+    names = ["openrouter-paper.yaml", "vllm-local.yaml", "ollama.yaml", "quickstart.yaml"]
+    paths = [str(ROOT / "scenarios" / name) for name in names]
+    result = run("validate", *paths, cwd=tmp_path, key=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok") == 4
+    assert "set OPENROUTER_API_KEY before running" in result.stdout
+    assert "vllm-local.yaml: ok" in result.stdout
