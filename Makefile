@@ -19,6 +19,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/pipeline.py
+	$(PY) bench/latency.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

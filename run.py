@@ -30,7 +30,7 @@ from environment.console import RunConsole
 from environment.export import FORMATS, export
 from environment.ledger import Ledger, MeteredModel
 from environment.models.endpoint import EndpointModel, RunLink
-from environment.models.failover import Failover, Health
+from environment.models.failover import Failover
 from environment.models.oracle import Oracle
 from environment.models.response_cache import ResponseCache
 from environment.models.secrets import Redactor, read_api_keys
@@ -68,7 +68,6 @@ class ModelShop:
     api_keys: dict[str, str | None]
     cache: ResponseCache | None
     endpoints: dict[str, EndpointModel] = field(default_factory=dict)
-    health: dict[str, Health] = field(default_factory=dict)
 
     async def close(self) -> None:
         for endpoint in self.endpoints.values():
@@ -113,11 +112,8 @@ def agent_model(
                 retry_base_s=endpoint_settings.retry_base_s,
                 jitter_seed=scenario.seed,
             )
-            shop.health[name] = Health(
-                endpoint_settings.bench_after_failures, endpoint_settings.cooldown_s
-            )
         candidates.append(shop.endpoints[name])
-    failover = Failover(candidates, shop.health, shop.link)
+    failover = Failover(candidates, shop.link)
     return MeteredModel(failover, shop.ledger, role, shop.cache), settings.shown
 
 

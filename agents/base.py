@@ -24,6 +24,16 @@ MAX_ATTEMPTS = 2
 TableView = Literal["latex", "image", "both"]
 
 
+def table_block(latex: str, view: TableView) -> str:
+    """How a table is put before a model: its source, the attached image, or both."""
+    if view == "image":
+        return "The table is the attached image."
+    source = f"```latex\n{latex.strip()}\n```"
+    if view == "both":
+        return "The table is the attached image; its LaTeX source follows.\n" + source
+    return "The table, as LaTeX source:\n" + source
+
+
 class AgentModel(ChatModel, Protocol):
     def report_unusable(self, model: str) -> None: ...
 

@@ -67,7 +67,7 @@ class Curator(BusAgent):
                     model=v.model,
                     verdict=v.verdict,
                     reason=v.reason
-                    if v.verdict or not v.failed_criterion
+                    if v.verdict is not False or not v.failed_criterion
                     else f"{v.failed_criterion}: {v.reason}",
                 )
                 for v in ordered

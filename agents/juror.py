@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 from autogen_core import MessageContext, message_handler
 
-from agents.base import AgentModel, GaveUp, RoleAgent, TableView
+from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
 from agents.parsing import OutputParseError, extract_json
-from agents.questioner import table_block
 from environment.criteria import JURY_CRITERIA
 from environment.messages import QAProposed, TableRendered, VoteCast
 from environment.models.protocol import JurorInputs
@@ -20,7 +19,7 @@ from environment.personas import Persona
 
 @dataclass(frozen=True)
 class Verdict:
-    accept: bool
+    accept: bool | None
     failed_criterion: str | None
     rationale: str
 
@@ -111,8 +110,8 @@ class Juror(RoleAgent):
                 image=table.image if self.table_view != "latex" else None,
             )
             verdict, model = answer.value, answer.model
-        except GaveUp as error:
-            verdict = Verdict(False, "juror output unusable", str(error))
+        except GaveUp as error:  # no vote is not a "no": abstain
+            verdict = Verdict(None, None, f"abstained: {error}")
         await self.emit(
             VoteCast(
                 qa_id=message.qa_id,

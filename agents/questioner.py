@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from autogen_core import MessageContext, message_handler
 
-from agents.base import AgentModel, GaveUp, RoleAgent, TableView
+from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
 from agents.parsing import OutputParseError, extract_json
 from environment.dedup import drop_near_duplicate_questions
 from environment.messages import DuplicatesDropped, QAProposed, QuestioningFailed, TableRendered
 from environment.models.protocol import QuestionerInputs
 from environment.personas import QUESTION_KINDS, Persona
-
-
-def table_block(latex: str, view: TableView) -> str:
-    """How a table is put before a model: its source, the attached image, or both."""
-    if view == "image":
-        return "The table is the attached image."
-    source = f"```latex\n{latex.strip()}\n```"
-    if view == "both":
-        return "The table is the attached image; its LaTeX source follows.\n" + source
-    return "The table, as LaTeX source:\n" + source
 
 
 def build_prompt(inputs: QuestionerInputs, view: TableView = "latex") -> str:

@@ -13,7 +13,7 @@ Rule = Literal["majority", "k_of_n", "unanimous"]
 class Ballot:
     juror: str
     persona: str
-    verdict: bool
+    verdict: bool | None  # None: abstained (its model failed), counted neither way
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,14 @@ def decide(
 
     majority: more yes than no; a tie goes to the tiebreaker persona's vote, or to reject
     when there is none (a dataset should not grow on a coin flip). k_of_n: at least k yes.
-    unanimous: every vote yes.
+    unanimous: every vote yes. Abstentions count neither way; with no vote at all, reject.
     """
     if not ballots:
         raise ValueError("no votes to decide on")
+    cast = [ballot for ballot in ballots if ballot.verdict is not None]
+    if not cast:
+        return Decision(accepted=False, confidence=0.0)
+    ballots = cast
     yes = sum(1 for ballot in ballots if ballot.verdict)
     no = len(ballots) - yes
     broken_by: str | None = None
@@ -42,7 +46,7 @@ def decide(
             accepted = yes > no
         else:
             breaker = next((b for b in ballots if b.persona == tiebreaker), None)
-            accepted = breaker.verdict if breaker is not None else False
+            accepted = bool(breaker.verdict) if breaker is not None else False
             broken_by = breaker.juror if breaker is not None else None
     elif rule == "k_of_n":
         if k is None or k < 1:

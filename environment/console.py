@@ -67,7 +67,7 @@ def preview(event: dict[str, Any]) -> str:
         case "QAProposed":
             return f"[{d['kind']}] {d['question']} → {d['answer']}"
         case "VoteCast":
-            mark = "✓" if d["verdict"] else "✗"
+            mark = {True: "✓", False: "✗", None: "–"}[d["verdict"]]
             return f"{mark} {d['qa_id']}: {d['reason']}"
         case "VerdictReached":
             r = d["record"]

@@ -179,7 +179,7 @@ class VoteCast(Message):
     juror: str
     persona: str
     model: str
-    verdict: bool
+    verdict: bool | None  # None: abstained — the juror's model gave no usable vote
     reason: str
     failed_criterion: str | None = None
 
@@ -188,7 +188,7 @@ class Vote(Message):
     juror: str
     persona: str
     model: str
-    verdict: bool
+    verdict: bool | None  # None: abstained
     reason: str
 
 

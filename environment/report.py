@@ -19,6 +19,12 @@ from typing import Any
 from environment.messages import QARecord
 from environment.store import RunStore, iter_events
 
+_VOTE_WORD = {True: "accept", False: "reject", None: "abstained"}
+
+
+def _vote_class(verdict: bool | None) -> str:
+    return {True: "yes", False: "no", None: "abstained"}[verdict]
+
 
 def fleiss_kappa(ratings: Sequence[Sequence[bool]]) -> float | None:
     """Fleiss' kappa for items each rated yes/no by the same number of raters."""
@@ -85,7 +91,7 @@ class RunReport:
         pair_agree: dict[tuple[str, str], list[bool]] = defaultdict(list)
         ratings: list[list[bool]] = []
         for record in self.records:
-            votes = {vote.juror: vote.verdict for vote in record.votes}
+            votes = {v.juror: v.verdict for v in record.votes if v.verdict is not None}
             if set(votes) == set(jurors):
                 ratings.append([votes[j] for j in jurors])
             for juror, verdict in votes.items():
@@ -283,9 +289,9 @@ class RunReport:
     @staticmethod
     def _pair(record: QARecord) -> str:
         votes = "".join(
-            f'<li class="{"yes" if v.verdict else "no"}">{html.escape(v.juror)} '
+            f'<li class="{_vote_class(v.verdict)}">{html.escape(v.juror)} '
             f"({html.escape(v.persona)}, {html.escape(v.model)}): "
-            f"{'accept' if v.verdict else 'reject'} — {html.escape(v.reason)}</li>"
+            f"{_VOTE_WORD[v.verdict]} — {html.escape(v.reason)}</li>"
             for v in record.votes
         )
         verdict = "accepted" if record.accepted else "rejected"
@@ -361,7 +367,7 @@ article.card img {{ max-width: 100%; }}
 div.pair {{ border-top: 1px solid #eee; margin-top: 0.4em; }}
 div.accepted .badge {{ color: #1b7f3b; }} div.rejected .badge {{ color: #b3261e; }}
 .q {{ font-weight: 600; }} .prov {{ color: #777; font-size: 12px; }}
-li.yes {{ color: #1b7f3b; }} li.no {{ color: #b3261e; }}
+li.yes {{ color: #1b7f3b; }} li.no {{ color: #b3261e; }} li.abstained {{ color: #777; }}
 </style></head><body>
 <h1>{title}</h1>
 {figures}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -252,3 +253,69 @@ def test_the_ready_scenarios_validate(tmp_path: Path) -> None:
     assert result.stdout.count(": ok") == 4
     assert "set OPENROUTER_API_KEY before running" in result.stdout
     assert "vllm-local.yaml: ok" in result.stdout
+
+
+def test_a_dead_juror_endpoint_is_benched_and_its_votes_come_from_a_role_mate(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    server.failing_models["fake-judge-b"] = "500"
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=6)
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    events_text = (tmp_path / "run" / "events.jsonl").read_text()
+    events = [json.loads(line) for line in events_text.splitlines()]
+    benched = [
+        e["data"] for e in events if e["kind"] == "ModelIncident" and e["data"]["kind"] == "benched"
+    ]
+    assert benched and benched[0]["model"] == "judge-b"
+    assert "work goes to the role's other models" in benched[0]["detail"]
+    # After the first failures, pedant's votes are cast by judge-a's model.
+    pedant_votes = [
+        vote
+        for row in records(tmp_path / "run")
+        for vote in row["votes"]  # type: ignore[attr-defined]
+        if vote["persona"] == "pedant"
+    ]
+    assert pedant_votes and pedant_votes[-1]["model"] == "judge-a"
+    assert all(vote["verdict"] is not None for vote in pedant_votes[-3:])
+    dead_calls = [call for call in server.calls if call.model == "fake-judge-b"]
+    assert len(dead_calls) <= 3 * 6  # bench_after_failures × (1 + max_retries): then rested
+
+
+def test_kill_9_then_resume_pays_each_answer_once_and_the_ledger_survives(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=10)
+    run_dir = tmp_path / "killed"
+    env = dict(os.environ, MODSWAP_FAKE_KEY=KEY)
+    with subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "InspirationCommitted" in line:
+                break
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    answered_before_kill = len(server.answered)
+    before = {row["qa_id"]: row for row in records(run_dir) if row["accepted"]}
+    resumed = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
+    after = {row["qa_id"]: row for row in records(run_dir)}
+    assert all(after[qa_id] == row for qa_id, row in before.items())
+    assert sum(bool(row["accepted"]) for row in after.values()) >= 10
+    # Every answer the killed session stored is reused; only calls in flight at the kill
+    # (at most the models' concurrency) were asked again.
+    answered = [call.digest for call in server.answered]
+    asked_twice = len(answered) - len(set(answered))
+    assert asked_twice <= 4 + 8 + 8 and asked_twice < answered_before_kill
+    # The ledger spans both sessions, to the millionth of a dollar.
+    ledger = json.loads((run_dir / "run.json").read_text())["ledger"]
+    assert ledger["total_cost_usd"] == pytest.approx(server.cost_usd(**PRICE), abs=1e-6)

@@ -47,6 +47,32 @@ class RunLink:
             await self.publish(incident.model_copy(update={"detail": self.redact(incident.detail)}))
 
 
+@dataclass
+class Health:
+    """An endpoint model's recent record, shared by every agent that calls it: failed
+    requests in a row (429s excepted: the server said when to come back) bench it."""
+
+    bench_after: int
+    cooldown_s: float
+    failures_in_a_row: int = 0
+    benched_until: float = 0.0
+
+    @property
+    def benched(self) -> bool:
+        return time.monotonic() < self.benched_until
+
+    def note_success(self) -> None:
+        self.failures_in_a_row = 0
+
+    def note_failure(self) -> bool:
+        """Counts a failure; True if it just benched the model."""
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row >= self.bench_after and not self.benched:
+            self.benched_until = time.monotonic() + self.cooldown_s
+            return True
+        return False
+
+
 class RequestPacer:
     """Spaces call starts 60/rpm seconds apart: a steady rate, never a burst past the limit."""
 
@@ -64,6 +90,10 @@ class RequestPacer:
             self._next_start = start + self.interval
         if start > now:
             await asyncio.sleep(start - now)
+
+
+class Benched(ModelCallFailed):
+    """The model rests after repeated failures; the call was not sent (again)."""
 
 
 class _Retry(Exception):
@@ -113,6 +143,7 @@ class EndpointModel:
         jitter_seed: int = 0,
     ) -> None:
         self.name = name
+        self.health = Health(settings.bench_after_failures, settings.cooldown_s)
         self.settings = settings
         self.files_root = files_root
         self.link = link
@@ -209,11 +240,17 @@ class EndpointModel:
         for attempt in range(1, attempts + 1):
             if self.link.stopping:
                 raise ModelCallFailed(self.name, "the run is stopping")
+            if self.health.benched:  # benched while this call waited: let a role-mate take it
+                raise Benched(self.name, "resting after repeated failures")
             try:
                 async with self._slots:
                     await self._pacer.wait_turn()
-                    return await self._post(data)
+                    completion = await self._post(data)
+                self.health.note_success()
+                return completion
             except _Retry as retry:
+                if retry.retry_after_s is None or not retry.reason.startswith("HTTP 429"):
+                    await self._count_failure(request, retry.reason)
                 if attempt == attempts:
                     reason = f"{retry.reason}; gave up after {attempts} attempts"
                     await self._incident(request, "failed", reason)
@@ -230,9 +267,24 @@ class EndpointModel:
                 )
                 await asyncio.sleep(delay)  # backoff: waiting is the point, not synchronisation
             except ModelCallFailed as failure:
+                await self._count_failure(request, failure.reason)
                 await self._incident(request, "failed", failure.reason)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _count_failure(self, request: ModelRequest, reason: str) -> None:
+        if self.health.note_failure():
+            await self._incident(
+                request,
+                "benched",
+                f"{self.health.failures_in_a_row} failed requests in a row (last: {reason}); "
+                f"resting {self.health.cooldown_s:g} s, its work goes to the role's other "
+                "models",
+            )
+
+    def report_unusable(self) -> None:
+        """Output unusable even after the re-ask counts against the model too."""
+        self.health.note_failure()
 
     def _delay(self, attempt: int, retry_after_s: float | None) -> float:
         if retry_after_s is not None:

@@ -1,42 +1,22 @@
-"""Benching: a model that keeps failing rests for a cool-down and its work goes to another
-model of the same role, so a run never dies because one endpoint does."""
+"""Benching in practice: a call goes to the agent's own model unless it rests after
+repeated failures, then to the role's other models that read tables the same way — so a run
+never dies because one endpoint does."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 from environment.messages import ModelIncident
-from environment.models.endpoint import EndpointModel, RunLink
+from environment.models.endpoint import Benched, EndpointModel, RunLink
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
 
 
-@dataclass
-class Health:
-    """One endpoint model's record, shared by every agent that uses it."""
-
-    bench_after: int
-    cooldown_s: float
-    failures_in_a_row: int = 0
-    benched_until: float = 0.0
-
-    @property
-    def benched(self) -> bool:
-        return time.monotonic() < self.benched_until
-
-
 class Failover:
-    """The agent's own model first, then its role-mates' models that read tables the same way."""
+    """The agent's own model first, then its role-mates' models."""
 
-    def __init__(
-        self,
-        candidates: list[EndpointModel],
-        health: dict[str, Health],
-        link: RunLink,
-    ) -> None:
+    def __init__(self, candidates: list[EndpointModel], link: RunLink) -> None:
         self.candidates = candidates
-        self.health = health
         self.link = link
         self.name = candidates[0].name
 
@@ -48,59 +28,37 @@ class Failover:
         return max(model.worst_case_usd(request) for model in self.candidates)
 
     async def complete(self, request: ModelRequest) -> Completion:
-        failure: ModelCallFailed | None = None
-        for model in await self._order():
-            try:
-                completion = await model.complete(request)
-            except ModelCallFailed as error:
-                failure = error
-                if self.link.stopping:
-                    raise
-                await self._failed(model.name, request.agent, error.reason)
-                continue
-            self.health[model.name].failures_in_a_row = 0
-            return completion
-        assert failure is not None
-        raise failure
+        while True:
+            failure: ModelCallFailed | None = None
+            for model in await self._ready():
+                try:
+                    return await model.complete(request)
+                except Benched:
+                    continue  # it rests now: the next model, or wait for one to come back
+                except ModelCallFailed as error:
+                    failure = error
+                    if self.link.stopping:
+                        raise
+            if failure is not None:
+                raise failure
 
     def report_unusable(self, model: str) -> None:
-        """Output that stayed unparseable after the re-ask counts against the model too."""
-        if model in self.health:
-            health = self.health[model]
-            health.failures_in_a_row += 1
-            if health.failures_in_a_row >= health.bench_after and not health.benched:
-                health.benched_until = time.monotonic() + health.cooldown_s
+        for candidate in self.candidates:
+            if candidate.name == model:
+                candidate.report_unusable()
 
-    async def _order(self) -> list[EndpointModel]:
-        """Models not benched, in preference order; if every one is benched, wait for the
-        first to come back rather than fail work a healthy model will do in a minute."""
-        ready = [m for m in self.candidates if not self.health[m.name].benched]
+    async def _ready(self) -> list[EndpointModel]:
+        """Models not resting, in preference order; if all rest, wait for the first back
+        rather than fail work that a healthy model will do in a minute."""
+        ready = [m for m in self.candidates if not m.health.benched]
         if ready:
             return ready
-        soonest = min(self.candidates, key=lambda m: self.health[m.name].benched_until)
-        await asyncio.sleep(max(0.0, self.health[soonest.name].benched_until - time.monotonic()))
+        soonest = min(self.candidates, key=lambda m: m.health.benched_until)
+        await asyncio.sleep(max(0.0, soonest.health.benched_until - time.monotonic()))
+        soonest.health.failures_in_a_row = 0
         await self.link.report(
             ModelIncident(
                 model=soonest.name, agent="", kind="restored", detail="cool-down over; trying again"
             )
         )
         return [soonest]
-
-    async def _failed(self, model: str, agent: str, reason: str) -> None:
-        health = self.health[model]
-        health.failures_in_a_row += 1
-        if health.failures_in_a_row >= health.bench_after and not health.benched:
-            health.benched_until = time.monotonic() + health.cooldown_s
-            others = [m.name for m in self.candidates if m.name != model]
-            where = f"; work goes to {', '.join(others)}" if others else ""
-            await self.link.report(
-                ModelIncident(
-                    model=model,
-                    agent=agent,
-                    kind="benched",
-                    detail=(
-                        f"{health.failures_in_a_row} failures in a row (last: {reason}); "
-                        f"benched for {health.cooldown_s:g} s{where}"
-                    ),
-                )
-            )

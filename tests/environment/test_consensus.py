@@ -3,7 +3,7 @@ import pytest
 from environment.consensus import Ballot, decide
 
 
-def ballots(*verdicts: bool) -> list[Ballot]:
+def ballots(*verdicts: bool | None) -> list[Ballot]:
     personas = ["auditor", "skimmer", "pedant", "fourth"]
     return [Ballot(f"j{i}", personas[i], v) for i, v in enumerate(verdicts)]
 
@@ -47,3 +47,16 @@ def test_unanimous() -> None:
 def test_no_votes_is_an_error() -> None:
     with pytest.raises(ValueError):
         decide([], "majority")
+
+
+def test_an_abstention_counts_neither_way() -> None:
+    decision = decide(ballots(True, None, True), "majority")
+    assert decision.accepted and decision.confidence == 1.0
+    assert not decide(ballots(None, False, True), "majority").accepted  # 1–1, no tiebreaker
+    assert decide(ballots(True, None, True), "unanimous").accepted
+    assert not decide(ballots(True, None, None), "k_of_n", k=2).accepted
+
+
+def test_no_vote_at_all_rejects() -> None:
+    decision = decide(ballots(None, None, None), "majority")
+    assert not decision.accepted and decision.confidence == 0.0

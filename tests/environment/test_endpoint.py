@@ -17,7 +17,7 @@ from PIL import Image
 from environment.ledger import Ledger, MeteredModel
 from environment.messages import Message, ModelIncident
 from environment.models.endpoint import EndpointModel, RunLink, retry_after_seconds
-from environment.models.failover import Failover, Health
+from environment.models.failover import Failover
 from environment.models.protocol import (
     BudgetExhausted,
     ChatMessage,
@@ -97,7 +97,7 @@ async def test_every_transient_fault_is_retried_until_an_answer(
     server, url = fake
     server.plan_faults(["429", "500", "hang", "malformed", "empty"])
     incidents = Incidents()
-    model = endpoint(url, tmp_path, incidents)
+    model = endpoint(url, tmp_path, incidents, bench_after_failures=10)
     completion = await model.complete(inspire_request())
     await model.close()
     assert '"topics"' in completion.text
@@ -138,7 +138,7 @@ async def test_persistent_failure_gives_up_after_max_retries(
     server, url = fake
     server.failing_models["fake-1"] = "500"
     incidents = Incidents()
-    model = endpoint(url, tmp_path, incidents, max_retries=2)
+    model = endpoint(url, tmp_path, incidents, max_retries=2, bench_after_failures=10)
     with pytest.raises(ModelCallFailed, match="gave up after 3 attempts"):
         await model.complete(inspire_request())
     await model.close()
@@ -169,8 +169,7 @@ async def test_a_reply_cut_off_at_max_tokens_is_paid_for_and_not_used(
     server.plan_faults(["length"])
     ledger = Ledger()
     model = endpoint(url, tmp_path, Incidents())
-    health = {"judge": Health(bench_after=3, cooldown_s=60)}
-    metered = MeteredModel(Failover([model], health, model.link), ledger, "inspirer")
+    metered = MeteredModel(Failover([model], model.link), ledger, "inspirer")
     with pytest.raises(ModelCallFailed, match="cut off at max_tokens"):
         await metered.complete(inspire_request())
     await model.close()
@@ -178,7 +177,7 @@ async def test_a_reply_cut_off_at_max_tokens_is_paid_for_and_not_used(
         ledger.total_cost_usd == pytest.approx(server.cost_usd(1.0, 2.0))
         and ledger.total_cost_usd > 0
     )
-    assert health["judge"].failures_in_a_row == 1
+    assert model.health.failures_in_a_row == 1
 
 
 async def test_concurrency_and_rpm_limits_hold(
@@ -205,17 +204,18 @@ async def test_a_failing_model_is_benched_and_its_work_goes_to_a_role_mate(
     server, url = fake
     server.failing_models["broken-model"] = "500"
     incidents = Incidents()
-    broken = endpoint(url, tmp_path, incidents, name="broken", model="broken-model", max_retries=0)
+    broken = endpoint(
+        url, tmp_path, incidents, name="broken", model="broken-model", bench_after_failures=2
+    )
     healthy = endpoint(url, tmp_path, incidents, name="healthy")
-    health = {"broken": Health(2, 600.0), "healthy": Health(2, 600.0)}
-    failover = Failover([broken, healthy], health, broken.link)
+    failover = Failover([broken, healthy], broken.link)
     answered_by = [(await failover.complete(inspire_request(n))).model for n in range(4)]
     await broken.close()
     await healthy.close()
     assert answered_by == ["healthy"] * 4
     assert [c.model for c in server.calls].count("broken-model") == 2  # then it is benched
     benched = [i for i in incidents.seen if i.kind == "benched"]
-    assert len(benched) == 1 and "work goes to healthy" in benched[0].detail
+    assert len(benched) == 1 and "2 failed requests in a row" in benched[0].detail
 
 
 async def test_budget_refuses_a_call_whose_worst_case_could_pass_the_cap(
@@ -223,9 +223,8 @@ async def test_budget_refuses_a_call_whose_worst_case_could_pass_the_cap(
 ) -> None:
     server, url = fake
     model = endpoint(url, tmp_path, Incidents(), max_tokens=1000)  # worst case ≈ $0.002
-    health = {"judge": Health(3, 60.0)}
     ledger = Ledger(cap_usd=0.0025)
-    metered = MeteredModel(Failover([model], health, model.link), ledger, "inspirer")
+    metered = MeteredModel(Failover([model], model.link), ledger, "inspirer")
     calls = 0
     with pytest.raises(BudgetExhausted, match="could cost up to"):
         for number in range(50):
@@ -244,7 +243,7 @@ async def test_the_cache_answers_a_repeated_request_without_a_call(
     cache = ResponseCache(tmp_path / "cache", tmp_path)
     ledger = Ledger()
     model = endpoint(url, tmp_path, Incidents())
-    failover = Failover([model], {"judge": Health(3, 60.0)}, model.link)
+    failover = Failover([model], model.link)
     metered = MeteredModel(failover, ledger, "inspirer", cache)
     first = await metered.complete(inspire_request())
     again = await metered.complete(inspire_request())
@@ -274,3 +273,17 @@ async def test_a_vision_model_receives_the_rendered_png(
     await seeing.close()
     await blind.close()
     assert [c.images for c in server.calls] == [1, 0]
+
+
+async def test_a_lone_benched_model_is_waited_for_not_given_up(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.plan_faults(["500", "500"])
+    incidents = Incidents()
+    model = endpoint(url, tmp_path, incidents, bench_after_failures=2, cooldown_s=0.2)
+    completion = await Failover([model], model.link).complete(inspire_request())
+    await model.close()
+    assert '"topics"' in completion.text
+    assert [i.kind for i in incidents.seen] == ["retry", "benched", "retry", "restored"]
+    assert [c.fault for c in server.calls] == ["500", "500", None]

@@ -45,6 +45,7 @@ class Call:
     images: int = 0
     authorization: str | None = None
     started: float = 0.0
+    digest: str = ""  # of the request body: the same request sent twice has the same one
 
 
 @dataclass
@@ -57,6 +58,7 @@ class FakeOpenAI:
     failing_models: dict[str, str] = field(default_factory=dict)  # model → fault, every time
     in_flight: int = 0
     max_in_flight: int = 0
+    log_path: str | None = None  # one JSON line per call (start, end): for benchmarks
     _planned: deque[str] = field(default_factory=deque)
     _every: int = 0
     _every_kinds: list[str] = field(default_factory=list)
@@ -106,14 +108,22 @@ class FakeOpenAI:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        started = time.monotonic()
         try:
             return await self._handle(request)
         finally:
             self.in_flight -= 1
+            self._log_call(started, time.monotonic())
+
+    def _log_call(self, started: float, ended: float) -> None:
+        if self.log_path is not None:
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"start": started, "end": ended}) + "\n")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         number = next(self._counter)
-        body = await request.json()
+        raw = await request.read()
+        body = json.loads(raw)
         model = str(body.get("model", ""))
         messages = body.get("messages", [])
         prompt, images = _prompt_text(messages)
@@ -122,6 +132,7 @@ class FakeOpenAI:
         call = Call(model, role, 200, fault, authorization=request.headers.get("Authorization"))
         call.images = images
         call.started = time.monotonic()
+        call.digest = hashlib.sha256(raw).hexdigest()
         self.calls.append(call)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)  # the model "thinking"
@@ -407,8 +418,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--log", help="append one JSON line per call (start, end)")
     args = parser.parse_args()
-    web.run_app(FakeOpenAI(latency_s=args.latency).app(), host="127.0.0.1", port=args.port)
+    fake = FakeOpenAI(latency_s=args.latency, log_path=args.log)
+    web.run_app(fake.app(), host="127.0.0.1", port=args.port, print=None)
 
 
 if __name__ == "__main__":
