@@ -56,10 +56,19 @@ def supported_latex_text() -> str:
 
 
 def build_prompt(inputs: GeneratorInputs) -> str:
-    topics = "\n".join(
-        f"{number}. {inputs.topics[(number - 1) % len(inputs.topics)]}"
-        for number in range(1, inputs.tables_wanted + 1)
-    )
+    lines = []
+    for index in range(inputs.tables_wanted):
+        topic = inputs.topics[index % len(inputs.topics)]
+        again = index // len(inputs.topics)
+        lines.append(
+            f"{index + 1}. {topic}"
+            + (
+                f" (another angle than table {index + 1 - again * len(inputs.topics)})"
+                if again
+                else ""
+            )
+        )
+    topics = "\n".join(lines)
     layout = "\n".join(f"- {wish}" for wish in describe_recipe(inputs.recipe))
     return (
         f"Write {inputs.tables_wanted} different tables, one per topic below, each a complete "

@@ -134,6 +134,10 @@ def measure(concurrency: int, rpm: int | None, target: int, latency: float) -> d
     steady = sum(1 for call in calls if low <= call["end"] <= high)
     bound = min(concurrency / latency, rpm / 60 if rpm else float("inf"))
     session = info["last_session"]
+    by_role: dict[str, int] = {}
+    for row in info["ledger"]["by_model_role"]:
+        by_role[row["role"]] = by_role.get(row["role"], 0) + row["calls"]
+    print(f"  calls by role {by_role}; records {info['summary']['records']}", flush=True)
     return {
         "calls": len(calls),
         "calls_per_s": len(calls) / span,

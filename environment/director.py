@@ -99,6 +99,7 @@ class Director(BusAgent):
         known_qa_ids: set[str],
         oracle: Oracle | None,
         committed: TableIndex | None = None,
+        prior_yield: float = 4.0,
         name: str = "director",
     ) -> None:
         super().__init__(name, description="holds the target, back-pressure and stopping")
@@ -110,12 +111,15 @@ class Director(BusAgent):
         self.max_inflight = max_inflight
         self.known_qa_ids = set(known_qa_ids)
         self.oracle = oracle
+        self.prior_yield = prior_yield  # accepted pairs expected of an inspiration, a priori
         self.committed = committed or TableIndex(threshold=1.0)
         self._texts: dict[str, str] = {}
         self.run_id = ""
         self.next_issue = 0
         self.next_commit = 0
+        self.session_start = 0
         self.accepted = 0
+        self.accepted_at_start = 0
         self.limit = 0
         self.stop_reason: str | None = None
         self._open: dict[int, _Inspiration] = {}
@@ -125,8 +129,8 @@ class Director(BusAgent):
     @message_handler
     async def on_run_started(self, message: RunStarted, ctx: MessageContext) -> None:
         self.run_id = message.run_id
-        self.next_issue = self.next_commit = message.next_seq
-        self.accepted = message.accepted_so_far
+        self.next_issue = self.next_commit = self.session_start = message.next_seq
+        self.accepted = self.accepted_at_start = message.accepted_so_far
         # A run that cannot reach its target (a jury that rejects everything) must end.
         self.limit = message.next_seq + 20 + 4 * max(1, self.target - self.accepted)
         if self.accepted >= self.target:
@@ -134,11 +138,27 @@ class Director(BusAgent):
             return
         await self._issue()
 
+    def _in_flight_should_suffice(self) -> bool:
+        """Whether the inspirations in flight are expected to reach the target, at the
+        acceptance rate committed so far this session (smoothed by a prior of half the
+        pairs an inspiration can yield): then issuing more buys only work that will be
+        dropped — tokens paid for nothing with real models. Reads committed state only, so
+        records cannot depend on timing; if the work in flight falls short, the next
+        commits issue more."""
+        committed = self.next_commit - self.session_start
+        prior_weight = 2
+        rate = (self.accepted - self.accepted_at_start + prior_weight * self.prior_yield) / (
+            committed + prior_weight
+        )
+        in_flight = self.next_issue - self.next_commit
+        return self.accepted + rate * in_flight >= self.target + rate
+
     async def _issue(self) -> None:
         while (
             self.stop_reason is None
             and self.next_issue < self.next_commit + self.max_inflight
             and self.next_issue < self.limit
+            and not self._in_flight_should_suffice()
         ):
             seq = self.next_issue
             self.next_issue += 1

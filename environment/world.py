@@ -119,6 +119,7 @@ async def run_world(
         max_inflight=scenario.max_inflight,
         known_qa_ids=known_qa_ids,
         oracle=oracle,
+        prior_yield=0.5 * scenario.tables_per_call * scenario.qa_per_table,
     )
     render_service = RenderService(
         renderer, store, slots=scenario.render.pages, committed=committed

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.fakes.openai_server import FakeOpenAI, ServerThread, serving
+from tests.fakes.openai_server import Call, FakeOpenAI, ServerThread, serving
 
 KEY = "sk-fake-4f9c2a7e1b3d5a6c8e0f"
 PRICE = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
@@ -316,6 +316,24 @@ def test_kill_9_then_resume_pays_each_answer_once_and_the_ledger_survives(
     answered = [call.digest for call in server.answered]
     asked_twice = len(answered) - len(set(answered))
     assert asked_twice <= 4 + 8 + 8 and asked_twice < answered_before_kill
-    # The ledger spans both sessions, to the millionth of a dollar.
+    # The ledger spans both sessions. What it can miss is only the cost of calls the server
+    # answered in the instant before the kill, whose replies never reached the journal: the
+    # first of each request asked twice.
     ledger = json.loads((run_dir / "run.json").read_text())["ledger"]
-    assert ledger["total_cost_usd"] == pytest.approx(server.cost_usd(**PRICE), abs=1e-6)
+    first_answer: dict[str, Call] = {}
+    repeated: set[str] = set()
+    for call in server.answered:
+        if call.digest in first_answer:
+            repeated.add(call.digest)
+        else:
+            first_answer[call.digest] = call
+    at_risk = (
+        sum(
+            first_answer[digest].prompt_tokens * PRICE["input_per_mtok"]
+            + first_answer[digest].completion_tokens * PRICE["output_per_mtok"]
+            for digest in repeated
+        )
+        / 1_000_000
+    )
+    gap = server.cost_usd(**PRICE) - ledger["total_cost_usd"]
+    assert -1e-6 <= gap <= at_risk + 1e-6

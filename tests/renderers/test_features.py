@@ -7,6 +7,7 @@ import pytest
 from renderers.chromium import ChromiumRenderer, GridCell, RenderResult
 from renderers.errors import LatexRenderError
 from renderers.latex_html import translate
+from renderers.latex_vocabulary import supported_constructs
 from tests.conftest import ink_share, png_image
 
 
@@ -300,3 +301,36 @@ def test_at_expressions_remove_the_column_separation() -> None:
         r"\begin{tabular}{@{}lr@{}}a & b\\ \multicolumn{2}{c}{x}\\\end{tabular}"
     ).html
     assert markup.count("padding-left:0") == 1 and markup.count("padding-right:0") == 1
+
+
+SAMPLE_BODIES = {
+    "tabular": r"\begin{tabular}{ll}a & b\\\end{tabular}",
+    "tabular*": r"\begin{tabular*}{\textwidth}{ll}a & b\\\end{tabular*}",
+    "tabularx": r"\begin{tabularx}{\textwidth}{lX}a & b\\\end{tabularx}",
+    "longtable": r"\begin{longtable}{ll}a & b\\\end{longtable}",
+    "array": r"\begin{array}{ll}a & b\\\end{array}",
+    "minipage": r"\begin{minipage}{0.4\textwidth}text\end{minipage}",
+    "adjustbox": r"\begin{adjustbox}{max width=\textwidth}text\end{adjustbox}",
+    "tikzpicture": r"\begin{tikzpicture}\draw (0,0) -- (1,1);\end{tikzpicture}",
+    "itemize": r"\begin{itemize}\item text\end{itemize}",
+    "enumerate": r"\begin{enumerate}\item text\end{enumerate}",
+    "equation": r"\begin{equation}x = 1\end{equation}",
+    "align": r"\begin{align}x &= 1\end{align}",
+    "tablenotes": r"\begin{threeparttable}\begin{tablenotes}\item text\end{tablenotes}"
+    r"\end{threeparttable}",
+}
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [e for e in supported_constructs()["environments"] if e != "document"],
+)
+async def test_every_environment_the_prompt_offers_renders(
+    renderer: ChromiumRenderer, environment: str
+) -> None:
+    """The generator's prompt lists these: each one must render, or the prompt lies."""
+    body = SAMPLE_BODIES.get(environment, rf"\begin{{{environment}}}text\end{{{environment}}}")
+    result = await renderer.render(
+        rf"\documentclass{{article}}\begin{{document}}{body}\end{{document}}"
+    )
+    assert ink_share(png_image(result.png)) > 0.001  # drawn, if small on a text-wide page
