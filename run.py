@@ -68,6 +68,7 @@ class ModelShop:
     api_keys: dict[str, str | None]
     cache: ResponseCache | None
     endpoints: dict[str, EndpointModel] = field(default_factory=dict)
+    simulated: dict[str, SimulatedModel] = field(default_factory=dict)
 
     async def close(self) -> None:
         for endpoint in self.endpoints.values():
@@ -89,8 +90,11 @@ def agent_model(
     """The agent's model, metered; an endpoint model with its role-mates as fallbacks."""
     settings = scenario.models[model_name]
     if isinstance(settings, SimulatedModelSettings):
-        simulated = SimulatedModel(model_name, settings.skill, scenario.seed, shop.oracle)
-        return MeteredModel(simulated, shop.ledger, role), "latex"
+        if model_name not in shop.simulated:
+            shop.simulated[model_name] = SimulatedModel(
+                model_name, settings.skill, scenario.seed, shop.oracle
+            )
+        return MeteredModel(shop.simulated[model_name], shop.ledger, role), "latex"
     role_mates = [
         name
         for name in dict.fromkeys(a.model for a in scenario.agents if a.role == role)
@@ -109,7 +113,6 @@ def agent_model(
                 shop.api_keys.get(name),
                 shop.files_root,
                 shop.link,
-                retry_base_s=endpoint_settings.retry_base_s,
                 jitter_seed=scenario.seed,
             )
         candidates.append(shop.endpoints[name])

@@ -70,10 +70,18 @@ def build_prompt(inputs: GeneratorInputs) -> str:
         )
     topics = "\n".join(lines)
     layout = "\n".join(f"- {wish}" for wish in describe_recipe(inputs.recipe))
+    seed = ""
+    if inputs.seed_latex:
+        seed = (
+            "An accepted table from an earlier round, for inspiration: borrow structural "
+            "ideas if they fit, but do not copy its topic, data or layout.\n"
+            f"```latex\n{inputs.seed_latex.strip()}\n```\n\n"
+        )
     return (
         f"Write {inputs.tables_wanted} different tables, one per topic below, each a complete "
         "LaTeX document (\\documentclass … \\end{document}) in its own ```latex block.\n\n"
         f"Domain: {inputs.domain}\nTopics:\n{topics}\n\nLayout to aim for:\n{layout}\n\n"
+        f"{seed}"
         "Data: realistic and internally consistent — units in the headers, plausible "
         "magnitudes, totals that add up, numeric and qualitative columns. Give each table a "
         "\\caption naming what it shows, so it can be read on its own.\n\n"
@@ -129,6 +137,7 @@ class Generator(RoleAgent):
             topics=message.topics,
             recipe=message.recipe,
             tables_wanted=self.tables_per_call,
+            seed_latex=message.seed_latex,
         )
         try:
             documents = (

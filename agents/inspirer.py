@@ -100,5 +100,6 @@ class Inspirer(RoleAgent):
                 domain=domain,
                 topics=topics,
                 recipe=recipe,
+                seed_latex=message.seed_latex,
             )
         )

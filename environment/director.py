@@ -62,6 +62,16 @@ class _Inspiration:
         )
 
 
+SEED_POOL_SIZE = 64
+
+
+def prune_seed_pool(pool: list[tuple[int, str]], oldest_eligible: int) -> list[tuple[int, str]]:
+    """Keeps what a future inspiration may still pick: the last SEED_POOL_SIZE tables
+    eligible now, and every table not yet eligible."""
+    eligible = [entry for entry in pool if entry[0] <= oldest_eligible]
+    return eligible[-SEED_POOL_SIZE:] + [entry for entry in pool if entry[0] > oldest_eligible]
+
+
 def inspiration_id(seq: int) -> str:
     return f"i{seq:05d}"
 
@@ -100,6 +110,7 @@ class Director(BusAgent):
         oracle: Oracle | None,
         committed: TableIndex | None = None,
         prior_yield: float = 4.0,
+        seed_pool: list[tuple[int, str]] | None = None,
         name: str = "director",
     ) -> None:
         super().__init__(name, description="holds the target, back-pressure and stopping")
@@ -112,6 +123,9 @@ class Director(BusAgent):
         self.known_qa_ids = set(known_qa_ids)
         self.oracle = oracle
         self.prior_yield = prior_yield  # accepted pairs expected of an inspiration, a priori
+        # (seq, LaTeX) of accepted tables, offered to generators as inspiration (None: off).
+        self.seed_pool = seed_pool
+        self._latex: dict[str, str] = {}
         self.committed = committed or TableIndex(threshold=1.0)
         self._texts: dict[str, str] = {}
         self.run_id = ""
@@ -170,6 +184,7 @@ class Director(BusAgent):
                     inspirer=self.inspirers[seq % len(self.inspirers)],
                     generator=self.generators[seq % len(self.generators)],
                     questioner=self.questioners[seq % len(self.questioners)],
+                    seed_latex=self._seed_for(seq),
                 )
             )
 
@@ -207,6 +222,8 @@ class Director(BusAgent):
         if self._get(message.seq) is not None:
             self._grids[message.table_id] = message.grid
             self._texts[message.table_id] = message.text
+            if self.seed_pool is not None:
+                self._latex[message.table_id] = message.latex
 
     @message_handler
     async def on_table_abandoned(self, message: TableAbandoned, ctx: MessageContext) -> None:
@@ -247,9 +264,11 @@ class Director(BusAgent):
             self.known_qa_ids.update(r.qa_id for r in fresh)
             self.accepted += sum(r.accepted for r in fresh)
             self.next_commit += 1
+            self._remember_seeds(fresh)
             for table_id in state.tables:
                 self._grids.pop(table_id, None)
                 self._texts.pop(table_id, None)
+                self._latex.pop(table_id, None)
             self.store.update_run_info(
                 progress={"committed_inspirations": self.next_commit, "accepted": self.accepted}
             )
@@ -266,6 +285,31 @@ class Director(BusAgent):
             elif self.next_commit >= self.limit:
                 await self._finish("exhausted")
         await self._issue()
+
+    def _seeds_for(self, seq: int) -> list[str]:
+        """The accepted tables inspiration `seq` may look at: those of inspirations at least
+        max_inflight before it. Those are all committed whenever `seq` can be issued, so the
+        choice does not depend on when it is issued — nor on a resume in between, and the
+        same seed gives the same prompts (and cache hits)."""
+        assert self.seed_pool is not None
+        return [latex for s, latex in self.seed_pool if s <= seq - self.max_inflight][
+            -SEED_POOL_SIZE:
+        ]
+
+    def _seed_for(self, seq: int) -> str | None:
+        if self.seed_pool is None:
+            return None
+        seeds = self._seeds_for(seq)
+        return seeds[(seq * 7919) % len(seeds)] if seeds else None
+
+    def _remember_seeds(self, records: list[QARecord]) -> None:
+        if self.seed_pool is None:
+            return
+        for table_id in dict.fromkeys(r.table_id for r in records if r.accepted):
+            if table_id in self._latex:
+                seq = next(r.seq for r in records if r.table_id == table_id)
+                self.seed_pool.append((seq, self._latex[table_id]))
+        self.seed_pool[:] = prune_seed_pool(self.seed_pool, self.next_issue - self.max_inflight)
 
     async def _without_duplicate_tables(self, state: _Inspiration) -> list[QARecord]:
         """The inspiration's records in order, less tables too close to committed ones."""

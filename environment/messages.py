@@ -37,6 +37,7 @@ class InspirationRequested(Message):
     inspirer: str
     generator: str
     questioner: str
+    seed_latex: str | None = None  # an accepted table of an earlier round, as inspiration
 
 
 class InspirationOffered(Message):
@@ -48,6 +49,7 @@ class InspirationOffered(Message):
     domain: str
     topics: tuple[str, ...]
     recipe: Recipe
+    seed_latex: str | None = None
 
 
 class InspirationFailed(Message):

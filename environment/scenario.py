@@ -136,6 +136,7 @@ class Scenario(Strict):
     max_inflight: int = Field(default=4, ge=1, le=256)
     render: RenderSettings = RenderSettings()
     dedup: DedupSettings = DedupSettings()
+    seed_tables: bool = True  # show generators an accepted table of an earlier round
     budget: BudgetSettings | None = None
     cache_dir: str | None = None  # response cache; default <output>/.cache/responses
 

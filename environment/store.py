@@ -178,6 +178,10 @@ class RunStore:
         path = self.tables / f"{table_id}.txt"
         return path.read_text(encoding="utf-8") if path.is_file() else ""
 
+    def table_latex(self, table_id: str) -> str:
+        path = self.tables / f"{table_id}.tex"
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+
     def read_records(self) -> list[QARecord]:
         return list(iter_records(self.records_path))
 

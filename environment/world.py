@@ -19,7 +19,7 @@ from typing import Any
 
 from environment.bus import Bus, BusAgent
 from environment.dedup import TableIndex
-from environment.director import Director
+from environment.director import Director, prune_seed_pool
 from environment.event_log import Event, EventLog
 from environment.ledger import Ledger
 from environment.messages import Message, RunStarted, TableDrafted
@@ -107,8 +107,14 @@ async def run_world(
         link.stopping = False
         bus.halt_hooks.append(lambda: setattr(link, "stopping", True))
     committed = TableIndex(scenario.dedup.table_similarity)
-    for table_id in sorted({record.table_id for record in store.read_records()}):
+    records = store.read_records()
+    for table_id in sorted({record.table_id for record in records}):
         committed.add(table_id, store.table_text(table_id))  # a resumed run's tables
+    seed_pool = None
+    if scenario.seed_tables:  # a resumed run goes on with the pool it would have had
+        accepted = {record.table_id: record.seq for record in records if record.accepted}
+        seed_pool = [(seq, store.table_latex(table_id)) for table_id, seq in accepted.items()]
+        seed_pool = prune_seed_pool(seed_pool, next_seq - scenario.max_inflight)
     director = Director(
         committed=committed,
         store=store,
@@ -120,6 +126,7 @@ async def run_world(
         known_qa_ids=known_qa_ids,
         oracle=oracle,
         prior_yield=0.5 * scenario.tables_per_call * scenario.qa_per_table,
+        seed_pool=seed_pool,
     )
     render_service = RenderService(
         renderer, store, slots=scenario.render.pages, committed=committed

@@ -139,7 +139,6 @@ class EndpointModel:
         api_key: str | None,
         files_root: Path,
         link: RunLink,
-        retry_base_s: float = 1.0,
         jitter_seed: int = 0,
     ) -> None:
         self.name = name
@@ -147,7 +146,6 @@ class EndpointModel:
         self.settings = settings
         self.files_root = files_root
         self.link = link
-        self.retry_base_s = retry_base_s
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -289,7 +287,7 @@ class EndpointModel:
     def _delay(self, attempt: int, retry_after_s: float | None) -> float:
         if retry_after_s is not None:
             return retry_after_s
-        ceiling = min(BACKOFF_CAP_S, self.retry_base_s * 2 ** (attempt - 1))
+        ceiling = min(BACKOFF_CAP_S, self.settings.retry_base_s * 2 ** (attempt - 1))
         return ceiling * (0.5 + 0.5 * self._jitter.random())  # jitter spreads the herd
 
     async def _incident(self, request: ModelRequest, kind: str, detail: str) -> None:

@@ -41,6 +41,7 @@ class GeneratorInputs(Contract):
     topics: tuple[str, ...]
     recipe: Recipe
     tables_wanted: int
+    seed_latex: str | None = None
 
 
 class RepairInputs(Contract):

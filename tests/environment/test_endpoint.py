@@ -72,9 +72,7 @@ def endpoint(
 ) -> EndpointModel:
     link = RunLink(publish=incidents, redact=Redactor({SECRET}))
     model_settings = settings(base_url, **extra)
-    return EndpointModel(
-        name, model_settings, SECRET, tmp_path, link, retry_base_s=model_settings.retry_base_s
-    )
+    return EndpointModel(name, model_settings, SECRET, tmp_path, link)
 
 
 def inspire_request(number: int = 0, image: str | None = None) -> ModelRequest:

@@ -98,3 +98,40 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
 def test_missing_scenario_file(tmp_path: Path, personas: dict[str, Persona]) -> None:
     with pytest.raises(UserInputError, match="file not found"):
         load_scenario(tmp_path / "nope.yaml", personas)
+
+
+ENDPOINT = """  judge:
+    kind: openai
+    base_url: http://127.0.0.1:8000/v1
+    model: qwen2.5-72b
+    price: {input_per_mtok: 1.0, output_per_mtok: 10.0}
+"""
+
+
+@pytest.mark.parametrize(
+    "endpoint_line, expected",
+    [
+        ("    rpmm: 30\n", r"models\.judge\.rpmm: unknown key 'rpmm' \(did you mean 'rpm'\?\)"),
+        ("    api_key: sk-live-123456\n", r"models\.judge\.api_key: never put a key in a"),
+        ("    api_key_env: sk-live-123456\n", r"models\.judge\.api_key_env: .*names an env"),
+        ("    table_input: image\n", r"models\.judge: .*table_input: image needs vision: true"),
+        ("    concurrency: 0\n", r"models\.judge\.concurrency: .*greater than or equal to 1"),
+        ("    kind: openia\n", r"models\.judge\.kind: unknown kind 'openia'; known:"),
+    ],
+)
+def test_endpoint_settings_errors_name_the_key_and_never_echo_a_key(
+    tmp_path: Path, personas: dict[str, Persona], endpoint_line: str, expected: str
+) -> None:
+    block = ENDPOINT + endpoint_line
+    if "kind: openia" in endpoint_line:
+        block = ENDPOINT.replace("kind: openai", "kind: openia")
+    text = scenario_text(**{"models:\n": "models:\n" + block})
+    with pytest.raises(UserInputError, match=expected) as error:
+        load(tmp_path, text, personas)
+    assert "sk-live" not in str(error.value)
+
+
+def test_a_budget_below_one_call_is_refused(tmp_path: Path, personas: dict[str, Persona]) -> None:
+    text = scenario_text(**{"models:\n": "models:\n" + ENDPOINT}) + "budget: {usd: 0.01}\n"
+    with pytest.raises(UserInputError, match=r"budget\.usd: 0\.01 is below the worst case .*judge"):
+        load(tmp_path, text, personas)

@@ -46,6 +46,7 @@ class Call:
     authorization: str | None = None
     started: float = 0.0
     digest: str = ""  # of the request body: the same request sent twice has the same one
+    prompt: str = ""
 
 
 @dataclass
@@ -131,6 +132,7 @@ class FakeOpenAI:
         fault = self.failing_models.get(model) or self._next_fault(number)
         call = Call(model, role, 200, fault, authorization=request.headers.get("Authorization"))
         call.images = images
+        call.prompt = prompt
         call.started = time.monotonic()
         call.digest = hashlib.sha256(raw).hexdigest()
         self.calls.append(call)
