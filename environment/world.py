@@ -111,7 +111,12 @@ async def run_world(
     for table_id in sorted({record.table_id for record in records}):
         committed.add(table_id, store.table_text(table_id))  # a resumed run's tables
     seed_pool = None
-    if scenario.seed_tables:  # a resumed run goes on with the pool it would have had
+    real_generators = any(
+        scenario.models[agent.model].kind != "simulated"
+        for agent in scenario.agents
+        if agent.role == "generator"
+    )
+    if scenario.seed_tables and real_generators:  # simulated ones do not read prompts
         accepted = {record.table_id: record.seq for record in records if record.accepted}
         seed_pool = [(seq, store.table_latex(table_id)) for table_id, seq in accepted.items()]
         seed_pool = prune_seed_pool(seed_pool, next_seq - scenario.max_inflight)
