@@ -29,7 +29,7 @@ from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
 from environment.console import RunConsole
 from environment.export import FORMATS, export
 from environment.ledger import Ledger, MeteredModel
-from environment.models.endpoint import EndpointModel, RunLink
+from environment.models.endpoint import EndpointModel, RunLink, preflight
 from environment.models.failover import Failover
 from environment.models.oracle import Oracle
 from environment.models.response_cache import ResponseCache
@@ -165,6 +165,21 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     return scenario.model_copy(update=update) if update else scenario
 
 
+async def check_endpoints(scenario: Scenario) -> None:
+    """Keys present, servers reachable, keys accepted, model names served (a warning)."""
+    api_keys = read_api_keys(endpoint_key_envs(scenario))
+    used = {agent.model for agent in scenario.agents}
+    redact = Redactor({key for key in api_keys.values() if key})
+    checks = [
+        preflight(name, settings, api_keys.get(name), redact)
+        for name, settings in scenario.models.items()
+        if isinstance(settings, OpenAIModelSettings) and name in used
+    ]
+    for warning in await asyncio.gather(*checks):
+        if warning is not None:
+            print(f"warning: {warning}", file=sys.stderr)
+
+
 def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool) -> ModelShop:
     """Keys from the environment (never from files), the redactor that hides them, the
     response cache, and the run's ledger (going on from earlier sessions)."""
@@ -211,6 +226,7 @@ async def run_command(args: argparse.Namespace) -> int:
             )
         scenario = apply_overrides(scenario, args)
         check_scenario(scenario, personas)
+        await check_endpoints(scenario)
         records = store.read_records()
         known = {record.qa_id for record in records}
         accepted = sum(record.accepted for record in records)
@@ -225,7 +241,7 @@ async def run_command(args: argparse.Namespace) -> int:
                 "scenarios/quickstart.yaml (or --resume RUN_DIR)"
             )
         scenario = apply_overrides(load_scenario(Path(args.scenario), personas), args)
-        read_api_keys(endpoint_key_envs(scenario))  # a missing key: before a run folder
+        await check_endpoints(scenario)  # a missing key or a dead server: before a run folder
         directory = (
             Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
         )

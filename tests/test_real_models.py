@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -351,3 +352,37 @@ def test_kill_9_then_resume_pays_each_answer_once_and_the_ledger_survives(
     )
     gap = server.cost_usd(**PRICE) - ledger["total_cost_usd"]
     assert -1e-6 <= gap <= at_risk + 1e-6
+
+
+def test_preflight_names_a_dead_server_a_refused_key_and_an_unknown_model(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    dead = write_real_scenario(tmp_path, dead_url)
+    result = run(str(dead), "--quiet", "--out", str(tmp_path / "dead"), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"base_url: cannot reach {dead_url}" in result.stderr
+    assert not (tmp_path / "dead").exists()
+
+    server.required_key = "sk-the-right-one-000000"
+    scenario = write_real_scenario(tmp_path, thread.base_url)
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "refused"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        "api_key_env: " in result.stderr and "refused the key in MODSWAP_FAKE_KEY" in result.stderr
+    )
+    assert KEY not in result.stderr and not (tmp_path / "refused").exists()
+
+    server.required_key = None
+    server.served_models = ("fake-writer", "fake-judge-a", "fake-judge-bb")
+    result = run(
+        str(scenario), "--quiet", "--target", "3", "--out", str(tmp_path / "ok"), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: models.judge-b.model: 'fake-judge-b' is not among the 3 models" in result.stderr
+    )
+    assert "did you mean fake-judge-bb" in result.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import email.utils
 import json
 import random
@@ -25,6 +26,7 @@ from environment.messages import Message, ModelIncident
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
 from environment.models.secrets import Redactor
 from environment.scenario import OpenAIModelSettings
+from environment.yaml_source import UserInputError
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 BACKOFF_CAP_S = 60.0
@@ -32,6 +34,9 @@ BACKOFF_CAP_S = 60.0
 # least, or one token per 28×28 pixel patch if that is more (Qwen-VL's rule; OpenAI's
 # high-detail tiles come to ~1,100 for our sizes).
 IMAGE_TOKENS_FLOOR = 1105
+# Benched this many times in a row without one success, a model is down for the run: its
+# calls fail at once, so a run against a dead endpoint ends instead of waiting forever.
+DOWN_AFTER_BENCHES = 5
 
 
 @dataclass
@@ -56,21 +61,34 @@ class Health:
     cooldown_s: float
     failures_in_a_row: int = 0
     benched_until: float = 0.0
+    benches_in_a_row: int = 0
 
     @property
     def benched(self) -> bool:
         return time.monotonic() < self.benched_until
 
+    @property
+    def down(self) -> bool:
+        return self.benches_in_a_row >= DOWN_AFTER_BENCHES
+
     def note_success(self) -> None:
-        self.failures_in_a_row = 0
+        self.failures_in_a_row = self.benches_in_a_row = 0
 
     def note_failure(self) -> bool:
         """Counts a failure; True if it just benched the model."""
         self.failures_in_a_row += 1
         if self.failures_in_a_row >= self.bench_after and not self.benched:
             self.benched_until = time.monotonic() + self.cooldown_s
+            self.benches_in_a_row += 1
             return True
         return False
+
+    def back_from_bench(self) -> bool:
+        """The first call after a cool-down gets a clean slate; True for that call only."""
+        if self.failures_in_a_row == 0:
+            return False
+        self.failures_in_a_row = 0
+        return True
 
 
 class RequestPacer:
@@ -238,6 +256,8 @@ class EndpointModel:
         for attempt in range(1, attempts + 1):
             if self.link.stopping:
                 raise ModelCallFailed(self.name, "the run is stopping")
+            if self.health.down:
+                raise ModelCallFailed(self.name, "down for this run after repeated benching")
             if self.health.benched:  # benched while this call waited: let a role-mate take it
                 raise Benched(self.name, "resting after repeated failures")
             try:
@@ -272,13 +292,18 @@ class EndpointModel:
 
     async def _count_failure(self, request: ModelRequest, reason: str) -> None:
         if self.health.note_failure():
-            await self._incident(
-                request,
-                "benched",
-                f"{self.health.failures_in_a_row} failed requests in a row (last: {reason}); "
-                f"resting {self.health.cooldown_s:g} s, its work goes to the role's other "
-                "models",
-            )
+            detail = f"{self.health.failures_in_a_row} failed requests in a row (last: {reason}); "
+            if self.health.down:
+                detail += (
+                    f"benched {DOWN_AFTER_BENCHES} times without a success: down for this "
+                    "run, its calls now fail"
+                )
+            else:
+                detail += (
+                    f"resting {self.health.cooldown_s:g} s, its work goes to the role's other "
+                    "models"
+                )
+            await self._incident(request, "benched", detail)
 
     def report_unusable(self) -> None:
         """Output unusable even after the re-ask counts against the model too."""
@@ -367,3 +392,50 @@ def _server_says(raw: bytes) -> str:
         text = raw[:200].decode("utf-8", "replace")
     text = " ".join(str(text or "").split())[:200]
     return f": {text}" if text else ""
+
+
+async def preflight(
+    name: str, settings: OpenAIModelSettings, api_key: str | None, redact: Redactor
+) -> str | None:
+    """Before a run folder exists: is the endpoint there, does it take the key, does it
+    serve the model? `GET {base_url}/models` costs nothing. An unreachable server or a
+    rejected key is a UserInputError; a model name missing from the list is a warning
+    (some servers, llama.cpp's for one, answer to any name)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    url = settings.base_url + "/models"
+    try:
+        async with (
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=min(15.0, settings.timeout_s))
+            ) as session,
+            session.get(url, headers=headers) as response,
+        ):
+            status = response.status
+            raw = await response.read()
+    except (TimeoutError, aiohttp.ClientError) as error:
+        reason = redact(str(error) or type(error).__name__)
+        raise UserInputError(
+            f"models.{name}.base_url: cannot reach {settings.base_url} ({reason}); is the "
+            "server running and the address right?"
+        ) from None
+    if status in (401, 403):
+        where = f"the key in {settings.api_key_env}" if settings.api_key_env else "no key"
+        raise UserInputError(
+            f"models.{name}.api_key_env: {settings.base_url} refused {where} "
+            f"(HTTP {status}{redact(_server_says(raw))})"
+        )
+    if status != 200:
+        return None  # no model list here: nothing more to check
+    try:
+        listed = json.loads(raw).get("data", [])
+        served = [str(item["id"]) for item in listed if isinstance(item, dict) and "id" in item]
+    except (AttributeError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if served and settings.model not in served:
+        close = difflib.get_close_matches(settings.model, served, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (
+            f"models.{name}.model: '{settings.model}' is not among the {len(served)} models "
+            f"{settings.base_url} lists{hint}"
+        )
+    return None

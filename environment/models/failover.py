@@ -50,15 +50,21 @@ class Failover:
     async def _ready(self) -> list[EndpointModel]:
         """Models not resting, in preference order; if all rest, wait for the first back
         rather than fail work that a healthy model will do in a minute."""
-        ready = [m for m in self.candidates if not m.health.benched]
+        alive = [m for m in self.candidates if not m.health.down]
+        if not alive:
+            raise ModelCallFailed(self.name, "every model of this role is down for this run")
+        ready = [m for m in alive if not m.health.benched]
         if ready:
             return ready
-        soonest = min(self.candidates, key=lambda m: m.health.benched_until)
+        soonest = min(alive, key=lambda m: m.health.benched_until)
         await asyncio.sleep(max(0.0, soonest.health.benched_until - time.monotonic()))
-        soonest.health.failures_in_a_row = 0
-        await self.link.report(
-            ModelIncident(
-                model=soonest.name, agent="", kind="restored", detail="cool-down over; trying again"
+        if soonest.health.back_from_bench():
+            await self.link.report(
+                ModelIncident(
+                    model=soonest.name,
+                    agent="",
+                    kind="restored",
+                    detail="cool-down over; trying again",
+                )
             )
-        )
         return [soonest]

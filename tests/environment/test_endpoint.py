@@ -285,3 +285,24 @@ async def test_a_lone_benched_model_is_waited_for_not_given_up(
     assert '"topics"' in completion.text
     assert [i.kind for i in incidents.seen] == ["retry", "benched", "retry", "restored"]
     assert [c.fault for c in server.calls] == ["500", "500", None]
+
+
+async def test_a_model_benched_again_and_again_is_down_and_fails_at_once(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.failing_models["fake-1"] = "500"
+    incidents = Incidents()
+    model = endpoint(
+        url, tmp_path, incidents, max_retries=0, bench_after_failures=1, cooldown_s=0.01
+    )
+    failover = Failover([model], model.link)
+    reasons = []
+    for number in range(7):
+        with pytest.raises(ModelCallFailed) as failure:
+            await failover.complete(inspire_request(number))
+        reasons.append(str(failure.value))
+    await model.close()
+    assert len(server.calls) == 5  # DOWN_AFTER_BENCHES: then no request at all
+    assert reasons[-1].endswith("every model of this role is down for this run")
+    assert "down for this run" in [i for i in incidents.seen if i.kind == "benched"][-1].detail

@@ -60,6 +60,14 @@ class FakeOpenAI:
     in_flight: int = 0
     max_in_flight: int = 0
     log_path: str | None = None  # one JSON line per call (start, end): for benchmarks
+    served_models: tuple[str, ...] = (
+        "fake-writer",
+        "fake-judge-a",
+        "fake-judge-b",
+        "fake-1",
+        "fake-1s",
+    )
+    required_key: str | None = None  # GET /models checks it when set
     _planned: deque[str] = field(default_factory=deque)
     _every: int = 0
     _every_kinds: list[str] = field(default_factory=list)
@@ -104,7 +112,17 @@ class FakeOpenAI:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.handle)
+        app.router.add_get("/v1/models", self.models)
         return app
+
+    async def models(self, request: web.Request) -> web.StreamResponse:
+        if (
+            self.required_key
+            and request.headers.get("Authorization") != f"Bearer {self.required_key}"
+        ):
+            return web.json_response({"error": {"message": "invalid api key"}}, status=401)
+        listed = [{"id": name, "object": "model"} for name in self.served_models]
+        return web.json_response({"object": "list", "data": listed})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
