@@ -184,7 +184,7 @@ class RunConsole:
         if self.quiet:
             fields = {**s.as_dict(), **extra}
             print(
-                "summary: " + " ".join(f"{k}={_fmt(v)}" for k, v in fields.items()),
+                "summary: " + " ".join(f"{k}={_fmt(v, k)}" for k, v in fields.items()),
                 file=self.stream,
                 flush=True,
             )
@@ -199,7 +199,7 @@ class RunConsole:
             return
         overview = Table(title="run summary", show_header=False)
         for key, value in {**s.as_dict(), **extra}.items():
-            overview.add_row(key.replace("_", " "), _fmt(value))
+            overview.add_row(key.replace("_", " "), _fmt(value, key))
         rates = Table(title="acceptance by agent")
         for column in ("role", "agent", "accepted", "of", "rate"):
             rates.add_column(column)
@@ -223,7 +223,9 @@ class RunConsole:
             self.console.print(text)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, key: str = "") -> str:
+    if key.endswith("_usd") and isinstance(value, (int, float)):
+        return f"${value:.4f}"  # cents matter: a pair can cost a fraction of one
     if isinstance(value, float):
         return f"{value:.3f}"
     return "–" if value is None else str(value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextvars
 import hashlib
 import itertools
 import json
@@ -28,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+_current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("call", default=None)
 FAULTS = ("429", "500", "hang", "malformed", "length", "empty", "401")
 _ITEMS = ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Ivy", "Juniper")
 
@@ -128,16 +130,27 @@ class FakeOpenAI:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         started = time.monotonic()
+        _current_call.set(None)
         try:
             return await self._handle(request)
         finally:
             self.in_flight -= 1
-            self._log_call(started, time.monotonic())
+            self._log_call(started, time.monotonic(), _current_call.get())
 
-    def _log_call(self, started: float, ended: float) -> None:
+    def _log_call(self, started: float, ended: float, call: Call | None) -> None:
         if self.log_path is not None:
+            line: dict[str, Any] = {"start": started, "end": ended}
+            if call is not None:
+                line |= {
+                    "model": call.model,
+                    "role": call.role,
+                    "status": call.status,
+                    "fault": call.fault,
+                    "prompt_tokens": call.prompt_tokens,
+                    "completion_tokens": call.completion_tokens,
+                }
             with open(self.log_path, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"start": started, "end": ended}) + "\n")
+                log.write(json.dumps(line) + "\n")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         number = next(self._counter)
@@ -152,12 +165,15 @@ class FakeOpenAI:
         call.images = images
         call.prompt = prompt
         call.started = time.monotonic()
+        _current_call.set(call)  # this request's task only: for the log line
         call.digest = hashlib.sha256(raw).hexdigest()
         self.calls.append(call)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)  # the model "thinking"
-        if fault == "hang":
+        if fault == "hang":  # then a gateway timeout: nothing was generated, nothing billed
             await asyncio.sleep(self.hang_s)
+            call.status = 504
+            return web.json_response({"error": {"message": "upstream timed out"}}, status=504)
         if fault in ("429", "500", "401"):
             call.status = int(fault)
             headers = {"Retry-After": self.retry_after} if fault == "429" else {}
@@ -438,9 +454,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0)
-    parser.add_argument("--log", help="append one JSON line per call (start, end)")
+    parser.add_argument("--log", help="append one JSON line per call (start, end, usage)")
+    parser.add_argument("--fault-every", type=int, default=0, help="every n-th request fails")
+    parser.add_argument("--faults", default="429,500,malformed,hang,length,empty")
+    parser.add_argument("--hang", type=float, default=30.0, help="seconds a 'hang' lasts")
     args = parser.parse_args()
-    fake = FakeOpenAI(latency_s=args.latency, log_path=args.log)
+    fake = FakeOpenAI(latency_s=args.latency, log_path=args.log, hang_s=args.hang)
+    if args.fault_every:
+        fake.fault_every(args.fault_every, args.faults.split(","))
     web.run_app(fake.app(), host="127.0.0.1", port=args.port, print=None)
 
 
