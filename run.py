@@ -254,7 +254,8 @@ async def run_command(args: argparse.Namespace) -> int:
         store.close()
         raise
     participants = build_participants(scenario, personas, shop)
-    console = RunConsole(quiet=args.quiet)
+    ledger = shop.ledger
+    console = RunConsole(quiet=args.quiet, spending=lambda: (ledger.total_cost_usd, ledger.cap_usd))
     console.message(f"run folder: {store.directory}")
     try:
         with console:

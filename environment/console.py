@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from rich.console import Console, Group
@@ -91,8 +92,15 @@ def preview(event: dict[str, Any]) -> str:
 
 
 class RunConsole:
-    def __init__(self, *, quiet: bool, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: bool,
+        stream: TextIO | None = None,
+        spending: Callable[[], tuple[float, float | None]] | None = None,
+    ) -> None:
         self.quiet = quiet
+        self.spending = spending  # (spent, cap) in US$, read at each refresh of the live view
         self.stream = stream or sys.stdout
         self.console = Console(
             file=self.stream, highlight=False, force_terminal=None if not quiet else False
@@ -129,6 +137,8 @@ class RunConsole:
             self._live.update(self._view())
             self._live.__exit__(None, None, None)
             self._live = None
+            if not self.console.is_terminal:  # rich leaves the last frame's line open
+                self.console.line()
 
     def on_event(self, event: dict[str, Any]) -> None:
         self.stats.observe(event)
@@ -174,9 +184,18 @@ class RunConsole:
         conversation = Table.grid()
         for line in self.lines:
             conversation.add_row(line)
-        return Group(
-            Panel(conversation, title="agents on the bus", border_style="dim"), self._progress
-        )
+        parts: list[Any] = [
+            Panel(conversation, title="agents on the bus", border_style="dim"),
+            self._progress,
+        ]
+        if self.spending is not None:
+            spent, cap = self.spending()
+            if spent or cap:
+                of_cap = f" of ${cap:.2f} budget" if cap else ""
+                money = Table.grid()
+                money.add_row(Text(f"{'spent':<18} ${spent:.4f}{of_cap}", style="bold"))
+                parts.append(money)
+        return Group(*parts)
 
     def summary(self, extra: dict[str, Any]) -> None:
         """Counts, acceptance per generator and questioner, and the jury against the oracle."""
