@@ -20,6 +20,7 @@ from environment.models.protocol import (
     ModelRequest,
 )
 from environment.models.response_cache import ResponseCache
+from environment.store import truncate_torn_tail
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Ledger:
     def open(cls, journal: Path, cap_usd: float | None) -> Ledger:
         """The run's ledger, going on from the calls earlier sessions journaled."""
         ledger = cls(cap_usd=cap_usd)
+        truncate_torn_tail(journal)  # a line a kill -9 cut short would swallow the next one
         if journal.exists():
             for line in journal.read_text(encoding="utf-8").splitlines():
                 try:
@@ -50,7 +52,7 @@ class Ledger:
                     completion = Completion.model_validate(row["completion"])
                     model, role = str(row["model"]), str(row["role"])
                 except (ValueError, KeyError, TypeError):
-                    continue  # a line torn by a crash
+                    continue  # unreadable: not ours to guess at
                 ledger._add(model, role, completion)
         ledger.journal = journal.open("a", encoding="utf-8")
         return ledger

@@ -37,7 +37,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _truncate_torn_tail(path: Path) -> int:
+def truncate_torn_tail(path: Path) -> int:
     """Cuts a last line that a crash left without its newline; returns bytes removed."""
     if not path.exists():
         return 0
@@ -103,8 +103,8 @@ class RunStore:
                 f"{directory}: not a run folder (no run.json); pass the "
                 "folder a run printed, e.g. out/quickstart-20260101-120000"
             )
-        _truncate_torn_tail(store.records_path)
-        _truncate_torn_tail(store.events_path)
+        truncate_torn_tail(store.records_path)
+        truncate_torn_tail(store.events_path)
         store.tables.mkdir(parents=True, exist_ok=True)
         store.images.mkdir(parents=True, exist_ok=True)
         store._open()

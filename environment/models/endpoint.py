@@ -30,10 +30,10 @@ from environment.yaml_source import UserInputError
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 BACKOFF_CAP_S = 60.0
-# Image tokens are not in the text: count a rendered table as this many prompt tokens at
-# least, or one token per 28×28 pixel patch if that is more (Qwen-VL's rule; OpenAI's
-# high-detail tiles come to ~1,100 for our sizes).
-IMAGE_TOKENS_FLOOR = 1105
+# Image tokens are not in the text. A worst case for one rendered table: Qwen-VL counts a
+# token per 28×28 patch (~3,800 for a 2,000×1,500 px table at scale 2), OpenAI's high
+# detail ~1,100, Gemini 258 per tile.
+IMAGE_TOKENS_CEILING = 5000
 # Benched this many times in a row without one success, a model is down for the run: its
 # calls fail at once, so a run against a dead endpoint ends instead of waiting forever.
 DOWN_AFTER_BENCHES = 5
@@ -136,17 +136,6 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def png_size(png: bytes) -> tuple[int, int]:
-    if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
-        return 0, 0
-    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-
-
-def image_tokens(png: bytes) -> int:
-    width, height = png_size(png)
-    return max(IMAGE_TOKENS_FLOOR, (width * height) // (28 * 28))
-
-
 class EndpointModel:
     """A named model of a scenario, on an OpenAI-compatible endpoint."""
 
@@ -181,10 +170,6 @@ class EndpointModel:
             [s.base_url, s.model, s.temperature, s.max_tokens, s.shown], separators=(",", ":")
         )
 
-    @property
-    def shown(self) -> str:
-        return self.settings.shown
-
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -199,14 +184,12 @@ class EndpointModel:
         return self._session
 
     # ---------- the request body
-    async def _payload(self, request: ModelRequest) -> tuple[dict[str, Any], int]:
-        """The JSON body, and how many prompt tokens its images will cost at most."""
+    async def _payload(self, request: ModelRequest) -> dict[str, Any]:
+        """The JSON body: text messages, and the rendered table as a data URL for vision."""
         messages: list[dict[str, Any]] = []
-        image_cost = 0
         for message in request.messages:
             if message.image is not None and self.settings.vision:
                 png = await asyncio.to_thread(self._read_image, message.image)
-                image_cost += image_tokens(png)
                 url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
                 content: Any = [
                     {"type": "text", "text": message.content},
@@ -222,7 +205,7 @@ class EndpointModel:
             "max_tokens": self.settings.max_tokens,
             "stream": False,
         }
-        return body, image_cost
+        return body
 
     def _read_image(self, relative: str) -> bytes:
         path = (self.files_root / relative).resolve()
@@ -238,7 +221,7 @@ class EndpointModel:
         whole max_tokens: what this call could cost at most."""
         text = sum(len(m.content.encode("utf-8")) for m in request.messages) // 2 + 16
         images = sum(
-            IMAGE_TOKENS_FLOOR * 4 for m in request.messages if m.image and self.settings.vision
+            IMAGE_TOKENS_CEILING for m in request.messages if m.image and self.settings.vision
         )
         return self.cost_usd(text + images, self.settings.max_tokens)
 
@@ -250,7 +233,7 @@ class EndpointModel:
 
     # ---------- calling
     async def complete(self, request: ModelRequest) -> Completion:
-        body, _ = await self._payload(request)
+        body = await self._payload(request)
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         attempts = self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):

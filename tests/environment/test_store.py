@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from environment.ledger import Ledger
 from environment.messages import QARecord, Vote
+from environment.models.protocol import Completion
 from environment.store import RunStore
 from environment.yaml_source import UserInputError
 
@@ -55,3 +57,20 @@ def test_corrupt_record_names_file_and_line(tmp_path: Path) -> None:
         file.write(json.dumps({"qa_id": 3}) + "\n")
     with pytest.raises(UserInputError, match=r"records\.jsonl:2: corrupt record"):
         RunStore(tmp_path / "run").read_records()
+
+
+def test_the_ledger_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
+    journal = tmp_path / "ledger.jsonl"
+    ledger = Ledger.open(journal, cap_usd=None)
+    paid = Completion(text="x", model="m", prompt_tokens=10, completion_tokens=5, cost_usd=0.25)
+    ledger.record("m", "juror", paid)
+    ledger.close()
+    with journal.open("a") as file:
+        file.write('{"model": "m", "role": "juror", "comp')  # a kill -9 mid-write
+    again = Ledger.open(journal, cap_usd=None)
+    again.record("m", "juror", paid)
+    again.close()
+    reopened = Ledger.open(journal, cap_usd=None)
+    reopened.close()
+    assert reopened.total_cost_usd == pytest.approx(0.5)
+    assert reopened.usage[("m", "juror")].calls == 2
