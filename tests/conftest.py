@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -63,6 +65,29 @@ tables_per_call: 2
 qa_per_table: 3
 max_inflight: 3
 """
+
+
+def start_run_and_wait_for_commits(
+    scenario: Path, run_dir: Path, cwd: Path, commits: int = 1, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Starts `run.py SCENARIO --quiet` and returns once `commits` inspirations are on disk
+    (read from its own log lines, not from a clock), for a test to interrupt it."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    assert process.stdout is not None
+    seen = 0
+    for line in process.stdout:
+        if "InspirationCommitted" in line:
+            seen += 1
+            if seen == commits:
+                break
+    return process
 
 
 def write_scenario(directory: Path, *, seed: int = 7, target: int = 6) -> Path:

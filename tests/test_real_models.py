@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_run_and_wait_for_commits
 from tests.fakes.openai_server import Call, FakeOpenAI, ServerThread, serving
 
 KEY = "sk-fake-4f9c2a7e1b3d5a6c8e0f"
@@ -305,18 +305,7 @@ def test_kill_9_then_resume_pays_each_answer_once_and_the_ledger_survives(
     scenario = write_real_scenario(tmp_path, thread.base_url, target=10)
     run_dir = tmp_path / "killed"
     env = dict(os.environ, MODSWAP_FAKE_KEY=KEY)
-    with subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "InspirationCommitted" in line:
-                break
+    with start_run_and_wait_for_commits(scenario, run_dir, tmp_path, env=env) as process:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
     answered_before_kill = len(server.answered)

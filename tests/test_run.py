@@ -9,7 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, ink_share, png_image, write_scenario
+from tests.conftest import (
+    ROOT,
+    ink_share,
+    png_image,
+    start_run_and_wait_for_commits,
+    write_scenario,
+)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -114,20 +120,7 @@ def test_same_seed_same_records_other_seed_other_records(tmp_path: Path) -> None
 def test_kill_9_then_resume_finishes_without_duplicates_or_losses(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, seed=5, target=24)
     run_dir = tmp_path / "killed"
-    with subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp_path,
-    ) as process:
-        assert process.stdout is not None
-        commits = 0
-        for line in process.stdout:
-            if "InspirationCommitted" in line:
-                commits += 1
-                if commits == 2:
-                    break
+    with start_run_and_wait_for_commits(scenario, run_dir, tmp_path, commits=2) as process:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
@@ -180,17 +173,7 @@ def test_missing_chromium_or_assets_say_how_to_fix(tmp_path: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, seed=9, target=40)
     run_dir = tmp_path / "stopped"
-    with subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "InspirationCommitted" in line:
-                break
+    with start_run_and_wait_for_commits(scenario, run_dir, tmp_path) as process:
         process.send_signal(signal.SIGINT)
         rest, errors = process.communicate(timeout=120)
     assert process.returncode == 130, errors
