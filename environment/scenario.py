@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,8 +40,13 @@ class OpenAIModelSettings(Strict):
     base_url: str = Field(pattern=r"^https?://[^\s/$.?#].[^\s]*$")
     model: str = Field(min_length=1)
     api_key_env: str | None = None
-    temperature: float = Field(default=0.7, ge=0, le=2)
+    temperature: float | None = Field(default=0.7, ge=0, le=2)  # null: not sent (o-series)
     max_tokens: int = Field(default=4000, ge=16, le=1_000_000)
+    # OpenAI's reasoning models take max_completion_tokens and refuse max_tokens.
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # Provider-specific body fields, e.g. {reasoning_effort: low} or OpenRouter's
+    # {provider: {sort: price}}; they cannot replace model, messages or the token limit.
+    extra_body: dict[str, Any] = Field(default_factory=dict)
     concurrency: int = Field(default=8, ge=1, le=1024)
     rpm: int | None = Field(default=None, ge=1, le=1_000_000)
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
@@ -68,6 +73,15 @@ class OpenAIModelSettings(Strict):
                 "api_key_env names an environment variable (e.g. OPENAI_API_KEY); never put "
                 "the key itself in a scenario"
             )
+        return value
+
+    @field_validator("extra_body")
+    @classmethod
+    def _extras_add_only(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = {"model", "messages", "max_tokens", "max_completion_tokens", "stream", "n"}
+        clash = sorted(reserved & set(value))
+        if clash:
+            raise ValueError(f"extra_body cannot set {', '.join(clash)}: use the model's own keys")
         return value
 
     @model_validator(mode="after")

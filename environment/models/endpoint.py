@@ -167,7 +167,9 @@ class EndpointModel:
         """What, besides the request, decides the answer: the response cache's namespace."""
         s = self.settings
         return json.dumps(
-            [s.base_url, s.model, s.temperature, s.max_tokens, s.shown], separators=(",", ":")
+            [s.base_url, s.model, s.temperature, s.max_tokens, s.shown, s.extra_body],
+            separators=(",", ":"),
+            sort_keys=True,
         )
 
     async def close(self) -> None:
@@ -198,13 +200,16 @@ class EndpointModel:
             else:
                 content = message.content
             messages.append({"role": message.role, "content": content})
-        body = {
-            "model": self.settings.model,
+        settings = self.settings
+        body: dict[str, Any] = {
+            **settings.extra_body,
+            "model": settings.model,
             "messages": messages,
-            "temperature": self.settings.temperature,
-            "max_tokens": self.settings.max_tokens,
+            settings.max_tokens_param: settings.max_tokens,
             "stream": False,
         }
+        if settings.temperature is not None:
+            body["temperature"] = settings.temperature
         return body
 
     def _read_image(self, relative: str) -> bytes:

@@ -306,3 +306,25 @@ async def test_a_model_benched_again_and_again_is_down_and_fails_at_once(
     assert len(server.calls) == 5  # DOWN_AFTER_BENCHES: then no request at all
     assert reasons[-1].endswith("every model of this role is down for this run")
     assert "down for this run" in [i for i in incidents.seen if i.kind == "benched"][-1].detail
+
+
+async def test_reasoning_model_settings_shape_the_request_body(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    model = endpoint(
+        url,
+        tmp_path,
+        Incidents(),
+        temperature=None,
+        max_tokens_param="max_completion_tokens",
+        extra_body={"reasoning_effort": "low", "provider": {"sort": "price"}},
+    )
+    await model.complete(inspire_request())
+    await model.close()
+    body = server.calls[0].body
+    assert "temperature" not in body and "max_tokens" not in body
+    assert body["max_completion_tokens"] == 4000
+    assert body["reasoning_effort"] == "low" and body["provider"] == {"sort": "price"}
+    with pytest.raises(ValueError, match="extra_body cannot set messages, model"):
+        settings(url, extra_body={"model": "other", "messages": []})

@@ -49,6 +49,7 @@ class Call:
     started: float = 0.0
     digest: str = ""  # of the request body: the same request sent twice has the same one
     prompt: str = ""
+    body: dict[str, Any] = field(default_factory=dict)  # without the messages
 
 
 @dataclass
@@ -164,6 +165,7 @@ class FakeOpenAI:
         call = Call(model, role, 200, fault, authorization=request.headers.get("Authorization"))
         call.images = images
         call.prompt = prompt
+        call.body = {key: value for key, value in body.items() if key != "messages"}
         call.started = time.monotonic()
         _current_call.set(call)  # this request's task only: for the log line
         call.digest = hashlib.sha256(raw).hexdigest()
