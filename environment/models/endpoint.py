@@ -55,7 +55,7 @@ class RunLink:
 @dataclass
 class Health:
     """An endpoint model's recent record, shared by every agent that calls it: failed
-    requests in a row (429s excepted: the server said when to come back) bench it."""
+    requests in a row bench it (429s excepted: a rate limit means slow down, not broken)."""
 
     bench_after: int
     cooldown_s: float
@@ -115,10 +115,13 @@ class Benched(ModelCallFailed):
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after_s: float | None = None, slow_down: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after_s = retry_after_s
+        self.slow_down = slow_down  # a 429: the model works, we ask too often
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -255,7 +258,7 @@ class EndpointModel:
                 self.health.note_success()
                 return completion
             except _Retry as retry:
-                if retry.retry_after_s is None or not retry.reason.startswith("HTTP 429"):
+                if not retry.slow_down:  # rate limits back off; they do not bench
                     await self._count_failure(request, retry.reason)
                 if attempt == attempts:
                     reason = f"{retry.reason}; gave up after {attempts} attempts"
@@ -322,7 +325,7 @@ class EndpointModel:
             raise _Retry(f"connection error: {type(error).__name__}: {error}") from None
         says = self.link.redact(_server_says(raw))
         if status in RETRYABLE_STATUS:
-            raise _Retry(f"HTTP {status}{says}", retry_after)
+            raise _Retry(f"HTTP {status}{says}", retry_after, slow_down=status == 429)
         if status >= 400:
             hint = {
                 401: " (check the key in api_key_env)",

@@ -328,3 +328,17 @@ async def test_reasoning_model_settings_shape_the_request_body(
     assert body["reasoning_effort"] == "low" and body["provider"] == {"sort": "price"}
     with pytest.raises(ValueError, match="extra_body cannot set messages, model"):
         settings(url, extra_body={"model": "other", "messages": []})
+
+
+async def test_rate_limits_back_off_without_benching(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.retry_after = ""  # a 429 with no Retry-After: exponential backoff
+    server.plan_faults(["429", "429", "429"])
+    incidents = Incidents()
+    model = endpoint(url, tmp_path, incidents, bench_after_failures=2)
+    await model.complete(inspire_request())
+    await model.close()
+    assert [i.kind for i in incidents.seen] == ["retry"] * 3
+    assert not model.health.benched and model.health.failures_in_a_row == 0
