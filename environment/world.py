@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import platform
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,6 +151,12 @@ async def run_world(
             bus.done.set()
             raise KeyboardInterrupt
         interrupted = True
+        print(
+            "stopping: work in flight finishes first (model answers are kept for --resume); "
+            "Ctrl-C again to stop at once",
+            file=sys.stderr,
+            flush=True,
+        )
         pending.add(loop.create_task(director.interrupt()))
 
     with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -178,6 +178,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
         rest, errors = process.communicate(timeout=120)
     assert process.returncode == 130, errors
     assert f"Resume with: python run.py run --resume {run_dir}" in rest
+    assert "work in flight finishes first" in errors
     assert "Traceback" not in errors
     saved = records(run_dir)
     assert saved and sum(row["accepted"] for row in saved) < 40
