@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -180,6 +181,12 @@ async def check_endpoints(scenario: Scenario) -> None:
             print(f"warning: {warning}", file=sys.stderr)
 
 
+def replay_key(scenario: Scenario) -> str:
+    """What makes two runs the same run: the whole scenario but where its output goes."""
+    material = scenario.model_dump(mode="json", exclude={"output", "cache_dir"})
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
+
+
 def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool) -> ModelShop:
     """Keys from the environment (never from files), the redactor that hides them, the
     response cache, and the run's ledger (going on from earlier sessions)."""
@@ -254,6 +261,8 @@ async def run_command(args: argparse.Namespace) -> int:
         store.close()
         raise
     participants = build_participants(scenario, personas, shop)
+    scenario_key = replay_key(scenario)
+    horizon = shop.cache.horizon(scenario_key) if shop.cache is not None else None
     ledger = shop.ledger
     console = RunConsole(quiet=args.quiet, spending=lambda: (ledger.total_cost_usd, ledger.cap_usd))
     console.message(f"run folder: {store.directory}")
@@ -271,12 +280,15 @@ async def run_command(args: argparse.Namespace) -> int:
                 next_seq=next_seq,
                 known_qa_ids=known,
                 accepted_so_far=accepted,
+                horizon=horizon,
             )
     except RendererUnavailable as error:
         store.close()
         raise UserInputError(str(error)) from None
     finally:
         await shop.close()
+    if shop.cache is not None and outcome.reason == "target":
+        shop.cache.remember_horizon(scenario_key, outcome.last_committed)
     if shop.cache is not None and shop.cache.hits:
         console.message(f"response cache: {shop.cache.hits} answers reused, not paid again")
     return finish(console, store, scenario, outcome, shop.ledger)

@@ -111,6 +111,7 @@ class Director(BusAgent):
         committed: TableIndex | None = None,
         prior_yield: float = 4.0,
         seed_pool: list[tuple[int, str]] | None = None,
+        horizon: int | None = None,
         name: str = "director",
     ) -> None:
         super().__init__(name, description="holds the target, back-pressure and stopping")
@@ -125,6 +126,10 @@ class Director(BusAgent):
         self.prior_yield = prior_yield  # accepted pairs expected of an inspiration, a priori
         # (seq, LaTeX) of accepted tables, offered to generators as inspiration (None: off).
         self.seed_pool = seed_pool
+        # Replaying a run that stopped at its target after inspiration `horizon` (same
+        # scenario, seed and cache): issue nothing past it until it is committed, so the
+        # replay starts no speculative call the first run had not paid for.
+        self.horizon = horizon
         self._latex: dict[str, str] = {}
         self.committed = committed or TableIndex(threshold=1.0)
         self._texts: dict[str, str] = {}
@@ -167,12 +172,20 @@ class Director(BusAgent):
         in_flight = self.next_issue - self.next_commit
         return self.accepted + rate * in_flight >= self.target + rate
 
+    def _past_horizon(self) -> bool:
+        return (
+            self.horizon is not None
+            and self.next_issue > self.horizon
+            and self.next_commit <= self.horizon
+        )
+
     async def _issue(self) -> None:
         while (
             self.stop_reason is None
             and self.next_issue < self.next_commit + self.max_inflight
             and self.next_issue < self.limit
             and not self._in_flight_should_suffice()
+            and not self._past_horizon()
         ):
             seq = self.next_issue
             self.next_issue += 1

@@ -42,6 +42,7 @@ class Participant:
 
 @dataclass
 class RunOutcome:
+    last_committed: int  # seq of the last inspiration on disk (-1: none)
     reason: str
     accepted: int
     wall_s: float
@@ -83,6 +84,7 @@ async def run_world(
     known_qa_ids: set[str],
     accepted_so_far: int,
     renderer: ChromiumRenderer | None = None,
+    horizon: int | None = None,
 ) -> RunOutcome:
     """Runs the society until the target, an interrupt (SIGINT) or a failure."""
     bus = Bus()
@@ -133,6 +135,7 @@ async def run_world(
         oracle=oracle,
         prior_yield=0.5 * scenario.tables_per_call * scenario.qa_per_table,
         seed_pool=seed_pool,
+        horizon=horizon,
     )
     render_service = RenderService(
         renderer, store, slots=scenario.render.pages, committed=committed
@@ -192,6 +195,7 @@ async def run_world(
         )
         store.close()
     return RunOutcome(
+        last_committed=director.next_commit - 1,
         reason=director.stop_reason or "failed",
         accepted=director.accepted,
         wall_s=wall,

@@ -39,6 +39,23 @@ class ResponseCache:
         )
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
+    def _horizon_path(self, scenario_key: str) -> Path:
+        return self.directory / "horizons" / f"{scenario_key}.json"
+
+    def horizon(self, scenario_key: str) -> int | None:
+        """Where an earlier run of this exact scenario stopped at its target: the seq of the
+        last inspiration it committed."""
+        try:
+            value = json.loads(self._horizon_path(scenario_key).read_text())["last_committed"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return value if isinstance(value, int) and value >= 0 else None
+
+    def remember_horizon(self, scenario_key: str, last_committed: int) -> None:
+        path = self._horizon_path(scenario_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({"last_committed": last_committed}).encode())
+
     def _digest(self, image: str) -> str:
         try:
             return hashlib.sha256((self.files_root / image).read_bytes()).hexdigest()
