@@ -39,18 +39,29 @@ def parse_inspiration(text: str) -> tuple[str, tuple[str, ...], Recipe]:
     data = extract_json(text)
     if not isinstance(data, dict):
         raise OutputParseError("expected a JSON object with domain, topics and recipe")
-    topics = data.get("topics")
-    if (
-        not isinstance(topics, list)
-        or not topics
-        or not all(isinstance(t, str) and t.strip() for t in topics)
-    ):
+    topics = [_topic_text(t) for t in data.get("topics") or []]
+    if not topics or not all(topics):
         raise OutputParseError("'topics' must be a non-empty list of strings")
+    given = data.get("recipe")
+    recipe_data: dict[str, object] = given if isinstance(given, dict) else {}
+    rows = recipe_data.get("rows")
+    if isinstance(rows, (int, float)):  # 50 rows is a wish, not an error
+        recipe_data = recipe_data | {"rows": min(40, max(3, int(rows)))}
+    known = set(Recipe.model_fields)
     try:
-        recipe = Recipe.model_validate(data.get("recipe") or {"rows": 8})
+        recipe = Recipe.model_validate(
+            {"rows": 8} | {k: v for k, v in recipe_data.items() if k in known}
+        )
     except ValidationError as error:
         raise OutputParseError(f"bad recipe: {error.errors()[0]['msg']}") from None
-    return str(data.get("domain", "general")), tuple(t.strip() for t in topics), recipe
+    return str(data.get("domain", "general")), tuple(topics), recipe
+
+
+def _topic_text(topic: object) -> str:
+    """A topic as a string, or as {"topic"|"title"|"name": …} as some models write it."""
+    if isinstance(topic, dict):
+        topic = topic.get("topic") or topic.get("title") or topic.get("name") or ""
+    return str(topic).strip() if isinstance(topic, (str, int, float)) else ""
 
 
 class Inspirer(RoleAgent):

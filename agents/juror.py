@@ -52,10 +52,10 @@ def parse_verdict(text: str) -> Verdict:
     data = extract_json(text)
     if not isinstance(data, dict) or "verdict" not in data:
         raise OutputParseError('expected a JSON object with "verdict"')
-    raw = str(data["verdict"]).strip().lower()
-    if raw in ("accept", "yes", "true", "valid", "pass"):
+    raw = str(data["verdict"]).strip().strip(".!\"' ").lower()
+    if raw in ("accept", "accepted", "yes", "true", "valid", "pass", "passed", "correct"):
         accept = True
-    elif raw in ("reject", "no", "false", "invalid", "fail"):
+    elif raw in ("reject", "rejected", "no", "false", "invalid", "fail", "failed", "incorrect"):
         accept = False
     else:
         raise OutputParseError(f'"verdict" must be "accept" or "reject", got {raw!r}')

@@ -35,19 +35,33 @@ def parse_questions(text: str) -> list[dict[str, str]]:
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             raise OutputParseError(f"item {index} is not an object")
-        missing = [key for key in ("question", "answer") if not str(item.get(key, "")).strip()]
+        fields = {key.strip().lower(): value for key, value in item.items()}
+        found = {name: _first(fields, aliases) for name, aliases in FIELD_ALIASES.items()}
+        missing = [key for key in ("question", "answer") if not found[key]]
         if missing:
             raise OutputParseError(f"item {index} lacks {', '.join(missing)}")
-        kind = str(item.get("kind", "lookup")).strip().lower().replace(" ", "_")
-        pairs.append(
-            {
-                "question": str(item["question"]).strip(),
-                "answer": str(item["answer"]).strip(),
-                "reasoning": str(item.get("reasoning", "")).strip(),
-                "kind": kind if kind in QUESTION_KINDS else "other",
-            }
-        )
+        kind = (found["kind"] or "lookup").lower().replace(" ", "_").replace("-", "_")
+        pairs.append(found | {"kind": kind if kind in QUESTION_KINDS else "other"})
     return pairs
+
+
+# The keys models use for each field, the one the prompt asks for first.
+FIELD_ALIASES = {
+    "question": ("question", "q"),
+    "answer": ("answer", "final_answer", "short_answer", "a"),
+    "reasoning": ("reasoning", "steps", "explanation", "rationale", "solution"),
+    "kind": ("kind", "type", "category"),
+}
+
+
+def _first(fields: dict[str, object], aliases: tuple[str, ...]) -> str:
+    for alias in aliases:
+        value = fields.get(alias)
+        if isinstance(value, list):  # reasoning as a list of steps
+            value = "\n".join(str(step) for step in value)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return ""
 
 
 class Questioner(RoleAgent):

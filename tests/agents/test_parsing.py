@@ -127,3 +127,39 @@ def test_real_latex_with_row_breaks_is_left_alone() -> None:
         r"\end{document}"
     )
     assert extract_latex_documents(f"```latex\n{document}\n```") == [document]
+
+
+def test_questions_under_the_keys_models_actually_use() -> None:
+    text = json.dumps(
+        [
+            {"Question": "Which is largest?", "final_answer": "Elm", "steps": ["a", "b"]},
+            {"q": "How many rows?", "Answer": 7, "type": "Structural"},
+        ]
+    )
+    first, second = parse_questions(text)
+    assert first == {
+        "question": "Which is largest?",
+        "answer": "Elm",
+        "reasoning": "a\nb",
+        "kind": "lookup",  # no kind given
+    }
+    assert (second["answer"], second["kind"]) == ("7", "structural")
+
+
+@pytest.mark.parametrize("word, accepted", [("Accepted.", True), ("REJECTED", False)])
+def test_verdict_words_with_case_and_punctuation(word: str, accepted: bool) -> None:
+    assert parse_verdict(json.dumps({"verdict": word})).accept is accepted
+
+
+def test_inspiration_topics_as_objects_and_rows_out_of_range() -> None:
+    text = json.dumps(
+        {
+            "domain": "energy",
+            "topics": [{"title": "Wind output"}, "Grid outages"],
+            "recipe": {"rows": 60, "striped": True, "colour": "blue"},
+        }
+    )
+    domain, topics, recipe = parse_inspiration(text)
+    assert domain == "energy"
+    assert topics == ("Wind output", "Grid outages")
+    assert recipe.rows == 40 and recipe.striped
