@@ -107,8 +107,7 @@ async def run_world(
     bus.interventions.append(tap)
     if link is not None:  # endpoint incidents onto the bus; no new retries once halted
         link.publish = bus.publish
-        link.stopping = False
-        bus.halt_hooks.append(lambda: setattr(link, "stopping", True))
+        bus.halt_hooks.append(link.stop)
     committed = TableIndex(scenario.dedup.table_similarity)
     records = store.read_records()
     for table_id in sorted({record.table_id for record in records}):

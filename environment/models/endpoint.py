@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import difflib
 import email.utils
 import json
@@ -44,8 +45,23 @@ class RunLink:
     """What endpoint clients share with the run: where incidents go and whether it stops."""
 
     publish: Callable[[Message], Awaitable[None]] | None = None
-    stopping: bool = False
     redact: Redactor = field(default_factory=Redactor)
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopped.is_set()
+
+    def stop(self) -> None:
+        """The run halts: no new request, and every wait below ends now."""
+        self._stopped.set()
+
+    async def pause(self, seconds: float) -> None:
+        """Waits (a backoff, a rate-limit turn, a cool-down) unless the run stops first,
+        so a stopping run does not sit out minutes of waits for work it will drop."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
 
     async def report(self, incident: ModelIncident) -> None:
         if self.publish is not None:
@@ -99,15 +115,18 @@ class RequestPacer:
         self._next_start = 0.0
         self._lock = asyncio.Lock()
 
-    async def wait_turn(self) -> None:
+    async def wait_turn(self, link: RunLink) -> None:
         if not self.interval:
             return
         async with self._lock:
             now = time.monotonic()
             start = max(now, self._next_start)
             self._next_start = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
+        await link.pause(start - now)
+
+
+class Stopping(ModelCallFailed):
+    """The run halts: the call was not sent. Not the model's fault."""
 
 
 class Benched(ModelCallFailed):
@@ -246,14 +265,16 @@ class EndpointModel:
         attempts = self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):
             if self.link.stopping:
-                raise ModelCallFailed(self.name, "the run is stopping")
+                raise Stopping(self.name, "the run is stopping")
             if self.health.down:
                 raise ModelCallFailed(self.name, "down for this run after repeated benching")
             if self.health.benched:  # benched while this call waited: let a role-mate take it
                 raise Benched(self.name, "resting after repeated failures")
             try:
                 async with self._slots:
-                    await self._pacer.wait_turn()
+                    await self._pacer.wait_turn(self.link)
+                    if self.link.stopping:
+                        raise Stopping(self.name, "the run is stopping")
                     completion = await self._post(data)
                 self.health.note_success()
                 return completion
@@ -274,7 +295,9 @@ class EndpointModel:
                     "retry",
                     f"{retry.reason}; retry {attempt}/{attempts - 1} in {delay:.1f} s",
                 )
-                await asyncio.sleep(delay)  # backoff: waiting is the point, not synchronisation
+                await self.link.pause(delay)  # backoff: waiting is the point
+            except Stopping:
+                raise
             except ModelCallFailed as failure:
                 await self._count_failure(request, failure.reason)
                 await self._incident(request, "failed", failure.reason)

@@ -4,11 +4,10 @@ never dies because one endpoint does."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from environment.messages import ModelIncident
-from environment.models.endpoint import Benched, EndpointModel, RunLink
+from environment.models.endpoint import Benched, EndpointModel, RunLink, Stopping
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
 
 
@@ -57,7 +56,9 @@ class Failover:
         if ready:
             return ready
         soonest = min(alive, key=lambda m: m.health.benched_until)
-        await asyncio.sleep(max(0.0, soonest.health.benched_until - time.monotonic()))
+        await self.link.pause(soonest.health.benched_until - time.monotonic())
+        if self.link.stopping:
+            raise Stopping(self.name, "the run is stopping")
         if soonest.health.back_from_bench():
             await self.link.report(
                 ModelIncident(

@@ -16,7 +16,7 @@ from PIL import Image
 
 from environment.ledger import Ledger, MeteredModel
 from environment.messages import Message, ModelIncident
-from environment.models.endpoint import EndpointModel, RunLink, retry_after_seconds
+from environment.models.endpoint import EndpointModel, RunLink, Stopping, retry_after_seconds
 from environment.models.failover import Failover
 from environment.models.protocol import (
     BudgetExhausted,
@@ -342,3 +342,33 @@ async def test_rate_limits_back_off_without_benching(
     await model.close()
     assert [i.kind for i in incidents.seen] == ["retry"] * 3
     assert not model.health.benched and model.health.failures_in_a_row == 0
+
+
+class WatchedLink(RunLink):
+    """A real RunLink that also says when a call starts a long wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.long_wait = asyncio.Event()
+
+    async def pause(self, seconds: float) -> None:
+        if seconds > 1:
+            self.long_wait.set()
+        await super().pause(seconds)
+
+
+async def test_a_stopping_run_ends_a_long_rate_limit_wait_at_once(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    link = WatchedLink()
+    model = EndpointModel("judge", settings(url, rpm=1), None, tmp_path, link)  # 60 s apart
+    await model.complete(inspire_request(0))
+    waiting = asyncio.create_task(model.complete(inspire_request(1)))
+    await link.long_wait.wait()  # the second call now waits its turn, a minute away
+    link.stop()
+    with pytest.raises(Stopping):
+        await asyncio.wait_for(waiting, timeout=10)  # a guard, not a synchronisation
+    await model.close()
+    assert len(server.calls) == 1
+    assert model.health.failures_in_a_row == 0  # stopping is not the model's fault
