@@ -33,6 +33,7 @@ models:
     api_key_env: MODSWAP_FAKE_KEY
     timeout_s: 2
     retry_base_s: 0.01
+    cooldown_s: {cooldown}
     concurrency: 4
     price: {price}
   judge-a:
@@ -42,6 +43,7 @@ models:
     api_key_env: MODSWAP_FAKE_KEY
     timeout_s: 2
     retry_base_s: 0.01
+    cooldown_s: {cooldown}
     vision: true
     price: {price}
   judge-b:
@@ -51,6 +53,7 @@ models:
     api_key_env: MODSWAP_FAKE_KEY
     timeout_s: 2
     retry_base_s: 0.01
+    cooldown_s: {cooldown}
     vision: true
     price: {price}
 {extra_models}agents:
@@ -74,6 +77,7 @@ def write_real_scenario(
     target: int = 8,
     budget: float | None = None,
     simulated_except_generator: bool = False,
+    cooldown: float = 2.0,
 ) -> Path:
     roles = {
         "inspirer": "writer",
@@ -93,6 +97,7 @@ def write_real_scenario(
         price=json.dumps(PRICE),
         extra_models=extra,
         budget=f"budget: {{usd: {budget}}}\n" if budget else "",
+        cooldown=cooldown,
         **roles,
     )
     if simulated_except_generator:
@@ -267,7 +272,7 @@ def test_a_dead_juror_endpoint_is_benched_and_its_votes_come_from_a_role_mate(
 ) -> None:
     server, thread = fake
     server.failing_models["fake-judge-b"] = "500"
-    scenario = write_real_scenario(tmp_path, thread.base_url, target=6)
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=6, cooldown=600)
     result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     events_text = (tmp_path / "run" / "events.jsonl").read_text()
