@@ -32,6 +32,7 @@ from environment.export import FORMATS, export
 from environment.ledger import Ledger, MeteredModel
 from environment.models.endpoint import EndpointModel, RunLink, preflight
 from environment.models.failover import Failover
+from environment.models.images import RunImages
 from environment.models.oracle import Oracle
 from environment.models.response_cache import ResponseCache
 from environment.models.secrets import Redactor, read_api_keys
@@ -65,7 +66,7 @@ class ModelShop:
     ledger: Ledger
     oracle: Oracle
     link: RunLink
-    files_root: Path
+    images: RunImages
     api_keys: dict[str, str | None]
     cache: ResponseCache | None
     endpoints: dict[str, EndpointModel] = field(default_factory=dict)
@@ -112,7 +113,7 @@ def agent_model(
                 name,
                 endpoint_settings,
                 shop.api_keys.get(name),
-                shop.files_root,
+                shop.images,
                 shop.link,
                 jitter_seed=scenario.seed,
             )
@@ -193,16 +194,17 @@ def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool) -> Mode
     api_keys = read_api_keys(endpoint_key_envs(scenario))
     redact = Redactor({key for key in api_keys.values() if key})
     store.redact = redact
+    images = RunImages(store.directory)
     cache = None
     if not no_cache and api_keys:
         directory = Path(scenario.cache_dir or Path(scenario.output) / ".cache" / "responses")
-        cache = ResponseCache(directory, store.directory)
+        cache = ResponseCache(directory, images)
     budget = scenario.budget.usd if scenario.budget else None
     return ModelShop(
         ledger=Ledger.open(store.directory / "ledger.jsonl", budget),
         oracle=Oracle(),
         link=RunLink(redact=redact),
-        files_root=store.directory,
+        images=images,
         api_keys=api_keys,
         cache=cache,
     )

@@ -9,7 +9,6 @@ figure is ours to decide and to report.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import difflib
 import email.utils
@@ -18,12 +17,12 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from environment.messages import Message, ModelIncident
+from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
 from environment.models.secrets import Redactor
 from environment.scenario import OpenAIModelSettings
@@ -166,14 +165,14 @@ class EndpointModel:
         name: str,
         settings: OpenAIModelSettings,
         api_key: str | None,
-        files_root: Path,
+        images: RunImages,
         link: RunLink,
         jitter_seed: int = 0,
     ) -> None:
         self.name = name
         self.health = Health(settings.bench_after_failures, settings.cooldown_s)
         self.settings = settings
-        self.files_root = files_root
+        self.images = images
         self.link = link
         self._headers = {"Content-Type": "application/json"}
         if api_key:
@@ -213,8 +212,12 @@ class EndpointModel:
         messages: list[dict[str, Any]] = []
         for message in request.messages:
             if message.image is not None and self.settings.vision:
-                png = await asyncio.to_thread(self._read_image, message.image)
-                url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+                try:
+                    url = await self.images.data_url(message.image)
+                except (OSError, ImageOutsideRun) as error:
+                    raise ModelCallFailed(
+                        self.name, f"cannot send the table image: {error}"
+                    ) from None
                 content: Any = [
                     {"type": "text", "text": message.content},
                     {"type": "image_url", "image_url": {"url": url}},
@@ -233,15 +236,6 @@ class EndpointModel:
         if settings.temperature is not None:
             body["temperature"] = settings.temperature
         return body
-
-    def _read_image(self, relative: str) -> bytes:
-        path = (self.files_root / relative).resolve()
-        if not path.is_relative_to(self.files_root.resolve()):
-            raise ModelCallFailed(self.name, f"image path outside the run folder: {relative}")
-        try:
-            return path.read_bytes()
-        except OSError as error:
-            raise ModelCallFailed(self.name, f"cannot read image {relative}: {error}") from None
 
     def worst_case_usd(self, request: ModelRequest) -> float:
         """Prompt (over-estimated: 1 token per 2 bytes, images at their ceiling) plus the

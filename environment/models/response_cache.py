@@ -14,23 +14,26 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import Completion, ModelRequest
 from environment.store import write_atomic
 
 
 class ResponseCache:
-    def __init__(self, directory: Path, files_root: Path) -> None:
+    def __init__(self, directory: Path, images: RunImages) -> None:
         self.directory = directory
-        self.files_root = files_root
+        self.images = images
         self.hits = 0
-        self.misses = 0
 
     async def key(self, identity: str, request: ModelRequest) -> str:
         messages = []
         for message in request.messages:
             image = None
             if message.image is not None:
-                image = await asyncio.to_thread(self._digest, message.image)
+                try:
+                    image = await self.images.digest(message.image)
+                except (OSError, ImageOutsideRun):
+                    image = "missing:" + message.image
             messages.append([message.role, message.content, image])
         material = json.dumps(
             [identity, request.agent, request.request_id, request.attempt, messages],
@@ -56,12 +59,6 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps({"last_committed": last_committed}).encode())
 
-    def _digest(self, image: str) -> str:
-        try:
-            return hashlib.sha256((self.files_root / image).read_bytes()).hexdigest()
-        except OSError:
-            return "missing:" + image
-
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
 
@@ -71,7 +68,6 @@ class ResponseCache:
             raw = await asyncio.to_thread(path.read_bytes)
             completion = Completion.model_validate_json(raw)
         except (OSError, ValidationError):  # absent, or torn by a crash: ask again
-            self.misses += 1
             return None
         self.hits += 1
         return completion.model_copy(update={"cached": True, "cost_usd": 0.0})

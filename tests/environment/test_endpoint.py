@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from environment.ledger import Ledger, MeteredModel
 from environment.messages import Message, ModelIncident
 from environment.models.endpoint import EndpointModel, RunLink, Stopping, retry_after_seconds
 from environment.models.failover import Failover
+from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import (
     BudgetExhausted,
     ChatMessage,
@@ -72,7 +74,7 @@ def endpoint(
 ) -> EndpointModel:
     link = RunLink(publish=incidents, redact=Redactor({SECRET}))
     model_settings = settings(base_url, **extra)
-    return EndpointModel(name, model_settings, SECRET, tmp_path, link)
+    return EndpointModel(name, model_settings, SECRET, RunImages(tmp_path), link)
 
 
 def inspire_request(number: int = 0, image: str | None = None) -> ModelRequest:
@@ -241,7 +243,7 @@ async def test_the_cache_answers_a_repeated_request_without_a_call(
     fake: tuple[FakeOpenAI, str], tmp_path: Path
 ) -> None:
     server, url = fake
-    cache = ResponseCache(tmp_path / "cache", tmp_path)
+    cache = ResponseCache(tmp_path / "cache", RunImages(tmp_path))
     ledger = Ledger()
     model = endpoint(url, tmp_path, Incidents())
     failover = Failover([model], model.link)
@@ -365,7 +367,9 @@ async def test_a_stopping_run_ends_a_long_rate_limit_wait_at_once(
 ) -> None:
     server, url = fake
     link = WatchedLink()
-    model = EndpointModel("judge", settings(url, rpm=1), None, tmp_path, link)  # 60 s apart
+    model = EndpointModel(
+        "judge", settings(url, rpm=1), None, RunImages(tmp_path), link
+    )  # call starts 60 s apart
     await model.complete(inspire_request(0))
     waiting = asyncio.create_task(model.complete(inspire_request(1)))
     await link.long_wait.wait()  # the second call now waits its turn, a minute away
@@ -375,3 +379,20 @@ async def test_a_stopping_run_ends_a_long_rate_limit_wait_at_once(
     await model.close()
     assert len(server.calls) == 1
     assert model.health.failures_in_a_row == 0  # stopping is not the model's fault
+
+
+async def test_a_table_image_is_read_once_until_it_changes(tmp_path: Path) -> None:
+    images = RunImages(tmp_path)
+    (tmp_path / "images").mkdir()
+    png = tmp_path / "images" / "t.png"
+    png.write_bytes(b"\x89PNG first")
+    first = await images.digest("images/t.png")
+    stamp = png.stat()
+    png.write_bytes(b"\x89PNG other")  # same size; put the old mtime back
+    os.utime(png, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert await images.digest("images/t.png") == first  # served from memory
+    os.utime(png, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))
+    assert await images.digest("images/t.png") != first  # a re-render is noticed
+    assert (await images.data_url("images/t.png")).startswith("data:image/png;base64,")
+    with pytest.raises(ImageOutsideRun):
+        await images.digest("../escape.png")
