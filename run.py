@@ -167,11 +167,19 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     return scenario.model_copy(update=update) if update else scenario
 
 
-async def check_endpoints(scenario: Scenario) -> None:
+@dataclass(frozen=True)
+class Keys:
+    """The scenario's API keys, read from the environment once, and what hides them."""
+
+    by_model: dict[str, str | None]
+    redact: Redactor
+
+
+async def check_endpoints(scenario: Scenario) -> Keys:
     """Keys present, servers reachable, keys accepted, model names served (a warning)."""
     api_keys = read_api_keys(endpoint_key_envs(scenario))
-    used = {agent.model for agent in scenario.agents}
     redact = Redactor({key for key in api_keys.values() if key})
+    used = {agent.model for agent in scenario.agents}
     checks = [
         preflight(name, settings, api_keys.get(name), redact)
         for name, settings in scenario.models.items()
@@ -180,6 +188,7 @@ async def check_endpoints(scenario: Scenario) -> None:
     for warning in await asyncio.gather(*checks):
         if warning is not None:
             print(f"warning: {warning}", file=sys.stderr)
+    return Keys(api_keys, redact)
 
 
 def replay_key(scenario: Scenario) -> str:
@@ -188,24 +197,22 @@ def replay_key(scenario: Scenario) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool) -> ModelShop:
-    """Keys from the environment (never from files), the redactor that hides them, the
-    response cache, and the run's ledger (going on from earlier sessions)."""
-    api_keys = read_api_keys(endpoint_key_envs(scenario))
-    redact = Redactor({key for key in api_keys.values() if key})
-    store.redact = redact
+def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: Keys) -> ModelShop:
+    """What the models share: the keys and their redactor, the table images, the response
+    cache, and the run's ledger (going on from earlier sessions)."""
+    store.redact = keys.redact
     images = RunImages(store.directory)
     cache = None
-    if not no_cache and api_keys:
+    if not no_cache and keys.by_model:
         directory = Path(scenario.cache_dir or Path(scenario.output) / ".cache" / "responses")
         cache = ResponseCache(directory, images)
     budget = scenario.budget.usd if scenario.budget else None
     return ModelShop(
         ledger=Ledger.open(store.directory / "ledger.jsonl", budget),
         oracle=Oracle(),
-        link=RunLink(redact=redact),
+        link=RunLink(redact=keys.redact),
         images=images,
-        api_keys=api_keys,
+        api_keys=keys.by_model,
         cache=cache,
     )
 
@@ -235,7 +242,7 @@ async def run_command(args: argparse.Namespace) -> int:
             )
         scenario = apply_overrides(scenario, args)
         check_scenario(scenario, personas)
-        await check_endpoints(scenario)
+        keys = await check_endpoints(scenario)
         records = store.read_records()
         known = {record.qa_id for record in records}
         accepted = sum(record.accepted for record in records)
@@ -250,18 +257,14 @@ async def run_command(args: argparse.Namespace) -> int:
                 "scenarios/quickstart.yaml (or --resume RUN_DIR)"
             )
         scenario = apply_overrides(load_scenario(Path(args.scenario), personas), args)
-        await check_endpoints(scenario)  # a missing key or a dead server: before a run folder
+        keys = await check_endpoints(scenario)  # a missing key, a dead server: before a folder
         directory = (
             Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
         )
         run_id = directory.name
         store = RunStore.create(directory, run_info(scenario, run_id))
         known, accepted, next_seq = set(), 0, 0
-    try:
-        shop = open_model_shop(scenario, store, args.no_cache)
-    except UserInputError:
-        store.close()
-        raise
+    shop = open_model_shop(scenario, store, args.no_cache, keys)
     participants = build_participants(scenario, personas, shop)
     scenario_key = replay_key(scenario)
     horizon = shop.cache.horizon(scenario_key) if shop.cache is not None else None
