@@ -30,10 +30,11 @@ from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
 from environment.console import RunConsole
 from environment.export import FORMATS, export
 from environment.ledger import Ledger, MeteredModel
-from environment.models.endpoint import EndpointModel, RunLink, preflight
+from environment.models.endpoint import EndpointModel, RunLink
 from environment.models.failover import Failover
 from environment.models.images import RunImages
 from environment.models.oracle import Oracle
+from environment.models.preflight import preflight
 from environment.models.response_cache import ResponseCache
 from environment.models.secrets import Redactor, read_api_keys
 from environment.models.simulated import SimulatedModel

@@ -253,13 +253,16 @@ class RunStopping(Message):
     accepted: int
 
 
+IncidentKind = Literal["retry", "failed", "benched", "restored"]
+
+
 class ModelIncident(Message):
     """Something an endpoint did that a user watching the run should see: a retried call,
     a model benched for a cool-down (or back), a call that failed for good."""
 
     model: str
     agent: str
-    kind: Literal["retry", "failed", "benched", "restored"]
+    kind: IncidentKind
     detail: str
 
 

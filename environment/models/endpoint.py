@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import email.utils
 import json
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 
-from environment.messages import Message, ModelIncident
+from environment.messages import IncidentKind, Message, ModelIncident
 from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
 from environment.models.secrets import Redactor
 from environment.scenario import OpenAIModelSettings
-from environment.yaml_source import UserInputError
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 BACKOFF_CAP_S = 60.0
@@ -276,14 +274,14 @@ class EndpointModel:
                 if not retry.slow_down:  # rate limits back off; they do not bench
                     await self._count_failure(request, retry.reason)
                 if attempt == attempts:
-                    reason = f"{retry.reason}; gave up after {attempts} attempts"
-                    await self._incident(request, "failed", reason)
-                    raise ModelCallFailed(self.name, self.link.redact(reason)) from None
+                    await self._give_up(
+                        request, f"{retry.reason}; gave up after {attempts} attempts"
+                    )
                 delay = self._delay(attempt, retry.retry_after_s)
                 if delay > self.settings.cooldown_s and retry.retry_after_s is not None:
-                    reason = f"{retry.reason}; the server asks to wait {delay:.0f} s"
-                    await self._incident(request, "failed", reason)
-                    raise ModelCallFailed(self.name, self.link.redact(reason)) from None
+                    await self._give_up(
+                        request, f"{retry.reason}; the server asks to wait {delay:.0f} s"
+                    )
                 await self._incident(
                     request,
                     "retry",
@@ -297,6 +295,10 @@ class EndpointModel:
                 await self._incident(request, "failed", failure.reason)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _give_up(self, request: ModelRequest, reason: str) -> NoReturn:
+        await self._incident(request, "failed", reason)
+        raise ModelCallFailed(self.name, self.link.redact(reason)) from None
 
     async def _count_failure(self, request: ModelRequest, reason: str) -> None:
         if self.health.note_failure():
@@ -323,9 +325,9 @@ class EndpointModel:
         ceiling = min(BACKOFF_CAP_S, self.settings.retry_base_s * 2 ** (attempt - 1))
         return ceiling * (0.5 + 0.5 * self._jitter.random())  # jitter spreads the herd
 
-    async def _incident(self, request: ModelRequest, kind: str, detail: str) -> None:
+    async def _incident(self, request: ModelRequest, kind: IncidentKind, detail: str) -> None:
         await self.link.report(
-            ModelIncident(model=self.name, agent=request.agent, kind=kind, detail=detail)  # type: ignore[arg-type]
+            ModelIncident(model=self.name, agent=request.agent, kind=kind, detail=detail)
         )
 
     async def _post(self, data: bytes) -> Completion:
@@ -340,7 +342,7 @@ class EndpointModel:
             raise _Retry(f"no reply within {self.settings.timeout_s:g} s") from None
         except aiohttp.ClientError as error:
             raise _Retry(f"connection error: {type(error).__name__}: {error}") from None
-        says = self.link.redact(_server_says(raw))
+        says = self.link.redact(server_says(raw))
         if status in RETRYABLE_STATUS:
             raise _Retry(f"HTTP {status}{says}", retry_after, slow_down=status == 429)
         if status >= 400:
@@ -390,7 +392,7 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
-def _server_says(raw: bytes) -> str:
+def server_says(raw: bytes) -> str:
     """The server's own error message, short: `: rate limit exceeded`."""
     try:
         body = json.loads(raw)
@@ -400,50 +402,3 @@ def _server_says(raw: bytes) -> str:
         text = raw[:200].decode("utf-8", "replace")
     text = " ".join(str(text or "").split())[:200]
     return f": {text}" if text else ""
-
-
-async def preflight(
-    name: str, settings: OpenAIModelSettings, api_key: str | None, redact: Redactor
-) -> str | None:
-    """Before a run folder exists: is the endpoint there, does it take the key, does it
-    serve the model? `GET {base_url}/models` costs nothing. An unreachable server or a
-    rejected key is a UserInputError; a model name missing from the list is a warning
-    (some servers, llama.cpp's for one, answer to any name)."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    url = settings.base_url + "/models"
-    try:
-        async with (
-            aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=min(15.0, settings.timeout_s))
-            ) as session,
-            session.get(url, headers=headers) as response,
-        ):
-            status = response.status
-            raw = await response.read()
-    except (TimeoutError, aiohttp.ClientError) as error:
-        reason = redact(str(error) or type(error).__name__)
-        raise UserInputError(
-            f"models.{name}.base_url: cannot reach {settings.base_url} ({reason}); is the "
-            "server running and the address right?"
-        ) from None
-    if status in (401, 403):
-        where = f"the key in {settings.api_key_env}" if settings.api_key_env else "no key"
-        raise UserInputError(
-            f"models.{name}.api_key_env: {settings.base_url} refused {where} "
-            f"(HTTP {status}{redact(_server_says(raw))})"
-        )
-    if status != 200:
-        return None  # no model list here: nothing more to check
-    try:
-        listed = json.loads(raw).get("data", [])
-        served = [str(item["id"]) for item in listed if isinstance(item, dict) and "id" in item]
-    except (AttributeError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if served and settings.model not in served:
-        close = difflib.get_close_matches(settings.model, served, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        return (
-            f"models.{name}.model: '{settings.model}' is not among the {len(served)} models "
-            f"{settings.base_url} lists{hint}"
-        )
-    return None
