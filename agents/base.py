@@ -65,9 +65,11 @@ class RoleAgent(BusAgent):
         prompt: str,
         inputs: Inputs,
         parse: Callable[[str], T],
-        image: str | None = None,
+        table_image: str | None = None,
     ) -> Answer[T]:
-        """Asks the model; on unparseable output re-asks once, quoting the parse error."""
+        """Asks the model; on unparseable output re-asks once, quoting the parse error.
+        The table's image goes along when this agent is to see it (its table view)."""
+        image = table_image if self.table_view != "latex" else None
         messages = [
             ChatMessage(role="system", content=self.persona.system_prompt),
             ChatMessage(role="user", content=prompt, image=image),

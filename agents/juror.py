@@ -107,7 +107,7 @@ class Juror(RoleAgent):
                 build_prompt(inputs, self.table_view),
                 inputs,
                 parse_verdict,
-                image=table.image if self.table_view != "latex" else None,
+                table_image=table.image,
             )
             verdict, model = answer.value, answer.model
         except GaveUp as error:  # no vote is not a "no": abstain

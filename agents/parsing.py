@@ -89,10 +89,7 @@ def extract_latex_documents(text: str) -> list[str]:
             if lang.lower() in ("", "latex", "tex") and ("\\begin{" in body):
                 found.append(unescape_json_latex(body.strip()))
     if not found and text.lstrip()[:1] in ("{", "["):
-        found = [
-            d.replace("BEGIN_LATEX", "").replace("END_LATEX", "").strip()
-            for d in _latex_in_json(text)
-        ]
+        found = _latex_in_json(text)  # BEGIN_LATEX-marked values were found above
     if not found:
         for match in re.finditer(r"\\+documentclass.*?\\+end\{document\}", text, re.DOTALL):
             found.append(unescape_json_latex(match.group(0).strip()))

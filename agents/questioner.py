@@ -97,7 +97,7 @@ class Questioner(RoleAgent):
                     build_prompt(inputs, self.table_view),
                     inputs,
                     parse_questions,
-                    image=message.image if self.table_view != "latex" else None,
+                    table_image=message.image,
                 )
             ).value
         except GaveUp as error:

@@ -120,8 +120,11 @@ async def run_world(
     )
     if scenario.seed_tables and real_generators:  # simulated ones do not read prompts
         accepted = {record.table_id: record.seq for record in records if record.accepted}
-        seed_pool = [(seq, store.table_latex(table_id)) for table_id, seq in accepted.items()]
-        seed_pool = prune_seed_pool(seed_pool, next_seq - scenario.max_inflight)
+        kept = prune_seed_pool(
+            [(seq, table_id) for table_id, seq in accepted.items()],
+            next_seq - scenario.max_inflight,
+        )  # read only the tables a future inspiration may still pick
+        seed_pool = [(seq, store.table_latex(table_id)) for seq, table_id in kept]
     director = Director(
         committed=committed,
         store=store,
