@@ -19,11 +19,8 @@ from typing import Any
 from environment.messages import QARecord
 from environment.store import RunStore, iter_events
 
-_VOTE_WORD = {True: "accept", False: "reject", None: "abstained"}
-
-
-def _vote_class(verdict: bool | None) -> str:
-    return {True: "yes", False: "no", None: "abstained"}[verdict]
+# A vote as the gallery shows it: (CSS class, word).
+_VOTE_SHOWN = {True: ("yes", "accept"), False: ("no", "reject"), None: ("abstained", "abstained")}
 
 
 def fleiss_kappa(ratings: Sequence[Sequence[bool]]) -> float | None:
@@ -289,9 +286,9 @@ class RunReport:
     @staticmethod
     def _pair(record: QARecord) -> str:
         votes = "".join(
-            f'<li class="{_vote_class(v.verdict)}">{html.escape(v.juror)} '
+            f'<li class="{_VOTE_SHOWN[v.verdict][0]}">{html.escape(v.juror)} '
             f"({html.escape(v.persona)}, {html.escape(v.model)}): "
-            f"{_VOTE_WORD[v.verdict]} — {html.escape(v.reason)}</li>"
+            f"{_VOTE_SHOWN[v.verdict][1]} — {html.escape(v.reason)}</li>"
             for v in record.votes
         )
         verdict = "accepted" if record.accepted else "rejected"

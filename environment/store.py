@@ -151,9 +151,9 @@ class RunStore:
         """Writes the table's files; returns the image path relative to the run folder."""
         write_atomic(self.tables / f"{table_id}.tex", self.redact(latex).encode("utf-8"))
         if text is not None:  # what the image says: near-duplicate control reads it on resume
-            write_atomic(self.tables / f"{table_id}.txt", text.encode("utf-8"))
+            write_atomic(self.tables / f"{table_id}.txt", self.redact(text).encode("utf-8"))
         if html is not None:
-            write_atomic(self.tables / f"{table_id}.html", html.encode("utf-8"))
+            write_atomic(self.tables / f"{table_id}.html", self.redact(html).encode("utf-8"))
         if png is not None:
             write_atomic(self.images / f"{table_id}.png", png)
         return f"images/{table_id}.png"

@@ -88,10 +88,10 @@ class YamlSource:
             given = self.data if data is None else data
             location = _user_location(first["loc"], given)
             if first["type"] == "union_tag_invalid":
-                expected = first.get("ctx", {}).get("expected_tags", "")
+                ctx = first.get("ctx", {})
                 raise self.error(
-                    [*location, first.get("ctx", {}).get("discriminator", "kind").strip("'")],
-                    f"unknown kind {first.get('ctx', {}).get('tag', '')!r}; known: {expected}",
+                    [*location, ctx.get("discriminator", "kind").strip("'")],
+                    f"unknown kind {ctx.get('tag', '')!r}; known: {ctx.get('expected_tags', '')}",
                 ) from None
             if first["type"] == "extra_forbidden":
                 unknown = str(location[-1])
@@ -153,7 +153,8 @@ def _allowed_keys(model: type[BaseModel], location: Sequence[int | str], data: A
             and part in current.model_fields
         ):
             annotation = current.model_fields[part].annotation
-            current = _inner_model(annotation) or current
+            inner = _all_models(annotation)
+            current = inner[0] if inner else current
         elif isinstance(current, type) and issubclass(current, BaseModel):
             continue  # a mapping's user-chosen key (a model's name): same value type
     kind = data.get("kind") if isinstance(data, dict) else None
@@ -188,16 +189,6 @@ def _all_models(annotation: Any) -> list[type[BaseModel]]:
     for argument in getattr(annotation, "__args__", ()) or ():
         found += _all_models(argument)
     return found
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(argument)
-        if found is not None:
-            return found
-    return None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
