@@ -26,48 +26,27 @@ seed: 11
 target: {{accepted_qa: {target}}}
 output: {output}
 models:
-  writer:
-    kind: openai
-    base_url: {url}
-    model: fake-writer
-    api_key_env: MODSWAP_FAKE_KEY
-    timeout_s: 2
-    retry_base_s: 0.01
-    cooldown_s: {cooldown}
-    concurrency: 4
-    price: {price}
-  judge-a:
-    kind: openai
-    base_url: {url}
-    model: fake-judge-a
-    api_key_env: MODSWAP_FAKE_KEY
-    timeout_s: 2
-    retry_base_s: 0.01
-    cooldown_s: {cooldown}
-    vision: true
-    price: {price}
-  judge-b:
-    kind: openai
-    base_url: {url}
-    model: fake-judge-b
-    api_key_env: MODSWAP_FAKE_KEY
-    timeout_s: 2
-    retry_base_s: 0.01
-    cooldown_s: {cooldown}
-    vision: true
-    price: {price}
-{extra_models}agents:
+{models}agents:
   - {{role: inspirer, persona: cartographer, model: {inspirer}}}
   - {{role: generator, persona: analyst, model: {generator}}}
   - {{role: questioner, persona: puzzle-setter, model: {questioner}}}
-  - {{role: juror, persona: auditor, model: {juror}}}
-  - {{role: juror, persona: pedant, model: judge-b}}
-  - {{role: juror, persona: skimmer, model: judge-a}}
+  - {{role: juror, persona: auditor, model: {auditor}}}
+  - {{role: juror, persona: pedant, model: {pedant}}}
+  - {{role: juror, persona: skimmer, model: {skimmer}}}
 consensus: {{rule: majority}}
 tables_per_call: 2
 qa_per_table: 3
 max_inflight: 3
 {budget}"""
+
+
+def endpoint_entry(name: str, url: str, cooldown: float, extra: str) -> str:
+    """One fake-served model: the fake answers to `fake-<name>`."""
+    return (
+        f"  {name}:\n    kind: openai\n    base_url: {url}\n    model: fake-{name}\n"
+        "    api_key_env: MODSWAP_FAKE_KEY\n    timeout_s: 2\n    retry_base_s: 0.01\n"
+        f"    cooldown_s: {cooldown}\n    price: {json.dumps(PRICE)}\n{extra}"
+    )
 
 
 def write_real_scenario(
@@ -79,32 +58,32 @@ def write_real_scenario(
     simulated_except_generator: bool = False,
     cooldown: float = 2.0,
 ) -> Path:
+    models = (
+        endpoint_entry("writer", url, cooldown, "    concurrency: 4\n")
+        + endpoint_entry("judge-a", url, cooldown, "    vision: true\n")
+        + endpoint_entry("judge-b", url, cooldown, "    vision: true\n")
+    )
     roles = {
         "inspirer": "writer",
         "generator": "writer",
         "questioner": "writer",
-        "juror": "judge-a",
+        "auditor": "judge-a",
+        "pedant": "judge-b",
+        "skimmer": "judge-a",
     }
-    extra = ""
     if simulated_except_generator:
-        roles = {"inspirer": "sim", "generator": "writer", "questioner": "sim", "juror": "sim"}
-        extra = "  sim: {kind: simulated, skill: 0.95}\n"
+        models += "  sim: {kind: simulated, skill: 0.95}\n"
+        roles = dict.fromkeys(roles, "sim") | {"generator": "writer"}
     path = directory / "real.yaml"
-    text = REAL_SCENARIO.format(
-        target=target,
-        output=directory / "out",
-        url=url,
-        price=json.dumps(PRICE),
-        extra_models=extra,
-        budget=f"budget: {{usd: {budget}}}\n" if budget else "",
-        cooldown=cooldown,
-        **roles,
-    )
-    if simulated_except_generator:
-        text = text.replace("model: judge-b}", "model: sim}").replace(
-            "model: judge-a}", "model: sim}"
+    path.write_text(
+        REAL_SCENARIO.format(
+            target=target,
+            output=directory / "out",
+            models=models,
+            budget=f"budget: {{usd: {budget}}}\n" if budget else "",
+            **roles,
         )
-    path.write_text(text)
+    )
     return path
 
 
