@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agents.base import TableView
@@ -367,64 +367,106 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 async def render_command(args: argparse.Namespace) -> int:
-    from renderers.chromium import ChromiumRenderer
+    from renderers.chromium import ChromiumRenderer, RenderResult
     from renderers.errors import LatexRenderError
 
     if not 0.25 <= args.scale <= 4:
         raise UserInputError(f"--scale must be between 0.25 and 4, got {args.scale}")
+    if args.max_rows is not None and args.max_rows < 1:
+        raise UserInputError(f"--max-rows must be at least 1, got {args.max_rows}")
     out = Path(args.out)
+    if await asyncio.to_thread(lambda: out.exists() and not out.is_dir()):
+        raise UserInputError(f"--out {out} is a file; give a folder for the images")
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
-    failures = 0
-    async with ChromiumRenderer(pages=2, scale=args.scale) as renderer:
-        for name in args.files:
-            path = Path(name)
-            entry: dict[str, object] = {
-                "file": name,
-                "ok": False,
-                "png": None,
-                "width": None,
-                "height": None,
-                "text": None,
-                "warnings": [],
-                "error": None,
+    names = output_names(args.files)
+    pages = 2
+
+    async def render_one(renderer: ChromiumRenderer, name: str) -> dict[str, object]:
+        entry: dict[str, object] = {
+            "file": name,
+            "ok": False,
+            "partial": False,
+            "png": None,
+            "width": None,
+            "height": None,
+            "text": None,
+            "warnings": [],
+            "error": None,
+        }
+        try:
+            source = await asyncio.to_thread(Path(name).read_text, encoding="utf-8")
+            result: RenderResult = await renderer.render(source)
+        except (OSError, UnicodeDecodeError) as error:
+            entry["error"] = {
+                "message": f"cannot read file: {error}",
+                "line": None,
+                "construct": "file",
             }
-            try:
-                source = await asyncio.to_thread(path.read_text, encoding="utf-8")
-                result = await renderer.render(source)
-            except (OSError, UnicodeDecodeError) as error:
-                entry["error"] = {
-                    "message": f"cannot read file: {error}",
-                    "line": None,
-                    "construct": "file",
-                }
-            except LatexRenderError as error:
-                entry["error"] = {
-                    "message": error.problem.message,
-                    "line": error.problem.line,
-                    "construct": error.problem.construct,
-                }
-            else:
-                png = out / (path.stem + ".png")
-                png.write_bytes(result.png)
-                entry.update(
-                    ok=True,
-                    png=str(png),
-                    width=result.width,
-                    height=result.height,
-                    text=result.text,
-                    warnings=list(result.warnings),
-                )
+        except LatexRenderError as error:
+            entry["error"] = {
+                "message": error.problem.message,
+                "line": error.problem.line,
+                "construct": error.problem.construct,
+            }
+        else:
+            png = out / names[name]
+            await asyncio.to_thread(png.write_bytes, result.png)
+            entry.update(
+                ok=True,
+                partial=result.partial,
+                png=str(png),
+                width=result.width,
+                height=result.height,
+                text=result.text,
+                warnings=[asdict(warning) for warning in result.warnings],
+            )
+        return entry
+
+    failures = 0
+    async with ChromiumRenderer(
+        pages=pages, scale=args.scale, allow_partial=not args.strict, max_rows=args.max_rows
+    ) as renderer:
+        # Documents render `pages` at a time; results print in the order given.
+        pending = [asyncio.ensure_future(render_one(renderer, name)) for name in args.files]
+        for task in pending:
+            entry = await task
             failures += not entry["ok"]
             if args.json:
-                print(json.dumps(entry, ensure_ascii=False))
+                print(json.dumps(entry, ensure_ascii=False), flush=True)
             elif entry["ok"]:
-                print(f"{name}: {entry['png']} ({entry['width']}×{entry['height']})")
+                mark = " partial" if entry["partial"] else ""
+                print(f"{entry['file']}: {entry['png']} ({entry['width']}×{entry['height']}){mark}")
             else:
                 error_info = entry["error"]
                 assert isinstance(error_info, dict)
                 line = f":{error_info['line']}" if error_info["line"] else ""
-                print(f"{name}{line}: {error_info['message']} ({error_info['construct']})")
+                print(f"{entry['file']}{line}: {error_info['message']} ({error_info['construct']})")
     return 1 if failures else 0
+
+
+def output_names(files: list[str]) -> dict[str, str]:
+    """One PNG name per input: its stem, or its path's parts where stems collide."""
+    stems: dict[str, int] = {}
+    for name in dict.fromkeys(files):
+        stems[Path(name).stem] = stems.get(Path(name).stem, 0) + 1
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in files:
+        if name in names:
+            continue
+        path = Path(name)
+        if stems[path.stem] == 1:
+            base = path.stem
+        else:
+            parts = [part for part in path.with_suffix("").parts if part not in ("/", "..", ".")]
+            base = "_".join(parts)
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}-{number}"
+        taken.add(candidate)
+        names[name] = candidate + ".png"
+    return names
 
 
 def parser() -> argparse.ArgumentParser:
@@ -466,6 +508,15 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True)
     render.add_argument("--json", action="store_true")
     render.add_argument("--scale", type=float, default=2.0)
+    render.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse partial renders (content dropped, a picture not drawn) instead of "
+        "writing them with their warnings",
+    )
+    render.add_argument(
+        "--max-rows", type=int, default=None, help="refuse tables longer than this (default: any)"
+    )
     return main
 
 

@@ -213,6 +213,6 @@ class RenderService(BusAgent):
                     for c in result.grid
                 ),
                 text=result.text,
-                warnings=result.warnings,
+                warnings=tuple(warning.describe() for warning in result.warnings),
             )
         )

@@ -125,7 +125,10 @@ class RenderSettings(Strict):
     pages: int = Field(default=2, ge=1, le=16)
     scale: float = Field(default=2.0, ge=0.5, le=4)
     timeout_s: float = Field(default=20.0, gt=0, le=600)
-    allow_partial: bool = False  # a TikZ picture that fails: placeholder + warning
+    # A render that drew something differently from TeX in a visible way (content dropped,
+    # a picture not drawn): into the run with its warnings (true) or back to its generator.
+    allow_partial: bool = False
+    max_rows: int = Field(default=400, ge=1, le=100_000)  # rows per table
 
 
 class DedupSettings(Strict):

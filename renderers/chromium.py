@@ -15,9 +15,10 @@ from typing import Any
 from playwright.async_api import Browser, CDPSession, Page, Playwright, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
-from renderers.latex_html import Translation, picture_placeholder, translate
+from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable, RenderWarning
+from renderers.latex_html import translate
 from renderers.tikz import TikzFailure, TikzRenderer
+from renderers.translation import MAX_TABLE_ROWS, Translation, picture_placeholder
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -91,7 +92,12 @@ class RenderResult:
     grid: tuple[GridCell, ...]
     text: str
     html: str
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[RenderWarning, ...] = field(default_factory=tuple)
+
+    @property
+    def partial(self) -> bool:
+        """Something visible is missing or drawn differently from TeX."""
+        return any(warning.partial for warning in self.warnings)
 
 
 class ChromiumRenderer:
@@ -103,12 +109,15 @@ class ChromiumRenderer:
         scale: float = 2.0,
         timeout_s: float = 20.0,
         allow_partial: bool = False,
+        max_rows: int | None = MAX_TABLE_ROWS,
     ) -> None:
         self.page_count = max(1, pages)
         self.scale = scale
         self.timeout_s = timeout_s
-        # A picture that fails: error (default), or a placeholder and a warning.
+        # A render with a partial warning (content dropped, a picture not drawn): refused
+        # with that warning as its error (default), or returned with its warnings.
         self.allow_partial = allow_partial
+        self.max_rows = max_rows
         self._tikz: TikzRenderer | None = None
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
@@ -193,14 +202,22 @@ class ChromiumRenderer:
 
     async def render(self, latex: str) -> RenderResult:
         """Renders a LaTeX document; LatexRenderError for the document's faults."""
-        translation = translate(latex)
+        translation = translate(latex, self.max_rows, strict=not self.allow_partial)
         if translation.pictures:
             translation = await self._draw_pictures(translation)
+            self._refuse_partial(translation.warnings)
         try:
             return await self._render_html(translation)
         except _BrowserGone as gone:
             await self._relaunch(gone.generation)
             return await self._render_html(translation)
+
+    def _refuse_partial(self, warnings: list[RenderWarning]) -> None:
+        if self.allow_partial:
+            return
+        first = next((warning for warning in warnings if warning.partial), None)
+        if first is not None:
+            raise LatexRenderError(first.as_problem())
 
     async def _draw_pictures(self, translation: Translation) -> Translation:
         """TikZ pictures become sanitized inline SVG; a failure names the picture."""
@@ -211,7 +228,10 @@ class ChromiumRenderer:
         for picture in translation.pictures:
             try:
                 drawn = await self._tikz.render(
-                    picture.source, translation.tikz_libraries, translation.tikz_packages
+                    picture.source,
+                    translation.tikz_libraries,
+                    translation.tikz_packages,
+                    translation.tikz_preamble,
                 )
             except ValueError as error:  # the SVG failed sanitizing
                 drawn = TikzFailure(str(error), None)
@@ -221,12 +241,16 @@ class ChromiumRenderer:
                     if picture.line is not None and drawn.line is not None
                     else picture.line
                 )
-                problem = LatexProblem(
-                    f"TikZ picture {picture.index + 1} failed: {drawn.message}", line, "tikzpicture"
+                warnings.append(
+                    RenderWarning(
+                        f"TikZ picture {picture.index + 1} failed: {drawn.message}",
+                        line,
+                        "tikzpicture",
+                        partial=True,
+                    )
                 )
                 if not self.allow_partial:
-                    raise LatexRenderError(problem)
-                warnings.append(problem.describe())
+                    break
                 drawn = '<span class="tikz-failed">[picture not rendered]</span>'
             markup = markup.replace(
                 picture_placeholder(picture.index), f'<span class="tikz">{drawn}</span>', 1
@@ -268,22 +292,27 @@ class ChromiumRenderer:
                 raise LatexRenderError(
                     LatexProblem(f"render took longer than {self.timeout_s:.0f} s", None, "timeout")
                 ) from None
-            if drawn["mathErrors"]:
-                first = drawn["mathErrors"][0]
-                raise LatexRenderError(
-                    LatexProblem(
-                        f"math '{first['tex'][:60]}' failed: {first['message'][:160]}", None, "math"
+            warnings = list(translation.warnings)
+            for failed in drawn["mathErrors"]:  # drawn as its source: not what TeX draws
+                warnings.append(
+                    RenderWarning(
+                        f"math '{failed['tex'][:60]}' failed: {failed['message'][:160]}",
+                        None,
+                        "math",
+                        partial=True,
                     )
                 )
+            self._refuse_partial(warnings)
             box = drawn["box"]
             if box is None:
                 raise LatexRenderError(LatexProblem("the document draws nothing", None, "document"))
             if box["width"] > page_setup.paper_width_px + 24:
-                raise LatexRenderError(
-                    LatexProblem(
+                # TeX runs into the margin and past the paper; the image grows with it.
+                warnings.append(
+                    RenderWarning(
                         f"content is {box['width']:.0f} px wide but the page is "
-                        f"{page_setup.paper_width_px:.0f} px: it would run off the paper; "
-                        "use fewer columns, \\small, or \\resizebox{\\textwidth}{!}{...}",
+                        f"{page_setup.paper_width_px:.0f} px: drawn whole, past the paper's "
+                        "edge; \\resizebox{\\textwidth}{!}{...} would fit it",
                         None,
                         "width",
                     )
@@ -321,7 +350,7 @@ class ChromiumRenderer:
             grid=grid,
             text=drawn["text"],
             html=body,
-            warnings=tuple(translation.warnings),
+            warnings=tuple(warnings),
         )
 
     @staticmethod

@@ -101,11 +101,97 @@ _NAMED: dict[str, str] = {
     "wheat": "f5deb3",
     "whitesmoke": "f5f5f5",
     "lavenderblush": "fff0f5",
+    # more svgnames (x11names such as DarkOrange3 fall back to their svgnames base)
+    "antiquewhite": "faebd7",
+    "azure": "f0ffff",
+    "blanchedalmond": "ffebcd",
+    "blueviolet": "8a2be2",
+    "burlywood": "deb887",
+    "chartreuse": "7fff00",
+    "chocolate": "d2691e",
+    "cornsilk": "fff8dc",
+    "darkcyan": "008b8b",
+    "darkgoldenrod": "b8860b",
+    "darkgrey": "a9a9a9",
+    "darkkhaki": "bdb76b",
+    "darkmagenta": "8b008b",
+    "darkolivegreen": "556b2f",
+    "darkorange": "ff8c00",
+    "darkorchid": "9932cc",
+    "darksalmon": "e9967a",
+    "darkseagreen": "8fbc8f",
+    "darkslateblue": "483d8b",
+    "darkslategray": "2f4f4f",
+    "darkslategrey": "2f4f4f",
+    "darkturquoise": "00ced1",
+    "darkviolet": "9400d3",
+    "deeppink": "ff1493",
+    "deepskyblue": "00bfff",
+    "dimgray": "696969",
+    "dimgrey": "696969",
+    "dodgerblue": "1e90ff",
+    "firebrick": "b22222",
+    "floralwhite": "fffaf0",
+    "fuchsia": "ff00ff",
+    "gainsboro": "dcdcdc",
+    "ghostwhite": "f8f8ff",
+    "greenyellow": "adff2f",
+    "hotpink": "ff69b4",
+    "indianred": "cd5c5c",
+    "lawngreen": "7cfc00",
+    "lemonchiffon": "fffacd",
+    "lightcoral": "f08080",
+    "lightgoldenrodyellow": "fafad2",
+    "lightgrey": "d3d3d3",
+    "lightpink": "ffb6c1",
+    "lightsalmon": "ffa07a",
+    "lightseagreen": "20b2aa",
+    "lightskyblue": "87cefa",
+    "lightslategray": "778899",
+    "lightsteelblue": "b0c4de",
+    "linen": "faf0e6",
+    "mediumaquamarine": "66cdaa",
+    "mediumblue": "0000cd",
+    "mediumorchid": "ba55d3",
+    "mediumpurple": "9370db",
+    "mediumseagreen": "3cb371",
+    "mediumslateblue": "7b68ee",
+    "mediumspringgreen": "00fa9a",
+    "mediumturquoise": "48d1cc",
+    "mediumvioletred": "c71585",
+    "mistyrose": "ffe4e1",
+    "moccasin": "ffe4b5",
+    "navajowhite": "ffdead",
+    "oldlace": "fdf5e6",
+    "olivedrab": "6b8e23",
+    "orchid1": "ff83fa",
+    "palegoldenrod": "eee8aa",
+    "palegreen": "98fb98",
+    "paleturquoise": "afeeee",
+    "palevioletred": "db7093",
+    "papayawhip": "ffefd5",
+    "peachpuff": "ffdab9",
+    "peru": "cd853f",
+    "powderblue": "b0e0e6",
+    "rosybrown": "bc8f8f",
+    "saddlebrown": "8b4513",
+    "sandybrown": "f4a460",
+    "sienna": "a0522d",
+    "slateblue": "6a5acd",
+    "slategray": "708090",
+    "slategrey": "708090",
+    "snow": "fffafa",
+    "aqua": "00ffff",
+    "lightgoldenrod": "eedd82",
 }
 
 
 def _hex_to_rgb(code: str) -> RGB:
     return (int(code[0:2], 16) / 255, int(code[2:4], 16) / 255, int(code[4:6], 16) / 255)
+
+
+def _css_to_rgb(css: str) -> RGB:
+    return _hex_to_rgb(css.lstrip("#"))
 
 
 def rgb_to_css(rgb: RGB) -> str:
@@ -148,6 +234,23 @@ class ColorBook:
             return _hex_to_rgb(_NAMED[key])
         raise ValueError(f"unknown colour {name!r}")
 
+    def approximate(self, expression: str) -> str:
+        """The nearest colour we can name for an expression `resolve` refused: each unknown
+        name becomes its svgnames base (DarkOrange3 → darkorange) or black, mixing kept."""
+        parts = expression.strip().lstrip("-").split("!")
+        known: list[str] = []
+        for index, part in enumerate(parts):
+            if index % 2 == 1:
+                number = re.sub(r"[^0-9.]", "", part)
+                known.append(number or "50")
+                continue
+            base = re.sub(r"[0-9]+$", "", part.strip()).lower()
+            known.append(base if base in self._defined or base in _NAMED else "black")
+        try:
+            return self.resolve("!".join(known))
+        except ValueError:
+            return "#000000"
+
     def resolve(self, expression: str, model: str | None = None) -> str:
         """CSS colour for an xcolor expression such as `blue!20!white` or `[HTML]{FFCC00}`."""
         expression = expression.strip()
@@ -155,13 +258,21 @@ class ColorBook:
             scratch = ColorBook()
             scratch.define("x", model, expression)
             return rgb_to_css(scratch._base("x"))
+        if expression.startswith("-"):  # xcolor's complement of the rest
+            red, green, blue = _css_to_rgb(self.resolve(expression[1:]))
+            return rgb_to_css((1 - red, 1 - green, 1 - blue))
         parts = expression.split("!")
-        if expression.startswith("-") or not parts[0]:
+        if not parts[0]:
             raise ValueError(f"unsupported colour expression {expression!r}")
         rgb = self._base(parts[0])
         rest = parts[1:]
         while rest:
-            share = float(rest[0]) / 100
+            try:
+                share = max(0.0, min(100.0, float(rest[0]))) / 100
+            except ValueError:
+                raise ValueError(
+                    f"'{rest[0]}' in colour {expression!r} is not a percentage"
+                ) from None
             other = self._base(rest[1]) if len(rest) > 1 else (1.0, 1.0, 1.0)
             rgb = tuple(share * a + (1 - share) * b for a, b in zip(rgb, other, strict=True))  # type: ignore[assignment]
             rest = rest[2:]

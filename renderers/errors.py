@@ -1,4 +1,4 @@
-"""Errors a generator can act on: what went wrong, where, and in which construct."""
+"""What a render reports: problems that refuse a document, warnings that only approximate it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,26 @@ class LatexProblem:
     def describe(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
         return f"{where}{self.message} ({self.construct})"
+
+
+@dataclass(frozen=True)
+class RenderWarning:
+    """Something drawn approximately. `partial` when what is *visible* changed (content
+    dropped, a picture not drawn): a run decides by `render.allow_partial` whether such an
+    image may enter the dataset or goes back to its generator."""
+
+    message: str
+    line: int | None
+    construct: str
+    partial: bool = False
+
+    def describe(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        mark = " [partial]" if self.partial else ""
+        return f"{where}{self.message} ({self.construct}){mark}"
+
+    def as_problem(self) -> LatexProblem:
+        return LatexProblem(self.message, self.line, self.construct)
 
 
 class LatexRenderError(Exception):

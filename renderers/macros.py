@@ -16,7 +16,7 @@ _DEFINE = re.compile(
     r"\\(newcommand|renewcommand|providecommand|DeclareRobustCommand)\*?\s*"
     r"|\\def\s*(?=\\)"
 )
-_NAME = re.compile(r"\\([A-Za-z]+)")
+_NAME = re.compile(r"\\([A-Za-z@]+)")  # @ is a letter inside \makeatletter
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def expand(source: str) -> str:
     if not macros:
         return text
     pattern = re.compile(
-        r"\\(" + "|".join(sorted(map(re.escape, macros), key=len, reverse=True)) + r")(?![A-Za-z])"
+        r"\\(" + "|".join(sorted(map(re.escape, macros), key=len, reverse=True)) + r")(?![A-Za-z@])"
     )
     expansions = 0
     position = 0

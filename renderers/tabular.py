@@ -6,7 +6,9 @@ LaTeX tables (what `\\multirow{-2}` or `\\cmidrule(lr){2-3}` mean) and nothing o
 
 from __future__ import annotations
 
+import contextlib
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +23,9 @@ from pylatexenc.latexwalker import (
 
 from renderers.errors import LatexProblem, LatexRenderError
 
+# Commands at the start of a row that draw no text of their own.
+ROW_PREFIXES = {"rowcolor", "arrayrulecolor", "rowstyle", "hiderowcolors", "showrowcolors"}
+CELL_PREFIXES = {*ROW_PREFIXES, "cellcolor"}  # and before a cell's content
 # TeX's widths in CSS px: \arrayrulewidth 0.4pt; booktabs heavy 0.08em, light 0.05em (10pt).
 RULE_WEIGHTS_PX = {
     "toprule": 1.06,
@@ -29,7 +34,11 @@ RULE_WEIGHTS_PX = {
     "hline": 0.53,
     "cline": 0.53,
     "cmidrule": 0.66,
+    "specialrule": 0.66,
+    "Xhline": 0.53,
+    "Hline": 0.53,
 }
+TABLE_RULES = {*RULE_WEIGHTS_PX, "hhline"}  # commands that draw a rule between rows
 
 
 @dataclass
@@ -66,17 +75,35 @@ def _read_group(text: str, start: int) -> tuple[str, int]:
     raise ValueError("unbalanced braces in column spec")
 
 
-def parse_colspec(spec: str) -> ColumnSpec:
-    """Parses an array-package column spec; raises ValueError on what LaTeX would reject."""
+MAX_SPEC_LENGTH = 4000  # after \newcolumntype and *{n}{...} expansion
+
+
+def parse_colspec(
+    spec: str, column_types: dict[str, str] | None = None, notes: list[str] | None = None
+) -> ColumnSpec:
+    """Parses an array-package column spec. Like array, an unknown column letter becomes a `c`
+    column (noted in `notes`); ValueError only for specs nothing can be made of."""
     columns: list[Column] = []
     rules: list[int] = [0]
     pending_prefix = ""
     leading_at = False
     index = 0
+    custom = column_types or {}
+    spec = _strip_spec_comments(spec)
     while index < len(spec):
+        if len(spec) > MAX_SPEC_LENGTH:
+            raise ValueError("column spec expands past its size limit (recursive type?)")
         char = spec[index]
         if char.isspace():
             index += 1
+        elif char in custom:  # \newcolumntype: the letter stands for its definition
+            definition, after = custom[char], index + 1
+            for number in range(1, 10):  # its arguments follow as groups
+                if f"#{number}" not in definition:
+                    break
+                argument, after = _read_group(spec, after)
+                definition = definition.replace(f"#{number}", argument)
+            spec = spec[:index] + definition + spec[after:]
         elif char == "|":
             rules[-1] += 1
             index += 1
@@ -90,9 +117,19 @@ def parse_colspec(spec: str) -> ColumnSpec:
             pending_prefix = ""
             rules.append(0)
             index += 1
-            if char == "S" and index < len(spec) and spec[index] == "[":
-                index = spec.index("]", index) + 1
-        elif char in "pmb":
+            if char in "SX" and index < len(spec) and spec[index] == "[":  # S[...], X[...]
+                close = spec.find("]", index)
+                index = close + 1 if close > 0 else len(spec)
+        elif char in "pmbw":
+            if char == "w":  # w{align}{width}
+                align_text, index = _read_group(spec, index + 1)
+                width, index = _read_group(spec, index)
+                columns.append(
+                    Column(align=align_text.strip()[:1] or "l", width=width, prefix=pending_prefix)
+                )
+                pending_prefix = ""
+                rules.append(0)
+                continue
             width, index = _read_group(spec, index + 1)
             valign = {"p": "top", "m": "middle", "b": "bottom"}[char]
             columns.append(Column(align="j", width=width, valign=valign, prefix=pending_prefix))
@@ -120,16 +157,43 @@ def parse_colspec(spec: str) -> ColumnSpec:
         elif char == "*":
             count_text, index = _read_group(spec, index + 1)
             body, index = _read_group(spec, index)
-            count = int(count_text.strip())
+            try:
+                count = int(count_text.strip())
+            except ValueError:
+                raise ValueError(f"repeat count '{count_text}' is not a number") from None
             if count < 0 or count > 200:
                 raise ValueError(f"repeat count {count} out of range")
             spec = spec[:index] + body * count + spec[index:]
+        elif char == "\\":  # a stray command such as \hfill or \color in the spec
+            end = index + 1
+            while end < len(spec) and spec[end].isalpha():
+                end += 1
+            index = end
         else:
-            raise ValueError(f"unknown column type '{char}'")
+            if notes is not None:
+                notes.append(f"unknown column type '{char}' drawn as a centred column")
+            columns.append(Column(align="c", prefix=pending_prefix))
+            pending_prefix = ""
+            rules.append(0)
+            index += 1
+            if index < len(spec) and spec[index] == "{":  # its argument, if it took one
+                _, index = _read_group(spec, index)
     if not columns:
         raise ValueError("column spec has no columns")
     columns[0].no_pad_left = leading_at
     return ColumnSpec(columns=columns, rules_before=rules)
+
+
+def _strip_spec_comments(spec: str) -> str:
+    """A spec written over several lines may carry `% comments` to the end of each line."""
+    lines = []
+    for line in spec.split("\n"):
+        cut = next(
+            (i for i, char in enumerate(line) if char == "%" and (i == 0 or line[i - 1] != "\\")),
+            None,
+        )
+        lines.append(line if cut is None else line[:cut])
+    return " ".join(lines)
 
 
 @dataclass
@@ -140,6 +204,7 @@ class Rule:
     booktabs: bool = False  # booktabs rules keep space above and below; \hline does not
     trim_left: bool = False  # \cmidrule(l): shortened at its left end
     trim_right: bool = False
+    color: str = "#000"  # \arrayrulecolor
 
 
 @dataclass
@@ -194,101 +259,88 @@ def split_rows(
     group_text: Callable[[LatexNode], str],
     line_of: Callable[[LatexNode], int],
     length_px: Callable[[str], float],
+    rule_color: Callable[[LatexMacroNode], str] | None = None,
+    warn: Callable[[str, LatexNode], None] | None = None,
 ) -> tuple[list[RawRow], list[Rule]]:
-    """Splits a tabular body into rows of cell node lists; rules attach to the row below."""
+    """Splits a tabular body into rows of cell node lists; rules attach to the row below.
+
+    Rules, colours and spacing between rows are read where TeX reads them: after comments,
+    blank lines, `\\arrayrulecolor` or `\\rowcolor`, inside `\\noalign`."""
     rows: list[RawRow] = []
     row = RawRow(cells=[[]])
+    color = "#000"
     index = 0
+
+    def note(message: str, node: LatexNode) -> None:
+        if warn is not None:
+            warn(message, node)
+
+    def args_of(node: LatexMacroNode) -> list[LatexNode | None]:
+        return list(node.nodeargd.argnlist) if node.nodeargd else []
+
     while index < len(body):
         node = body[index]
         index += 1
-        row_is_empty = all(is_blank(cell) for cell in row.cells) and len(row.cells) == 1
+        row_is_empty = len(row.cells) == 1 and _only_row_prefixes(row.cells[0])
         if isinstance(node, LatexSpecialsNode) and node.specials_chars == "&":
             row.cells.append([])
             continue
-        if isinstance(node, LatexMacroNode):
-            name = node.macroname
-            if name in ("\\", "tabularnewline", "cr"):
-                rows.append(row)
-                row = RawRow(cells=[[]])
-                args = node.nodeargd.argnlist if node.nodeargd else []
-                if args and args[-1] is not None:  # \\[4pt]: extra space below the row
-                    try:
-                        row.space_above_px += length_px(group_text(args[-1]))
-                    except ValueError:
-                        raise LatexRenderError(
-                            LatexProblem(
-                                f"'{group_text(args[-1])}' after \\\\ is not a length",
-                                line_of(node),
-                                "\\\\",
-                            )
-                        ) from None
-                continue
-            if name in LONGTABLE_MARKERS and row_is_empty:
-                closed = [earlier for earlier in rows if earlier.section is None]
-                for earlier in closed:
-                    earlier.section = name
-                if row.rules_above:  # a rule closing the head or foot belongs to it
-                    if closed:
-                        closed[-1].rules_below += row.rules_above
-                    else:  # a section of rules only, e.g. "\bottomrule \endlastfoot"
-                        rows.append(RawRow(cells=[], rules_below=row.rules_above, section=name))
-                    row.rules_above = []
-                continue
-            if name in ("hline", "toprule", "midrule", "bottomrule") and row_is_empty:
-                row.rules_above.append(Rule(RULE_WEIGHTS_PX[name], booktabs=name != "hline"))
-                continue
-            if name in ("cline", "cmidrule") and row_is_empty:
-                trim = ""
-                args = node.nodeargd.argnlist if node.nodeargd else []
-                range_node = args[-1] if args else None
-                # `\cmidrule(lr){2-3}`: pylatexenc leaves "(lr)" as text before the group
-                if range_node is None:
-                    while index < len(body) and isinstance(body[index], LatexCharsNode):
-                        chars = body[index].chars.strip()  # type: ignore[attr-defined]
-                        if chars and not (chars.startswith("(") and chars.endswith(")")):
-                            break
-                        trim += chars.strip("()")
-                        index += 1
-                    if index < len(body) and isinstance(body[index], LatexGroupNode):
-                        range_node = body[index]
-                        index += 1
-                if range_node is None:
-                    raise LatexRenderError(
-                        LatexProblem(
-                            f"\\{name} needs a column range such as {{2-3}}",
-                            line_of(node),
-                            f"\\{name}",
-                        )
-                    )
+        if not isinstance(node, LatexMacroNode):
+            row.cells[-1].append(node)
+            continue
+        name = node.macroname
+        args = args_of(node)
+        if name in ("\\", "tabularnewline", "cr", "crcr"):
+            rows.append(row)
+            row = RawRow(cells=[[]])
+            if args and args[-1] is not None:  # \\[4pt]: extra space below the row
                 try:
-                    first, last = parse_range(group_text(range_node), ncols)
-                except ValueError as error:
-                    raise LatexRenderError(
-                        LatexProblem(str(error), line_of(node), f"\\{name}")
-                    ) from None
-                row.rules_above.append(
-                    Rule(
-                        RULE_WEIGHTS_PX[name],
-                        first,
-                        last,
-                        booktabs=name == "cmidrule",
-                        trim_left="l" in trim,
-                        trim_right="r" in trim,
-                    )
-                )
-                continue
-            if name == "addlinespace" and row_is_empty:
-                args = node.nodeargd.argnlist if node.nodeargd else []
-                amount = group_text(args[0]) if args and args[0] is not None else "0.5em"
-                try:
-                    row.space_above_px += length_px(amount)
+                    row.space_above_px += max(0.0, length_px(group_text(args[-1])))
                 except ValueError:
-                    row.space_above_px += 6
-                continue
-            if name == "rowcolor" and row_is_empty:
-                row.cells[-1].append(node)
-                continue
+                    note(f"'{group_text(args[-1])}' after \\\\ is not a length; ignored", node)
+            continue
+        if name == "arrayrulecolor":
+            if rule_color is not None:
+                color = rule_color(node)
+            continue
+        if name in LONGTABLE_MARKERS and row_is_empty:
+            closed = [earlier for earlier in rows if earlier.section is None]
+            for earlier in closed:
+                earlier.section = name
+            if row.rules_above:  # a rule closing the head or foot belongs to it
+                if closed:
+                    closed[-1].rules_below += row.rules_above
+                else:  # a section of rules only, e.g. "\bottomrule \endlastfoot"
+                    rows.append(RawRow(cells=[], rules_below=row.rules_above, section=name))
+                row.rules_above = []
+            continue
+        if name in RULE_WEIGHTS_PX and name not in ("cline", "cmidrule") and row_is_empty:
+            weight = RULE_WEIGHTS_PX[name]
+            if name in ("specialrule", "Xhline") and args and args[0] is not None:
+                with contextlib.suppress(ValueError):
+                    weight = max(0.3, min(8.0, length_px(group_text(args[0]))))
+            row.rules_above.append(
+                Rule(weight, booktabs=name not in ("hline", "Xhline", "Hline"), color=color)
+            )
+            continue
+        if name == "hhline" and row_is_empty:
+            row.rules_above += _hhline(group_text(args[0]) if args else "", ncols, color)
+            continue
+        if name == "noalign" and row_is_empty:
+            inner = group_text(args[0]) if args and args[0] is not None else ""
+            if "\\hrule" in inner or "\\hline" in inner:
+                row.rules_above.append(Rule(RULE_WEIGHTS_PX["hline"], color=color))
+            continue
+        if name in ("cline", "cmidrule") and row_is_empty:
+            index = _partial_rule(node, body, index, ncols, row, color, group_text, note)
+            continue
+        if name == "addlinespace" and row_is_empty:
+            amount = group_text(args[0]) if args and args[0] is not None else "0.5em"
+            try:
+                row.space_above_px += max(0.0, length_px(amount))
+            except ValueError:
+                row.space_above_px += 6
+            continue
         row.cells[-1].append(node)
     if not all(is_blank(cell) for cell in row.cells) or len(row.cells) > 1:
         rows.append(row)
@@ -296,6 +348,105 @@ def split_rows(
     else:
         trailing = row.rules_above
     return rows, trailing
+
+
+def _only_row_prefixes(nodes: list[LatexNode]) -> bool:
+    """Nothing drawn yet in this row: blanks, comments, `\\rowcolor` and the like."""
+    return all(
+        (isinstance(node, LatexMacroNode) and node.macroname in ROW_PREFIXES) or is_blank([node])
+        for node in nodes
+    )
+
+
+def _hhline(spec: str, ncols: int, color: str) -> list[Rule]:
+    """`\\hhline{|=|~|-|}`: `-` and `=` draw under their column, `~` leaves it open."""
+    rules: list[Rule] = []
+    column = 0
+    for char in spec:
+        if column >= ncols:
+            break
+        if char in "-=":
+            weight = RULE_WEIGHTS_PX["hline"] * (2.5 if char == "=" else 1)
+            rules.append(Rule(weight, column, column, color=color))
+            column += 1
+        elif char == "~":
+            column += 1
+    return rules
+
+
+def _partial_rule(
+    node: LatexMacroNode,
+    body: list[LatexNode],
+    index: int,
+    ncols: int,
+    row: RawRow,
+    color: str,
+    group_text: Callable[[LatexNode], str],
+    note: Callable[[str, LatexNode], None],
+) -> int:
+    """`\\cline{2-3}`, `\\cmidrule(lr){2-3}`, `\\cmidrule(lr{1mm}){2-3}`: returns the index
+    after what it consumed. pylatexenc leaves the `(trim)` as text and groups after the rule."""
+    name = node.macroname
+    args = list(node.nodeargd.argnlist) if node.nodeargd else []
+    range_node: LatexNode | None = args[-1] if name == "cline" and args else None
+    trim = ""
+
+    def skip_blank(at: int) -> int:
+        while at < len(body) and (
+            isinstance(body[at], LatexCommentNode)
+            or (isinstance(body[at], LatexCharsNode) and not body[at].chars.strip())  # type: ignore[attr-defined]
+        ):
+            at += 1
+        return at
+
+    if range_node is None:
+        at = skip_blank(index)
+        first = body[at] if at < len(body) else None
+        if isinstance(first, LatexCharsNode) and first.chars.lstrip().startswith("("):
+            # the trim spec runs to the first ')': letters and braced widths such as lr{1mm}
+            while at < len(body):
+                part = body[at]
+                at += 1
+                if isinstance(part, LatexCharsNode):
+                    trim += part.chars.split(")")[0]
+                    if ")" in part.chars:
+                        break
+            at = skip_blank(at)
+        if at < len(body) and isinstance(body[at], LatexGroupNode):
+            range_node = body[at]
+            index = at + 1
+        elif trim:
+            index = at
+    if range_node is None:
+        note(f"\\{name} without a column range drawn across the table", node)
+        row.rules_above.append(
+            Rule(RULE_WEIGHTS_PX[name], booktabs=name == "cmidrule", color=color)
+        )
+        return index
+    try:
+        first_col, last_col = parse_range(group_text(range_node), ncols)
+    except ValueError as error:
+        note(f"{error}; \\{name} drawn over the columns it can reach", node)
+        first_col, last_col = _clamped_range(group_text(range_node), ncols)
+    row.rules_above.append(
+        Rule(
+            RULE_WEIGHTS_PX[name],
+            first_col,
+            last_col,
+            booktabs=name == "cmidrule",
+            trim_left="l" in trim,
+            trim_right="r" in trim,
+            color=color,
+        )
+    )
+    return index
+
+
+def _clamped_range(text: str, ncols: int) -> tuple[int, int]:
+    numbers = [int(n) for n in re.findall(r"\d+", text)] or [1, ncols]
+    first = min(max(numbers[0], 1), ncols) - 1
+    last = min(max(numbers[-1], 1), ncols) - 1
+    return min(first, last), max(first, last)
 
 
 LONGTABLE_MARKERS = ("endfirsthead", "endhead", "endfoot", "endlastfoot")
@@ -388,17 +539,17 @@ def grid_to_html(
             # Rules between rows are drawn as the upper cell's bottom border: Chromium hides
             # a collapsed top border under the lower cell's background colour.
             if row_index == 0:
-                top = _rule_weight(raw.rules_above, cell.column, cell.colspan)
+                top, top_color = _rule_weight(raw.rules_above, cell.column, cell.colspan)
                 if top:
-                    css.append(f"border-top:{top:.2f}px solid #000")
+                    css.append(f"border-top:{top:.2f}px solid {top_color}")
             end = row_index + cell.rowspan
             below = trailing_rules if end >= total_rows else rows[end].rules_above
-            bottom = _rule_weight(below, cell.column, cell.colspan)
+            bottom, bottom_color = _rule_weight(below, cell.column, cell.colspan)
             trimmed = _trimmed_rule(below, cell.column, cell.colspan)
             if trimmed:
                 css.append(trimmed)
             elif bottom:
-                css.append(f"border-bottom:{bottom:.2f}px solid #000")
+                css.append(f"border-bottom:{bottom:.2f}px solid {bottom_color}")
             # booktabs: \belowrulesep 0.65ex under a rule, \aboverulesep 0.4ex over one.
             if _booktabs_gap(raw.rules_above):
                 css.append("padding-top:0.65ex")
@@ -447,8 +598,10 @@ def _covering(rules: list[Rule], column: int, colspan: int) -> list[Rule]:
     ]
 
 
-def _rule_weight(rules: list[Rule], column: int, colspan: int) -> float:
-    return max((rule.weight for rule in _covering(rules, column, colspan)), default=0.0)
+def _rule_weight(rules: list[Rule], column: int, colspan: int) -> tuple[float, str]:
+    """The heaviest rule over this cell, with its colour."""
+    heaviest = max(_covering(rules, column, colspan), key=lambda rule: rule.weight, default=None)
+    return (heaviest.weight, heaviest.color) if heaviest else (0.0, "#000")
 
 
 def _trimmed_rule(rules: list[Rule], column: int, colspan: int) -> str | None:
@@ -460,7 +613,8 @@ def _trimmed_rule(rules: list[Rule], column: int, colspan: int) -> str | None:
             inset_left = "0.5em" if left else "0px"
             inset_right = "0.5em" if right else "0px"
             return (
-                f"background-image:linear-gradient(#000,#000);background-repeat:no-repeat;"
+                f"background-image:linear-gradient({rule.color},{rule.color});"
+                "background-repeat:no-repeat;"
                 f"background-size:calc(100% - {inset_left} - {inset_right}) "
                 f"{rule.weight:.2f}px;background-position:{inset_left} 100%"
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from renderers.errors import RendererUnavailable
 from renderers.svg_sanitize import sanitize_svg
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "tikzjax"
+_COMPAT = re.compile(r"compat\s*=\s*[0-9.]+")
 PACKAGE = ASSETS / "node_modules" / "node-tikzjax"
 WORKER = Path(__file__).resolve().parent / "tikz_worker.mjs"
 
@@ -104,15 +106,28 @@ class TikzRenderer:
         return (PACKAGE / "dist" / "index.js").is_file() and shutil.which("node") is not None
 
     async def render(
-        self, picture: str, libraries: str = "", packages: dict[str, str] | None = None
+        self,
+        picture: str,
+        libraries: str = "",
+        packages: dict[str, str] | None = None,
+        preamble: str = "",
     ) -> str | TikzFailure:
-        """SVG markup for a `tikzpicture` environment, or why it failed."""
-        key = (picture, libraries, json.dumps(packages or {}, sort_keys=True))
+        """SVG markup for a `tikzpicture` environment, or why it failed. `preamble` carries
+        the document's colours and styles (`\\definecolor`, `\\tikzset`, ...) into the picture."""
+        key = (picture, f"{libraries}\n{preamble}", json.dumps(packages or {}, sort_keys=True))
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        # The engine wants a document; the picture's line n is the document's line n + 1.
-        source = f"\\begin{{document}}\n{picture}\n\\end{{document}}"
+        # The engine wants a document; the picture's line n is the document's line
+        # n + 1 + the preamble's lines.
+        # The engine's pgfplots predates newer compat levels; `newest` is what it has.
+        preamble = _COMPAT.sub("compat=newest", preamble)
+        packages = {
+            name: _COMPAT.sub("compat=newest", options)
+            for name, options in (packages or {}).items()
+        }
+        source = f"{preamble}\n\\begin{{document}}\n{picture}\n\\end{{document}}"
+        offset = preamble.count("\n") + 2
         worker = await self._idle.get()
         try:
             reply = await worker.draw(source, libraries, packages or {})
@@ -125,7 +140,7 @@ class TikzRenderer:
             at = reply.get("line")
             result = TikzFailure(
                 str(reply.get("error", "TikZ failed")),
-                at - 1 if isinstance(at, int) and at > 1 else None,
+                at - offset if isinstance(at, int) and at > offset else None,
             )
         self._cache[key] = result
         if len(self._cache) > self.CACHE_SIZE:

@@ -192,12 +192,21 @@ def test_render_command_reports_each_file(tmp_path: Path) -> None:
     good.write_text("\\begin{tabular}{lr}\nA & 1 \\\\\nB & 2 \\\\\n\\end{tabular}\n")
     bad = tmp_path / "bad.tex"
     bad.write_text("\\begin{tabular}{l}\nA & 1 \\\\\n\\end{tabular}\n")
-    result = run(
+    # By default a partial render is written with its warnings, as pdflatex goes on.
+    lenient = run(
         "render", str(good), str(bad), "--out", str(tmp_path / "png"), "--json", cwd=tmp_path
     )
-    assert result.returncode == 1
-    first, second = (json.loads(line) for line in result.stdout.splitlines())
-    assert first["ok"] and first["error"] is None and "A" in first["text"]
+    assert lenient.returncode == 0
+    first, second = (json.loads(line) for line in lenient.stdout.splitlines())
+    assert first["ok"] and not first["partial"] and first["error"] is None and "A" in first["text"]
     assert png_image((tmp_path / "png" / "good.png").read_bytes()).width == first["width"]
-    assert not second["ok"] and second["error"]["line"] == 2
-    assert second["error"]["construct"] == "&"
+    assert second["ok"] and second["partial"]
+    assert [(w["line"], w["construct"]) for w in second["warnings"]] == [(2, "&")]
+    # --strict refuses it, with the line and the construct.
+    strict = run(
+        "render", str(bad), "--strict", "--out", str(tmp_path / "strict"), "--json", cwd=tmp_path
+    )
+    assert strict.returncode == 1
+    refused = json.loads(strict.stdout)
+    assert not refused["ok"] and refused["error"]["line"] == 2
+    assert refused["error"]["construct"] == "&"

@@ -86,10 +86,11 @@ def test_generated_documents_translate_and_vary(recipe: Recipe) -> None:
         domain = DOMAINS[seed % len(DOMAINS)]
         document = design_table(domain, "A topic", recipe, Behaviour(complexity=0.7), rng)
         assert document.startswith("\\documentclass") and "\\end{document}" in document
-        translate(document)  # raises on anything the renderer rejects
+        translation = translate(document, strict=True)  # raises on anything refused
+        assert translation.warnings == [], translation.warnings
         documents.add(document)
         with pytest.raises(LatexRenderError) as caught:
-            translate(break_latex(document, rng))
+            translate(break_latex(document, rng), strict=True)
         assert caught.value.problem.message
     assert len(documents) == 12
 
@@ -104,7 +105,7 @@ async def test_generator_output_parses_and_repair_fixes_the_fault() -> None:
     documents = parse_tables(2)(completion.text)
     for document in documents:
         with pytest.raises(LatexRenderError) as caught:
-            translate(document)
+            translate(document, strict=True)
         repaired = await model.complete(
             request(
                 RepairInputs(
@@ -113,7 +114,7 @@ async def test_generator_output_parses_and_repair_fixes_the_fault() -> None:
             )
         )
         fixed = parse_tables(1)(repaired.text)[0]
-        translate(fixed)
+        translate(fixed, strict=True)
 
 
 async def grid_for(renderer: ChromiumRenderer, recipe: Recipe, seed: int) -> tuple[Cell, ...]:

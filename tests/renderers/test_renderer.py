@@ -68,24 +68,12 @@ async def test_sample_table_grid_and_image(renderer: ChromiumRenderer) -> None:
             "&",
             "more cells than the 2 columns",
         ),
-        (
-            "\\begin{document}\n\\begin{tabularr}{l}\nx\n\\end{tabularr}\n\\end{document}",
-            2,
-            "\\begin{tabularr}",
-            "unknown environment 'tabularr'",
-        ),
         ("\\begin{document}\n\\caption{open\n\\end{document}", None, "syntax", "unbalanced"),
         (
-            "\\begin{tabular}{lq}\na & b\n\\end{tabular}",
+            "\\documentclass{article}\n\\begin{tabular}{l}\nx\n\\end{tabular}",
             1,
-            "\\begin{tabular}",
-            "unknown column type 'q'",
-        ),
-        (
-            "\\begin{tabular}{ll}\n\\cmidrule{2-5}\na & b\n\\end{tabular}",
-            2,
-            "\\cmidrule",
-            "outside 1-2",
+            "document",
+            "without \\begin{document}",
         ),
     ],
 )
@@ -99,6 +87,41 @@ async def test_errors_name_line_and_construct(
     assert problem.construct == construct
     if line is not None:
         assert problem.line == line
+
+
+@pytest.mark.parametrize(
+    "source, line, construct, message, drawn",
+    [
+        (
+            "\\begin{document}\n\\begin{tabularr}{l}\nx\n\\end{tabularr}\n\\end{document}",
+            2,
+            "\\begin{tabularr}",
+            "environment 'tabularr' drawn as its body",
+            "x",
+        ),
+        (
+            "\\begin{tabular}{lq}\na & b\n\\end{tabular}",
+            1,
+            "column spec",
+            "unknown column type 'q'",
+            "a\tb",
+        ),
+        (
+            "\\begin{tabular}{ll}\n\\cmidrule{2-5}\na & b\n\\end{tabular}",
+            2,
+            "\\cmidrule",
+            "outside 1-2",
+            "a\tb",
+        ),
+    ],
+)
+async def test_what_tex_draws_anyway_is_drawn_with_a_warning(
+    renderer: ChromiumRenderer, source: str, line: int, construct: str, message: str, drawn: str
+) -> None:
+    result = await renderer.render(source)
+    assert drawn in result.text
+    warning = next(w for w in result.warnings if w.construct == construct)
+    assert message in warning.message and warning.line == line and not warning.partial
 
 
 async def test_bad_math_is_an_error(renderer: ChromiumRenderer) -> None:
@@ -131,7 +154,7 @@ async def test_file_and_shell_macros_are_inert(renderer: ChromiumRenderer, tmp_p
     assert "root:" not in result.text and "/etc/passwd" not in result.text
     assert "touch" not in result.text and not marker.exists()
     for name in ("input", "include", "openin", "write18"):
-        assert any(f"\\{name} ignored" in warning for warning in result.warnings), name
+        assert any(f"\\{name} ignored" in w.message for w in result.warnings), name
 
 
 async def test_a_render_that_times_out_is_an_error_and_the_page_recovers() -> None:
@@ -148,7 +171,7 @@ def test_runaway_table_is_an_error() -> None:
     rows = "x \\\\\n" * 450
     with pytest.raises(LatexRenderError) as caught:
         translate(f"\\begin{{tabular}}{{l}}\n{rows}\\end{{tabular}}")
-    assert "more than 400" in caught.value.problem.message
+    assert "more than the limit of 400" in caught.value.problem.message
     assert caught.value.problem.line == 1
 
 

@@ -1,0 +1,230 @@
+"""Document structure around tables: environments, frames, lists, sections, captions,
+title, contents and footnotes."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from pylatexenc.latexwalker import (
+    LatexEnvironmentNode,
+    LatexMacroNode,
+    LatexNode,
+)
+
+from renderers.latex_vocabulary import (
+    FLOATS,
+    FRAMED_BOXES,
+    PASS_ENVIRONMENTS,
+    SECTIONS,
+    TABULAR_ENVS,
+)
+from renderers.table_translation import TableTranslator
+from renderers.translation import (
+    Picture,
+    key_values,
+    parse_fragment,
+    picture_placeholder,
+    without_leading_options,
+)
+
+
+class DocumentTranslator(TableTranslator):
+    """Translates environments and the parts of a document that are not tables."""
+
+    def section(self, node: LatexMacroNode) -> str:
+        """Sectioning commands, numbered as article numbers them unless starred."""
+        depth = SECTIONS[node.macroname]
+        args = self.args(node)
+        title = self.nodes(self.children(args[-1]))
+        starred = bool(args) and args[0] is not None and self.raw(args[0]) == "*"
+        number = ""
+        if depth < len(self.section_numbers) and not starred:
+            self.section_numbers[depth] += 1
+            for deeper in range(depth + 1, len(self.section_numbers)):
+                self.section_numbers[deeper] = 0
+            number = ".".join(str(n) for n in self.section_numbers[: depth + 1]) + " "
+        tag = ("h2", "h3", "h4", "b", "b")[depth]
+        if depth <= 2 and not starred and node.macroname != "frametitle":
+            self.contents.append((depth, f"{number}{title}"))
+        return f'<{tag} class="section">{number}{title}</{tag}>'
+
+    def caption(self, node: LatexMacroNode, kind: str | None = None) -> str:
+        kind = kind or self.float_kind
+        self.counters[kind] = self.counters.get(kind, 0) + 1
+        args = self.args(node)
+        text = self.nodes(self.children(args[-1]))
+        label = kind.capitalize()
+        return f'<div class="caption">{label} {self.counters[kind]}: {text}</div>'
+
+    # ---------- environments
+    def contents_block(self) -> str:
+        """`\\tableofcontents`: TeX's second run lists the sections; ours knows them now."""
+        entries = "".join(
+            f'<div class="toc-entry" style="padding-left:{1.5 * depth:.1f}em">{title}</div>'
+            for depth, title in self.contents
+        )
+        return f'<div class="toc"><h2 class="section">Contents</h2>{entries}</div>'
+
+    def diagonal_box(self, node: LatexMacroNode) -> str:
+        """`\\diagbox{A}{B}`: two labels split by a diagonal line. A falling line (diagbox's
+        default, `\\backslashbox`) puts A lower left and B upper right; a rising one
+        (`dir=NE`/`SW`, `\\slashbox`) puts A upper left and B lower right."""
+        args = [a for a in self.args(node) if a is not None]
+        options = self.raw(args[0]) if len(args) == 3 else ""
+        first, second = (self.nodes(self.children(a)) for a in args[-2:])
+        rising = "dir=SW" in options or "dir=NE" in options or node.macroname == "slashbox"
+        upper, lower = (first, second) if rising else (second, first)
+        return (
+            f'<span class="diagbox {"rising" if rising else "falling"}">'
+            f'<span class="diag-upper">{upper}</span><span class="diag-lower">{lower}</span></span>'
+        )
+
+    def footnote_block(self) -> str:
+        if not self.footnotes:
+            return ""
+        notes = "".join(
+            f'<div class="footnote"><sup>{number}</sup> {text}</div>'
+            for number, text in enumerate(self.footnotes, start=1)
+        )
+        return f'<div class="footnotes">{notes}</div>'
+
+    def title_block(self) -> str:
+        parts = [
+            f'<div class="{part}">{self.title_parts[part]}</div>'
+            for part in ("title", "author", "date")
+            if self.title_parts.get(part)
+        ]
+        return f'<div class="titleblock">{"".join(parts)}</div>' if parts else ""
+
+    # ---------- inline content
+    def environment(self, node: LatexEnvironmentNode) -> str:
+        name = node.environmentname
+        if name in TABULAR_ENVS:
+            return self.tabular(node)
+        if name in FLOATS:
+            body = list(node.nodelist)
+            centered = any(
+                isinstance(n, LatexMacroNode) and n.macroname == "centering" for n in body
+            )
+            saved, saved_kind = self.rowcolors, self.float_kind
+            self.float_kind = "figure" if name.startswith(("figure", "sidewaysfigure")) else "table"
+            inner = self.nodes(body)
+            self.rowcolors, self.float_kind = saved, saved_kind
+            return f'<div class="float{" center" if centered else ""}">{inner}</div>'
+        if name in ("center", "flushleft", "flushright"):
+            align = {"center": "center", "flushleft": "left", "flushright": "right"}[name]
+            return f'<div style="text-align:{align}">{self.nodes(list(node.nodelist))}</div>'
+        if name in ("tikzpicture", "circuitikz"):
+            picture = Picture(len(self.pictures), self.line_of(node), node.latex_verbatim())
+            self.pictures.append(picture)
+            return picture_placeholder(picture.index)
+        if name == "adjustbox":
+            options = self.raw(self.args(node)[0])
+            match = re.search(r"(max width|width)\s*=\s*([^,]+)", options)
+            attrs = ""
+            if match:
+                try:
+                    key = "data-max-width" if match.group(1) == "max width" else "data-fit-width"
+                    attrs = f' {key}="{self.px(match.group(2).strip()):.1f}"'
+                except ValueError:
+                    self.warn(f"adjustbox option '{match.group(0)}' ignored", node)
+            return f'<div class="box"{attrs}>{self.nodes(list(node.nodelist))}</div>'
+        if name == "minipage":
+            width = self.css_length(self.raw(self.args(node)[-1]))
+            return (
+                f'<div class="minipage" style="width:{width}">'
+                f"{self.nodes(list(node.nodelist))}</div>"
+            )
+        if name in PASS_ENVIRONMENTS:
+            return f"<div>{self.nodes(list(node.nodelist))}</div>"
+        if name in ("itemize", "enumerate", "description"):
+            return self.listing(node)
+        if name in ("equation", "equation*", "align", "align*", "displaymath", "gather", "gather*"):
+            tex = self.math_source(node.nodelist)
+            if name.startswith("align"):
+                tex = f"\\begin{{aligned}}{tex}\\end{{aligned}}"
+            elif name.startswith("gather"):
+                tex = f"\\begin{{gathered}}{tex}\\end{{gathered}}"
+            return f'<span class="math display">{html.escape(tex)}</span>'
+        if name in FRAMED_BOXES:
+            return self.framed(node)
+        if name in ("subfigure", "subtable", "wrapfigure", "wraptable"):
+            args = [a for a in self.args(node) if a is not None]
+            width = self.css_length(self.raw(args[-1])) if args else "auto"
+            return (
+                f'<div class="minipage" style="width:{width}">'
+                f"{self.nodes(list(node.nodelist))}</div>"
+            )
+        if name in ("quote", "quotation", "verse"):
+            return f'<div class="quote">{self.nodes(list(node.nodelist))}</div>'
+        if name == "abstract":
+            return (
+                '<div class="abstract"><div class="abstract-title">Abstract</div>'
+                f"{self.nodes(list(node.nodelist))}</div>"
+            )
+        if name == "multicols":
+            args = self.args(node)
+            try:
+                count = max(1, min(10, int(self.raw(args[0]).strip())))
+            except (ValueError, IndexError):
+                count = 2
+            return f'<div style="column-count:{count}">{self.nodes(list(node.nodelist))}</div>'
+        # Unknown to us, known to some package: TeX would draw its body, and so do we.
+        self.warn(f"environment '{name}' drawn as its body", node)
+        return f"<div>{self.nodes(without_leading_options(list(node.nodelist)))}</div>"
+
+    def framed(self, node: LatexEnvironmentNode) -> str:
+        """tcolorbox, mdframed and friends: a frame with the options we can read."""
+        args = self.args(node)
+        options = key_values(self.raw(args[0])) if args and args[0] is not None else {}
+        frame = self.resolve_color(options.get("colframe", "black!75"), None, node)
+        back = self.resolve_color(options.get("colback", "white"), None, node)
+        if "linecolor" in options:
+            frame = self.resolve_color(options["linecolor"], None, node)
+        if "backgroundcolor" in options:
+            back = self.resolve_color(options["backgroundcolor"], None, node)
+        title = ""
+        if "title" in options:
+            title_nodes = parse_fragment(options["title"].strip().strip("{}"))
+            title_css = self.resolve_color(options.get("coltitle", "white"), None, node)
+            weight = ";font-weight:bold" if "bfseries" in options.get("fonttitle", "") else ""
+            title = (
+                f'<div class="frame-title" style="background:{frame};color:{title_css}{weight}">'
+                f"{self.nodes(title_nodes)}</div>"
+            )
+        radius = "0" if node.environmentname in ("framed", "mdframed", "shaded") else "4px"
+        if "arc" in options:
+            radius = self.css_length(options["arc"])
+        if "sharp corners" in options:
+            radius = "0"
+        border = "none" if node.environmentname == "shaded" else f"1px solid {frame}"
+        return (
+            f'<div class="framed" style="border:{border};background:{back};'
+            f'border-radius:{radius}">{title}<div class="frame-body">'
+            f"{self.nodes(list(node.nodelist))}</div></div>"
+        )
+
+    def listing(self, node: LatexEnvironmentNode) -> str:
+        tag = {"itemize": "ul", "enumerate": "ol", "description": "ul"}[node.environmentname]
+        items: list[tuple[str, list[LatexNode]]] = []
+        for child in node.nodelist:
+            if isinstance(child, LatexMacroNode) and child.macroname == "item":
+                label_arg = self.args(child)[0] if self.args(child) else None
+                label = self.nodes(self.children(label_arg)) if label_arg is not None else ""
+                items.append((label, []))
+            elif items:
+                items[-1][1].append(child)
+
+        def marker(number: int, label: str) -> str:
+            if label:
+                return f"<b>{label}</b> "
+            if tag == "ol":
+                return f'<span class="marker">{number}.</span>'
+            return '<span class="marker">•</span>' if node.environmentname == "itemize" else ""
+
+        body = "".join(
+            f"<li>{marker(number, label)}{self.nodes(nodes)}</li>"
+            for number, (label, nodes) in enumerate(items, start=1)
+        )
+        return f'<{tag} class="{node.environmentname}">{body}</{tag}>'
