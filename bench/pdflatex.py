@@ -6,7 +6,7 @@ import asyncio
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 INSTALL = (
@@ -23,9 +23,11 @@ def available() -> bool:
 @dataclass
 class PdfResult:
     ok: bool
-    png: bytes | None
+    png: bytes | None  # the first page
     text: str
     log_tail: str
+    pages: list[bytes] = field(default_factory=list)  # every page, when asked for
+    errors: int = 0  # "! ..." lines in the log: TeX drew the page despite them
 
 
 async def _run(*command: str, cwd: Path, limit_s: float = 60) -> int:
@@ -44,28 +46,47 @@ async def _run(*command: str, cwd: Path, limit_s: float = 60) -> int:
         return -1
 
 
-async def render(source: str, dpi: int = 200, text: bool = False) -> PdfResult:
-    """pdflatex -halt-on-error, then pdftoppm at `dpi` (and pdftotext when asked)."""
+async def render(
+    source: str,
+    dpi: int = 200,
+    text: bool = False,
+    halt_on_error: bool = True,
+    all_pages: bool = False,
+) -> PdfResult:
+    """pdflatex, then pdftoppm at `dpi` (and pdftotext when asked). Without `halt_on_error`
+    pdflatex runs as a user would (nonstop): a PDF despite errors counts as drawn."""
     with tempfile.TemporaryDirectory(prefix="modswap-pdflatex-") as folder:
         work = Path(folder)
         (work / "doc.tex").write_text(source, encoding="utf-8")
-        code = await _run(
-            "pdflatex",
-            "-interaction=nonstopmode",
-            "-halt-on-error",
-            "-no-shell-escape",
-            "doc.tex",
-            cwd=work,
-        )
+        flags = ["-interaction=nonstopmode", "-no-shell-escape"]
+        if halt_on_error:
+            flags.append("-halt-on-error")
+        code = await _run("pdflatex", *flags, "doc.tex", cwd=work)
         pdf = work / "doc.pdf"
         log = (work / "doc.log").read_text(errors="replace") if (work / "doc.log").exists() else ""
-        if code != 0 or not pdf.exists():
-            return PdfResult(False, None, "", log[-600:])
-        await _run("pdftoppm", "-r", str(dpi), "-png", "-singlefile", "doc.pdf", "page", cwd=work)
+        errors = sum(1 for line in log.splitlines() if line.startswith("! "))
+        if (halt_on_error and code != 0) or not pdf.exists():
+            return PdfResult(False, None, "", log[-600:], errors=errors)
+        if all_pages:
+            await _run("pdftoppm", "-r", str(dpi), "-png", "doc.pdf", "page", cwd=work)
+        else:
+            await _run(
+                "pdftoppm", "-r", str(dpi), "-png", "-singlefile", "doc.pdf", "page", cwd=work
+            )
         words = ""
         if text:
             # Reading order (no -layout), so TeX's hyphenated line breaks can be joined.
             await _run("pdftotext", "doc.pdf", "doc.txt", cwd=work)
             words = re.sub(r"(\w)-\n(\w)", r"\1\2", (work / "doc.txt").read_text(errors="replace"))
-        png = (work / "page.png").read_bytes() if (work / "page.png").exists() else None
-        return PdfResult(png is not None, png, words, "")
+        pages = await asyncio.to_thread(_read_pages, work)
+        png = pages[0] if pages else None
+        return PdfResult(png is not None, png, words, "", pages=pages, errors=errors)
+
+
+def _read_pages(folder: Path) -> list[bytes]:
+    return [path.read_bytes() for path in sorted(folder.glob("page*.png"), key=_page_number)]
+
+
+def _page_number(path: Path) -> int:
+    digits = re.sub(r"\D", "", path.stem)
+    return int(digits) if digits else 0
