@@ -23,35 +23,25 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agents.base import TableView
-from agents.curator import Curator
-from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
-from environment.console import RunConsole
-from environment.export import FORMATS, export
-from environment.ledger import Ledger, MeteredModel
-from environment.models.endpoint import EndpointModel, RunLink
-from environment.models.failover import Failover
-from environment.models.images import RunImages
-from environment.models.oracle import Oracle
-from environment.models.preflight import preflight
-from environment.models.response_cache import ResponseCache
-from environment.models.secrets import Redactor, read_api_keys
-from environment.models.simulated import SimulatedModel
-from environment.personas import Persona, load_personas
-from environment.report import write_report
-from environment.scenario import (
-    OpenAIModelSettings,
-    Scenario,
-    SimulatedModelSettings,
-    check_scenario,
-    load_scenario,
-)
-from environment.store import RunStore, iter_events
-from environment.world import Participant, RunOutcome, new_run_directory, run_info, run_world
 from environment.yaml_source import UserInputError
-from renderers.chromium import check_assets, chromium_path
-from renderers.errors import RendererUnavailable
+
+# Each command imports what it needs when it runs: `render` starts without the agents.
+if TYPE_CHECKING:
+    from agents.base import TableView
+    from environment.console import RunConsole
+    from environment.ledger import Ledger, MeteredModel
+    from environment.models.endpoint import EndpointModel, RunLink
+    from environment.models.images import RunImages
+    from environment.models.oracle import Oracle
+    from environment.models.response_cache import ResponseCache
+    from environment.models.secrets import Redactor
+    from environment.models.simulated import SimulatedModel
+    from environment.personas import Persona
+    from environment.scenario import Scenario
+    from environment.store import RunStore
+    from environment.world import Participant, RunOutcome
 
 ROOT = Path(__file__).resolve().parent
 PERSONAS_DIR = ROOT / "agents" / "personas"
@@ -80,6 +70,8 @@ class ModelShop:
 
 
 def endpoint_key_envs(scenario: Scenario) -> dict[str, str | None]:
+    from environment.scenario import OpenAIModelSettings
+
     return {
         name: settings.api_key_env
         for name, settings in scenario.models.items()
@@ -91,6 +83,12 @@ def agent_model(
     scenario: Scenario, shop: ModelShop, model_name: str, role: str
 ) -> tuple[MeteredModel, TableView]:
     """The agent's model, metered; an endpoint model with its role-mates as fallbacks."""
+    from environment.ledger import MeteredModel
+    from environment.models.endpoint import EndpointModel
+    from environment.models.failover import Failover
+    from environment.models.simulated import SimulatedModel
+    from environment.scenario import OpenAIModelSettings, SimulatedModelSettings
+
     settings = scenario.models[model_name]
     if isinstance(settings, SimulatedModelSettings):
         if model_name not in shop.simulated:
@@ -126,6 +124,10 @@ def agent_model(
 def build_participants(
     scenario: Scenario, personas: dict[str, Persona], shop: ModelShop
 ) -> list[Participant]:
+    from agents.curator import Curator
+    from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
+    from environment.world import Participant
+
     participants: list[Participant] = []
     used: set[str] = set()
     jurors: list[str] = []
@@ -178,6 +180,10 @@ class Keys:
 
 async def check_endpoints(scenario: Scenario) -> Keys:
     """Keys present, servers reachable, keys accepted, model names served (a warning)."""
+    from environment.models.preflight import preflight
+    from environment.models.secrets import Redactor, read_api_keys
+    from environment.scenario import OpenAIModelSettings
+
     api_keys = read_api_keys(endpoint_key_envs(scenario))
     redact = Redactor({key for key in api_keys.values() if key})
     used = {agent.model for agent in scenario.agents}
@@ -201,6 +207,12 @@ def replay_key(scenario: Scenario) -> str:
 def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: Keys) -> ModelShop:
     """What the models share: the keys and their redactor, the table images, the response
     cache, and the run's ledger (going on from earlier sessions)."""
+    from environment.ledger import Ledger
+    from environment.models.endpoint import RunLink
+    from environment.models.images import RunImages
+    from environment.models.oracle import Oracle
+    from environment.models.response_cache import ResponseCache
+
     store.redact = keys.redact
     images = RunImages(store.directory)
     cache = None
@@ -219,6 +231,14 @@ def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: K
 
 
 async def run_command(args: argparse.Namespace) -> int:
+    from environment.console import RunConsole
+    from environment.personas import load_personas
+    from environment.scenario import Scenario, check_scenario, load_scenario
+    from environment.store import RunStore
+    from environment.world import new_run_directory, run_info, run_world
+    from renderers.chromium import check_assets, chromium_path
+    from renderers.errors import RendererUnavailable
+
     personas = load_personas(PERSONAS_DIR)
     chromium_path()  # set-up problems first, before a run folder is made
     check_assets()
@@ -340,6 +360,9 @@ def finish(
 
 def validate_command(args: argparse.Namespace) -> int:
     """Checks each scenario (schema, names, roles); says which keys the run will need."""
+    from environment.personas import load_personas
+    from environment.scenario import load_scenario
+
     personas = load_personas(PERSONAS_DIR)
     for name in args.scenarios:
         scenario = load_scenario(Path(name), personas)
@@ -357,6 +380,9 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def replay_command(args: argparse.Namespace) -> int:
+    from environment.console import RunConsole
+    from environment.store import iter_events
+
     directory = Path(args.run_dir)
     console = RunConsole(quiet=args.quiet)
     with console:
@@ -369,6 +395,7 @@ def replay_command(args: argparse.Namespace) -> int:
 async def render_command(args: argparse.Namespace) -> int:
     from renderers.chromium import ChromiumRenderer, RenderResult
     from renderers.errors import LatexRenderError
+    from renderers.limits import RenderLimits
 
     if not 0.25 <= args.scale <= 4:
         raise UserInputError(f"--scale must be between 0.25 and 4, got {args.scale}")
@@ -381,7 +408,14 @@ async def render_command(args: argparse.Namespace) -> int:
     names = output_names(args.files)
     pages = 2
 
+    # A few documents ahead of the pages, not the whole folder translated and held at once.
+    ahead = asyncio.Semaphore(2 * pages)
+
     async def render_one(renderer: ChromiumRenderer, name: str) -> dict[str, object]:
+        async with ahead:
+            return await render_file(renderer, name)
+
+    async def render_file(renderer: ChromiumRenderer, name: str) -> dict[str, object]:
         entry: dict[str, object] = {
             "file": name,
             "ok": False,
@@ -422,10 +456,22 @@ async def render_command(args: argparse.Namespace) -> int:
             )
         return entry
 
+    def mentions_tikz(name: str) -> bool:
+        try:
+            return "tikz" in Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+
+    pictures = any(await asyncio.gather(*(asyncio.to_thread(mentions_tikz, n) for n in args.files)))
     failures = 0
-    async with ChromiumRenderer(
-        pages=pages, scale=args.scale, allow_partial=not args.strict, max_rows=args.max_rows
-    ) as renderer:
+    renderer = ChromiumRenderer(
+        pages=pages,
+        scale=args.scale,
+        allow_partial=not args.strict,
+        limits=RenderLimits(max_rows=args.max_rows),
+    )
+    await renderer.start(warm_tikz=pictures)  # the browser and TeX engines start together
+    try:
         # Documents render `pages` at a time; results print in the order given.
         pending = [asyncio.ensure_future(render_one(renderer, name)) for name in args.files]
         for task in pending:
@@ -441,6 +487,8 @@ async def render_command(args: argparse.Namespace) -> int:
                 assert isinstance(error_info, dict)
                 line = f":{error_info['line']}" if error_info["line"] else ""
                 print(f"{entry['file']}{line}: {error_info['message']} ({error_info['construct']})")
+    finally:
+        await renderer.close()
     return 1 if failures else 0
 
 
@@ -470,6 +518,7 @@ def output_names(files: list[str]) -> dict[str, str]:
 
 
 def parser() -> argparse.ArgumentParser:
+
     main = argparse.ArgumentParser(
         prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -491,7 +540,8 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--quiet", action="store_true")
     exporter = commands.add_parser("export", help="write fine-tuning files from a run")
     exporter.add_argument("run_dir")
-    exporter.add_argument("--format", required=True, choices=FORMATS)
+    # export() names the formats when this is wrong: the parser stays free of the exporter.
+    exporter.add_argument("--format", required=True, help="hf, llava, sharegpt, internvl or swift")
     exporter.add_argument("--out", required=True)
     exporter.add_argument(
         "--split", default="train=1.0", help="by table, e.g. train=0.8,validation=0.1,test=0.1"
@@ -521,6 +571,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from renderers.errors import RendererUnavailable
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in (
         "run",
@@ -542,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "render":
             return asyncio.run(render_command(args))
         if args.command == "export":
+            from environment.export import export
+
             summary = export(
                 Path(args.run_dir),
                 args.format,
@@ -558,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skipped corrupt lines of records.jsonl: {summary.skipped_lines}")
             return 0
         if args.command == "report":
+            from environment.report import write_report
+
             target = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
             print(f"report: {target}")
             return 0

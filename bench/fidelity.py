@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench import pdflatex  # noqa: E402
 from renderers.chromium import ChromiumRenderer  # noqa: E402
 from renderers.errors import LatexRenderError  # noqa: E402
+from renderers.limits import UNLIMITED_ROWS  # noqa: E402
 
 DPI = 200
 _WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+")
@@ -198,7 +199,7 @@ async def main_async(corpus: Path, out: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="modswap-fidelity-") as scratch:
         # As `run.py render` runs: partial renders kept with their warnings, no row limit.
         async with ChromiumRenderer(
-            pages=2, scale=DPI / 96, allow_partial=True, max_rows=None
+            pages=2, scale=DPI / 96, allow_partial=True, limits=UNLIMITED_ROWS
         ) as renderer:
             gate = asyncio.Semaphore(2)
 
@@ -245,6 +246,16 @@ async def main_async(corpus: Path, out: Path) -> int:
             f"extracted-text recall: mean {statistics.mean(o.text_ours for o in both):.3f}, "
             f"median {statistics.median(o.text_ours for o in both):.3f}"
         )
+        clean_both = [o for o in both if not o.theirs_errors]
+        if clean_both and len(clean_both) < len(both):
+            ours_clean = statistics.mean(o.ocr_ours for o in clean_both)
+            theirs_clean = statistics.mean(o.ocr_theirs for o in clean_both)
+            print(
+                f"over the {len(clean_both)} that pdflatex draws without errors: mean of "
+                f"per-file OCR ratios {statistics.mean(o.ratio for o in clean_both):.3f}, ratio "
+                f"of means {ours_clean / theirs_clean:.3f}, text recall "
+                f"{statistics.mean(o.text_ours for o in clean_both):.3f}"
+            )
     seconds = sorted((o.seconds, o.name) for o in outcomes)
     print(
         f"our seconds per document: median {statistics.median(s for s, _ in seconds):.2f}, "

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Render throughput: modswap (Chromium + KaTeX, 1 and 2 pages) against pdflatex + pdftoppm.
 
-Renders the corpus in bench/corpus at equal resolution (200 dpi: scale 200/96 for us,
-`pdftoppm -r 200` for pdflatex), each side with 1 and with 2 jobs in parallel, in the same
-run. Prints tables/s, p50/p95 latency and peak memory. Goal (issue 3): >= 3x pdflatex.
+Renders a corpus (default bench/corpus; `--corpus DIR` for outside documents) at equal
+resolution (200 dpi: scale 200/96 for us, `pdftoppm -r 200` of every page for pdflatex in
+nonstop mode), each side with 1 and with 2 jobs in parallel, in the same run. Prints
+documents/s, p50/p95 latency and peak memory. Goal (issue 9): >= 4x pdflatex at one page,
+>= 3x at two.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bench import pdflatex  # noqa: E402
 from bench.pipeline import MemorySampler  # noqa: E402
 from renderers.chromium import ChromiumRenderer  # noqa: E402
 from renderers.errors import LatexRenderError  # noqa: E402
+from renderers.limits import UNLIMITED_ROWS  # noqa: E402
 
 DPI = 200
 
@@ -59,14 +62,19 @@ def describe(name: str, count: int, wall: float, latencies: list[float], failure
     )
 
 
-async def main_async(repeat: int) -> int:
-    sources = [p.read_text() for p in sorted((ROOT / "bench" / "corpus").glob("*.tex"))] * repeat
+async def main_async(corpus: Path, repeat: int) -> int:
+    paths = sorted(await asyncio.to_thread(lambda: list(corpus.glob("*.tex"))))
+    texts = [await asyncio.to_thread(p.read_text, errors="replace") for p in paths]
+    sources = texts * repeat
     print(f"corpus: {len(sources)} documents ({len(sources) // repeat} files x {repeat})")
     ours: dict[int, float] = {}
     for pages in (1, 2):
         sampler = MemorySampler()
         sampler.start()
-        async with ChromiumRenderer(pages=pages, scale=DPI / 96) as renderer:
+        # As `run.py render` draws: partial renders kept, tables of any length.
+        async with ChromiumRenderer(
+            pages=pages, scale=DPI / 96, allow_partial=True, limits=UNLIMITED_ROWS
+        ) as renderer:
 
             async def one(source: str, renderer: ChromiumRenderer = renderer) -> bool:
                 try:
@@ -96,7 +104,8 @@ async def main_async(repeat: int) -> int:
     for jobs in (1, 2):
 
         async def compile_one(source: str) -> bool:
-            return (await pdflatex.render(source, DPI)).ok
+            # Every page, nonstop, as a user runs it: we draw whole documents too.
+            return (await pdflatex.render(source, DPI, halt_on_error=False, all_pages=True)).ok
 
         wall, latencies, failures = await timed_all(sources, jobs, compile_one)
         theirs[jobs] = len(sources) / wall
@@ -104,12 +113,14 @@ async def main_async(repeat: int) -> int:
             describe(f"pdflatex+pdftoppm, {jobs} job(s)", len(sources), wall, latencies, failures)
         )
     for jobs in (1, 2):
-        print(f"speed-up at {jobs} in parallel: {ours[jobs] / theirs[jobs]:.1f}x (goal >= 3x)")
+        goal = {1: 4, 2: 3}[jobs]
+        print(f"speed-up at {jobs} in parallel: {ours[jobs] / theirs[jobs]:.1f}x (goal >= {goal}x)")
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", default=str(ROOT / "bench" / "corpus"))
     parser.add_argument(
         "--repeat",
         type=int,
@@ -118,7 +129,7 @@ def main() -> int:
     )
     options = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(main_async(options.repeat))
+        return asyncio.run(main_async(Path(options.corpus), options.repeat))
     return 130
 
 

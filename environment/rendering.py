@@ -24,7 +24,7 @@ from environment.messages import (
 )
 from environment.store import RunStore
 from renderers.chromium import RenderResult
-from renderers.errors import LatexRenderError
+from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
 from renderers.latex_vocabulary import supported_constructs
 
 __all__ = ["RenderService", "supported_constructs"]
@@ -128,12 +128,22 @@ class RenderService(BusAgent):
         self.clock.begin()
         try:
             result = await self.renderer.render(message.latex)
-        except LatexRenderError as error:
+        except RendererUnavailable:
+            raise  # the machine lost its browser: no document is to blame
+        except Exception as error:  # a render can fail; it can never stop the run
             self.clock.failures += 1
             await asyncio.to_thread(
                 self.store.save_table, message.table_id, message.latex, None, None
             )
-            problem = error.problem
+            problem = (
+                error.problem
+                if isinstance(error, LatexRenderError)
+                else LatexProblem(
+                    f"the renderer failed: {type(error).__name__}: {str(error)[:200]}",
+                    None,
+                    "crash",
+                )
+            )
             await self.emit(
                 RenderFailed(
                     table_id=message.table_id,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from environment.personas import Persona, Role
 from environment.yaml_source import UserInputError, YamlSource, did_you_mean
+from renderers.limits import RenderLimits
 
 
 class Strict(BaseModel):
@@ -128,7 +129,24 @@ class RenderSettings(Strict):
     # A render that drew something differently from TeX in a visible way (content dropped,
     # a picture not drawn): into the run with its warnings (true) or back to its generator.
     allow_partial: bool = False
+    # What one document may cost (renderers.limits.RenderLimits): past these it is refused,
+    # except lengths, which are clamped and make the render partial.
+    max_input_kb: int = Field(default=400, ge=1, le=10_000)
+    max_nesting: int = Field(default=100, ge=5, le=150)
     max_rows: int = Field(default=400, ge=1, le=100_000)  # rows per table
+    max_length_cm: float = Field(default=52.0, gt=0, le=500)  # one \vspace, \rule, row skip
+    max_height_px: int = Field(default=40_000, ge=500, le=200_000)  # laid-out page, CSS px
+    max_megapixels: float = Field(default=80.0, gt=0, le=400)  # the image after scaling
+
+    def limits(self) -> RenderLimits:
+        return RenderLimits(
+            max_input_bytes=self.max_input_kb * 1000,
+            max_nesting=self.max_nesting,
+            max_rows=self.max_rows,
+            max_length_px=self.max_length_cm / 2.54 * 96,
+            max_height_px=self.max_height_px,
+            max_megapixels=self.max_megapixels,
+        )
 
 
 class DedupSettings(Strict):

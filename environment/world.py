@@ -100,7 +100,7 @@ async def run_world(
         scale=scenario.render.scale,
         timeout_s=scenario.render.timeout_s,
         allow_partial=scenario.render.allow_partial,
-        max_rows=scenario.render.max_rows,
+        limits=scenario.render.limits(),
     )
     if owned_renderer:
         await renderer.start()

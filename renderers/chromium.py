@@ -17,8 +17,9 @@ from playwright.async_api import Error as PlaywrightError
 
 from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable, RenderWarning
 from renderers.latex_html import translate
+from renderers.limits import RenderLimits
 from renderers.tikz import TikzFailure, TikzRenderer
-from renderers.translation import MAX_TABLE_ROWS, Translation, picture_placeholder
+from renderers.translation import Translation, picture_placeholder
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -44,6 +45,8 @@ VIEWPORT = (1600, 1200)
 # A page's renderer process and the driver grow ~0.1-0.2 MB a render (V8, CDP state) until
 # the page's context closes: a fresh page every so many renders keeps a long run flat.
 RECYCLE_AFTER = 100
+CRASHES_PER_DOCUMENT = 2  # a document that kills the browser this often is refused
+RELAUNCH_ATTEMPTS = 4
 SETUP_HINT = "run `make setup` (or `bash scripts/setup.sh`)"
 
 
@@ -109,7 +112,7 @@ class ChromiumRenderer:
         scale: float = 2.0,
         timeout_s: float = 20.0,
         allow_partial: bool = False,
-        max_rows: int | None = MAX_TABLE_ROWS,
+        limits: RenderLimits | None = None,
     ) -> None:
         self.page_count = max(1, pages)
         self.scale = scale
@@ -117,7 +120,7 @@ class ChromiumRenderer:
         # A render with a partial warning (content dropped, a picture not drawn): refused
         # with that warning as its error (default), or returned with its warnings.
         self.allow_partial = allow_partial
-        self.max_rows = max_rows
+        self.limits = limits or RenderLimits()
         self._tikz: TikzRenderer | None = None
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
@@ -135,11 +138,21 @@ class ChromiumRenderer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def start(self) -> None:
+    async def start(self, warm_tikz: bool = False) -> None:
+        """Launches the browser; with `warm_tikz` the TikZ engines start at the same time
+        (for callers that know pictures are coming)."""
         executable = chromium_path()
         check_assets()
         self._playwright = await async_playwright().start()
-        await self._launch(executable)
+        if warm_tikz:
+            await asyncio.gather(self._launch(executable), self._tikz_pool().warm_up())
+        else:
+            await self._launch(executable)
+
+    def _tikz_pool(self) -> TikzRenderer:
+        if self._tikz is None:
+            self._tikz = TikzRenderer(workers=self.page_count, timeout_s=max(self.timeout_s, 30.0))
+        return self._tikz
 
     async def _launch(self, executable: Path | None = None) -> None:
         assert self._playwright is not None
@@ -202,15 +215,23 @@ class ChromiumRenderer:
 
     async def render(self, latex: str) -> RenderResult:
         """Renders a LaTeX document; LatexRenderError for the document's faults."""
-        translation = translate(latex, self.max_rows, strict=not self.allow_partial)
+        translation = translate(latex, self.limits, strict=not self.allow_partial)
         if translation.pictures:
             translation = await self._draw_pictures(translation)
             self._refuse_partial(translation.warnings)
-        try:
-            return await self._render_html(translation)
-        except _BrowserGone as gone:
-            await self._relaunch(gone.generation)
-            return await self._render_html(translation)
+        for _ in range(CRASHES_PER_DOCUMENT):
+            try:
+                return await self._render_html(translation)
+            except _BrowserGone as gone:
+                await self._relaunch(gone.generation)
+        # The browser died every time it drew this document: refuse it, keep the pool alive.
+        raise LatexRenderError(
+            LatexProblem(
+                f"the browser crashed {CRASHES_PER_DOCUMENT} times drawing this document",
+                None,
+                "crash",
+            )
+        )
 
     def _refuse_partial(self, warnings: list[RenderWarning]) -> None:
         if self.allow_partial:
@@ -221,13 +242,12 @@ class ChromiumRenderer:
 
     async def _draw_pictures(self, translation: Translation) -> Translation:
         """TikZ pictures become sanitized inline SVG; a failure names the picture."""
-        if self._tikz is None:
-            self._tikz = TikzRenderer(workers=self.page_count, timeout_s=max(self.timeout_s, 30.0))
+        tikz = self._tikz_pool()
         markup = translation.html
         warnings = list(translation.warnings)
         for picture in translation.pictures:
             try:
-                drawn = await self._tikz.render(
+                drawn = await tikz.render(
                     picture.source,
                     translation.tikz_libraries,
                     translation.tikz_packages,
@@ -265,76 +285,39 @@ class ChromiumRenderer:
             if self._browser is not None:
                 with contextlib.suppress(PlaywrightError):
                     await self._browser.close()
-            await self._launch()
+            for attempt in range(RELAUNCH_ATTEMPTS):
+                try:
+                    await self._launch()
+                    return
+                except (RendererUnavailable, PlaywrightError):
+                    if attempt == RELAUNCH_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.5 * 2**attempt)  # a machine short of memory recovers
 
     async def _render_html(self, translation: Translation) -> RenderResult:
-        body, page_setup = translation.html, translation.page
+        """One page's whole job, layout to screenshot, under one deadline. A page that misses
+        it, or errs, is closed and replaced; a browser that died is reported as gone."""
         page = await self._pages.get()
         generation = self._generation
         healthy = True
         gone = False
         try:
-            options = {
-                "fontSizePt": page_setup.font_size_pt,
-                "textWidthPx": page_setup.text_width_px,
-                "sans": page_setup.sans,
-                "pageColor": page_setup.page_color,
-            }
-            try:
-                drawn: dict[str, Any] = json.loads(
-                    await asyncio.wait_for(
-                        page.evaluate("([b, o]) => window.modswapRender(b, o)", [body, options]),
-                        self.timeout_s,
-                    )
-                )
-            except TimeoutError:
-                healthy = False
-                raise LatexRenderError(
-                    LatexProblem(f"render took longer than {self.timeout_s:.0f} s", None, "timeout")
-                ) from None
-            warnings = list(translation.warnings)
-            for failed in drawn["mathErrors"]:  # drawn as its source: not what TeX draws
-                warnings.append(
-                    RenderWarning(
-                        f"math '{failed['tex'][:60]}' failed: {failed['message'][:160]}",
-                        None,
-                        "math",
-                        partial=True,
-                    )
-                )
-            self._refuse_partial(warnings)
-            box = drawn["box"]
-            if box is None:
-                raise LatexRenderError(LatexProblem("the document draws nothing", None, "document"))
-            if box["width"] > page_setup.paper_width_px + 24:
-                # TeX runs into the margin and past the paper; the image grows with it.
-                warnings.append(
-                    RenderWarning(
-                        f"content is {box['width']:.0f} px wide but the page is "
-                        f"{page_setup.paper_width_px:.0f} px: drawn whole, past the paper's "
-                        "edge; \\resizebox{\\textwidth}{!}{...} would fit it",
-                        None,
-                        "width",
-                    )
-                )
-            await self._fit_viewport(page, box)
-            # Not full_page: Chromium then drops collapsed borders between table rows.
-            shot = await self._cdp[page].send(
-                "Page.captureScreenshot",
-                {
-                    "format": "png",
-                    "optimizeForSpeed": True,
-                    "captureBeyondViewport": False,
-                    "clip": {**box, "scale": self.scale},
-                },
-            )
-            png = base64.b64decode(shot["data"])
+            async with asyncio.timeout(self.timeout_s):
+                return await self._draw(page, translation)
+        except TimeoutError:
+            healthy = False
+            raise LatexRenderError(
+                LatexProblem(f"render took longer than {self.timeout_s:.0f} s", None, "timeout")
+            ) from None
         except PlaywrightError as error:
             healthy = False
             if self._browser is None or not self._browser.is_connected() or _is_crash(error):
                 gone = True
                 raise _BrowserGone(generation) from None
-            raise
+            message = error.message.splitlines()[0][:200]
+            raise LatexRenderError(
+                LatexProblem(f"the browser failed: {message}", None, "browser")
+            ) from None
         finally:
             if generation == self._generation and not gone:
                 self._uses[page] = self._uses.get(page, 0) + 1
@@ -342,9 +325,58 @@ class ChromiumRenderer:
                     self._pages.put_nowait(page)
                 else:
                     await self._replace_page(page)
+
+    async def _draw(self, page: Page, translation: Translation) -> RenderResult:
+        body, page_setup = translation.html, translation.page
+        options = {
+            "fontSizePt": page_setup.font_size_pt,
+            "textWidthPx": page_setup.text_width_px,
+            "sans": page_setup.sans,
+            "pageColor": page_setup.page_color,
+        }
+        drawn: dict[str, Any] = json.loads(
+            await page.evaluate("([b, o]) => window.modswapRender(b, o)", [body, options])
+        )
+        warnings = list(translation.warnings)
+        for failed in drawn["mathErrors"]:  # drawn as its source: not what TeX draws
+            warnings.append(
+                RenderWarning(
+                    f"math '{failed['tex'][:60]}' failed: {failed['message'][:160]}",
+                    None,
+                    "math",
+                    partial=True,
+                )
+            )
+        self._refuse_partial(warnings)
+        box = drawn["box"]
+        if box is None:
+            raise LatexRenderError(LatexProblem("the document draws nothing", None, "document"))
+        self._check_size(box)
+        if box["width"] > page_setup.paper_width_px + 24:
+            # TeX runs into the margin and past the paper; the image grows with it.
+            warnings.append(
+                RenderWarning(
+                    f"content is {box['width']:.0f} px wide but the page is "
+                    f"{page_setup.paper_width_px:.0f} px: drawn whole, past the paper's "
+                    "edge; \\resizebox{\\textwidth}{!}{...} would fit it",
+                    None,
+                    "width",
+                )
+            )
+        await self._fit_viewport(page, box)
+        # Not full_page: Chromium then drops collapsed borders between table rows.
+        shot = await self._cdp[page].send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "optimizeForSpeed": True,
+                "captureBeyondViewport": False,
+                "clip": {**box, "scale": self.scale},
+            },
+        )
         grid = tuple(GridCell(**cell) for cell in (drawn["tables"][0] if drawn["tables"] else []))
         return RenderResult(
-            png=png,
+            png=base64.b64decode(shot["data"]),
             width=round(box["width"] * self.scale),
             height=round(box["height"] * self.scale),
             grid=grid,
@@ -352,6 +384,21 @@ class ChromiumRenderer:
             html=body,
             warnings=tuple(warnings),
         )
+
+    def _check_size(self, box: dict[str, float]) -> None:
+        """The laid-out page and its image within the limits, before any viewport or pixel."""
+        limits = self.limits
+        megapixels = box["width"] * box["height"] * self.scale**2 / 1e6
+        if box["height"] > limits.max_height_px or megapixels > limits.max_megapixels:
+            raise LatexRenderError(
+                LatexProblem(
+                    f"the page is {box['width']:.0f}×{box['height']:.0f} px "
+                    f"({megapixels:.0f} megapixels at this scale), more than the limits of "
+                    f"{limits.max_height_px} px high and {limits.max_megapixels:.0f} megapixels",
+                    None,
+                    "limit",
+                )
+            )
 
     @staticmethod
     async def _fit_viewport(page: Page, box: dict[str, float]) -> None:

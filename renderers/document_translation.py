@@ -77,7 +77,8 @@ class DocumentTranslator(TableTranslator):
         upper, lower = (first, second) if rising else (second, first)
         return (
             f'<span class="diagbox {"rising" if rising else "falling"}">'
-            f'<span class="diag-upper">{upper}</span><span class="diag-lower">{lower}</span></span>'
+            f'<span class="diag-upper">{upper}</span> '
+            f'<span class="diag-lower">{lower}</span></span>'
         )
 
     def footnote_block(self) -> str:

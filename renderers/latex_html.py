@@ -47,13 +47,13 @@ from renderers.latex_vocabulary import (
     TIKZ_PREAMBLE_MACROS,
     VERBATIM_ENVIRONMENTS,
 )
+from renderers.limits import RenderLimits, nesting_depth
 from renderers.macros import expand, expand_tikz_shorthand
 from renderers.page_setup import apply_class_options, apply_geometry
 from renderers.siunitx import format_number, format_unit, quantity
 from renderers.tabular import TABLE_RULES
 from renderers.translation import (
     CONTENTS_PLACEHOLDER,
-    MAX_TABLE_ROWS,
     Translation,
     escaped_text,
     strip_comments,
@@ -180,25 +180,30 @@ class _Translator(DocumentTranslator):
         return True
 
     def nodes(self, nodes: list[LatexNode]) -> str:
+        """A group's content. A declaration (`\\bfseries`, `\\color{red}`, `\\centering`)
+        wraps the rest of the group; the wrappers close at its end (iteratively: a thousand
+        declarations in a row must not nest a thousand calls)."""
         out: list[str] = []
-        for index, node in enumerate(nodes):
+        closers: list[str] = []
+        for node in nodes:
             if isinstance(node, LatexMacroNode) and node.macroname in DECLARATIONS:
-                rest = self.nodes(nodes[index + 1 :])
-                return "".join(out) + f'<span style="{DECLARATIONS[node.macroname]}">{rest}</span>'
+                out.append(f'<span style="{DECLARATIONS[node.macroname]}">')
+                closers.append("</span>")
+                continue
             if isinstance(node, LatexMacroNode) and node.macroname in ALIGNMENTS:
-                rest = self.nodes(nodes[index + 1 :])
-                align = ALIGNMENTS[node.macroname]
-                return "".join(out) + f'<div style="text-align:{align}">{rest}</div>'
+                out.append(f'<div style="text-align:{ALIGNMENTS[node.macroname]}">')
+                closers.append("</div>")
+                continue
             if isinstance(node, LatexMacroNode) and node.macroname == "color":
-                css = self.color(node, 1, 0)
-                rest = self.nodes(nodes[index + 1 :])
-                return "".join(out) + f'<span style="color:{css}">{rest}</span>'
+                out.append(f'<span style="color:{self.color(node, 1, 0)}">')
+                closers.append("</span>")
+                continue
             if self.unknown_macro_before and isinstance(node, LatexCharsNode):
                 # `\\unknown[key=value]{text}`: the options are settings, not text to draw.
                 node = without_leading_options([node])[0]
             self.unknown_macro_before = False
             out.append(self.node(node))
-        return "".join(out)
+        return "".join(out) + "".join(reversed(closers))
 
     def node(self, node: LatexNode) -> str:
         if isinstance(node, LatexCharsNode):
@@ -430,19 +435,84 @@ _SANS_DEFAULT = re.compile(r"\\renewcommand\s*\{?\\familydefault\}?\s*\{\s*\\sfd
 _WRITE18 = re.compile(r"\\write\s*18\s*(?=\{)")
 
 
-def translate(
-    source: str, max_rows: int | None = MAX_TABLE_ROWS, strict: bool = False
-) -> Translation:
+_PLAIN_LINE = re.compile(r"[^\\{}$&%#^_~\[\]]+")
+LONG_SOURCE = 20_000
+
+
+def _bounded_text_runs(source: str) -> str:
+    """pylatexenc grows a run of plain text one character at a time by string concatenation,
+    which is quadratic in the run's length: a page of prose took a minute. Between two lines of
+    plain text (no command, brace or special character) a ` %` ends the first line: TeX and we
+    draw the same words and spaces, and the parser's runs stay a line long."""
+    if len(source) < LONG_SOURCE:
+        return source
+    lines = source.split("\n")
+    for index in range(len(lines) - 1):
+        this, following = lines[index], lines[index + 1]
+        if (
+            this.strip()
+            and following.strip()
+            and _PLAIN_LINE.fullmatch(this)
+            and _PLAIN_LINE.fullmatch(following)
+        ):
+            lines[index] = this + " %"
+    return "\n".join(lines)
+
+
+def _check_size(source: str, limits: RenderLimits) -> None:
+    size = len(source.encode("utf-8", errors="replace"))
+    if size > limits.max_input_bytes:
+        raise LatexRenderError(
+            LatexProblem(
+                f"the document is {size:,} bytes, more than the limit of "
+                f"{limits.max_input_bytes:,}",
+                None,
+                "limit",
+            )
+        )
+    depth = nesting_depth(source)
+    if depth > limits.max_nesting:
+        raise LatexRenderError(
+            LatexProblem(
+                f"groups and environments nest {depth} deep, more than the limit of "
+                f"{limits.max_nesting}",
+                None,
+                "limit",
+            )
+        )
+
+
+def translate(source: str, limits: RenderLimits | None = None, strict: bool = False) -> Translation:
     """Translates a LaTeX document (or a bare tabular) to the renderer's HTML body.
 
-    `max_rows` limits each table (None: any length); `strict` refuses a partial translation
-    with its first partial warning as the error."""
+    `limits` bound its size, nesting, table rows and lengths (checked before any parsing);
+    `strict` refuses a partial translation with its first partial warning as the error."""
+    limits = limits or RenderLimits()
+    _check_size(source, limits)
     # \write18{cmd} (shell escape): one macro with one argument, so the command is dropped.
     source = _WRITE18.sub(r"\\writeshell", source)
     source, listings = _lift_verbatim(source)
-    translator = _Translator(expand_tikz_shorthand(expand(source)), max_rows, listings)
-    translator.sans_default = bool(_SANS_DEFAULT.search(source))
-    translation = translator.translate()
+    source = _bounded_text_runs(source)
+    try:
+        expanded = expand_tikz_shorthand(expand(source))
+        _check_size(expanded, limits)
+        translator = _Translator(expanded, limits, listings)
+        translator.sans_default = bool(_SANS_DEFAULT.search(source))
+        translation = translator.translate()
+    except RecursionError:  # a nesting the depth check did not see (inside a macro's use)
+        raise LatexRenderError(
+            LatexProblem("the document nests too deeply to draw", None, "limit")
+        ) from None
+    if translator.clamped_lengths:
+        shown = ", ".join(dict.fromkeys(translator.clamped_lengths))
+        translation.warnings.append(
+            RenderWarning(
+                f"lengths past {limits.max_length_px:.0f} px drawn at that length: {shown}",
+                None,
+                "length",
+                partial=True,
+            )
+        )
     if strict:
         first = next((warning for warning in translation.warnings if warning.partial), None)
         if first is not None:

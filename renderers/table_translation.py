@@ -88,9 +88,10 @@ class TableTranslator(TranslatorBase):
             else:
                 kept.append(row)
         rows = kept
-        if self.max_rows is not None and len(rows) > self.max_rows:
+        max_rows = self.limits.max_rows
+        if max_rows is not None and len(rows) > max_rows:
             raise self.fail(
-                f"table has {len(rows)} rows, more than the limit of {self.max_rows}",
+                f"table has {len(rows)} rows, more than the limit of {max_rows}",
                 node,
                 f"\\begin{{{name}}}",
             )

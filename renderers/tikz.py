@@ -101,6 +101,14 @@ class TikzRenderer:
         # LLM tables repeat small pictures (trend arrows, icons): draw each source once.
         self._cache: OrderedDict[tuple[str, str, str], str | TikzFailure] = OrderedDict()
 
+    async def warm_up(self) -> None:
+        """Starts every engine and loads TeX into it (about a second, once per process)."""
+        if not self.available():
+            return
+        warm = "\\begin{document}\n\\begin{tikzpicture}\\draw (0,0) -- (1pt,0);"
+        warm += "\\end{tikzpicture}\n\\end{document}"
+        await asyncio.gather(*(worker.draw(warm, "", {}) for worker in self._all))
+
     @staticmethod
     def available() -> bool:
         return (PACKAGE / "dist" / "index.js").is_file() and shutil.which("node") is not None

@@ -25,9 +25,8 @@ from renderers.colors import ColorBook
 from renderers.errors import LatexProblem, LatexRenderError, RenderWarning
 from renderers.latex_vocabulary import CONTEXT_DB
 from renderers.lengths import PX_PER_PT, length_to_px
+from renderers.limits import RenderLimits
 from renderers.page_setup import PageSetup
-
-MAX_TABLE_ROWS = 400  # the default limit for runs: more is a runaway table, not data
 
 
 @dataclass
@@ -69,12 +68,13 @@ class TranslatorBase:
     def __init__(
         self,
         source: str,
-        max_rows: int | None = MAX_TABLE_ROWS,
+        limits: RenderLimits,
         verbatim_bodies: list[str] | None = None,
     ) -> None:
         self.source = source
         self.verbatim_bodies = verbatim_bodies or []
-        self.max_rows = max_rows
+        self.limits = limits
+        self.clamped_lengths: list[str] = []
         self.walker = latexwalker.LatexWalker(
             source, latex_context=CONTEXT_DB, tolerant_parsing=False
         )
@@ -149,12 +149,19 @@ class TranslatorBase:
         return [node]
 
     def px(self, length: str) -> float:
-        return length_to_px(
+        """A length in CSS px, no longer than the limit: `\\vspace{5000cm}` must not make a
+        page the browser cannot draw (the clamp is reported as partial at the end)."""
+        value = length_to_px(
             length,
             em_px=self.page.font_size_pt * PX_PER_PT,
             text_width_px=self.page.text_width_px,
             paper_width_px=self.page.paper_width_px,
         )
+        limit = self.limits.max_length_px
+        if abs(value) > limit:
+            self.clamped_lengths.append(length.strip())
+            return limit if value > 0 else -limit
+        return value
 
     def css_length(self, length: str) -> str:
         try:

@@ -351,3 +351,111 @@ def test_preflight_names_a_dead_server_a_refused_key_and_an_unknown_model(
         "warning: models.judge-b.model: 'fake-judge-b' is not among the 3 models" in result.stderr
     )
     assert "did you mean fake-judge-bb" in result.stderr
+
+
+# Documents of the kinds real models and papers write, each drawn only since the renderer
+# stopped refusing what pdflatex draws: a tcolorbox panel with coloured rules, a table in
+# threeparttable with notes, trimmed \cmidrule forms and a column type of its own.
+FOLDER_DOCUMENTS = {
+    "panel.tex": r"""\documentclass{article}
+\usepackage[table]{xcolor}
+\usepackage{tcolorbox}
+\begin{document}
+\begin{tcolorbox}[colback=blue!5, colframe=blue!60!black, title=Orchard yields]
+\begin{tabular}{lrr}
+\arrayrulecolor{blue!60}\hline
+Tree & Yield & Age \\
+% rule colour changes between rows
+\arrayrulecolor{black}\hline
+Quince & 42 & 7 \\
+Medlar & 35 & 12 \\
+Loquat & 51 & 4 \\
+\hline
+\end{tabular}
+\end{tcolorbox}
+\end{document}""",
+    "notes.tex": r"""\documentclass{article}
+\usepackage{booktabs,threeparttable,array}
+\newcolumntype{R}{>{\raggedleft\arraybackslash}p{1.5cm}}
+\begin{document}
+\begin{table}\centering
+\begin{threeparttable}
+\caption{Harbour traffic}
+\begin{tabular}{lRR}
+\toprule
+Harbour & Ships & Berths \\
+\cmidrule(lr{0.5em}){2-3}
+Kestrel & 18 & 6 \\
+Plover & 27 & 9 \\
+Heron & 11 & 4 \\
+\bottomrule
+\end{tabular}
+\begin{tablenotes}\item[a] Counted in May.\end{tablenotes}
+\end{threeparttable}
+\end{table}
+\end{document}""",
+}
+
+
+def test_a_run_driven_by_documents_from_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    for name, document in FOLDER_DOCUMENTS.items():
+        (folder / name).write_text(document)
+    documents = tuple(p.read_text() for p in sorted(folder.glob("*.tex")))
+    server = FakeOpenAI(table_documents=documents)
+    with serving(server) as thread:
+        # Two distinct tables (repeats are dropped as near-duplicates), three pairs each.
+        scenario = write_real_scenario(tmp_path, thread.base_url, target=4)
+        result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    rows = records(tmp_path / "run")
+    accepted = [row for row in rows if row["accepted"]]
+    assert len(accepted) >= 4
+    # Every table in the run is one of the folder's documents, drawn and asked about.
+    tables = {row["table_id"] for row in accepted}
+    for table_id in tables:
+        written = (tmp_path / "run" / "tables" / f"{table_id}.tex").read_text().strip()
+        assert written in {document.strip() for document in documents}
+        assert (tmp_path / "run" / "images" / f"{table_id}.png").stat().st_size > 1000
+    asked = " ".join(str(row["question"]) for row in accepted)
+    assert any(name in asked for name in ("Quince", "Medlar", "Loquat", "Kestrel", "Plover"))
+    assert not any(call.role == "repair" for call in server.calls)  # nothing was refused
+
+
+def _simple_table(caption: str, rows: list[tuple[str, int]]) -> str:
+    body = "".join(f"{name} & {value} \\\\\n" for name, value in rows)
+    return (
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+        f"\\begin{{table}}\\centering\\caption{{{caption}}}\n\\begin{{tabular}}{{lr}}\n"
+        f"\\toprule\nName & Count \\\\\n\\midrule\n{body}\\bottomrule\n\\end{{tabular}}\n"
+        "\\end{table}\n\\end{document}"
+    )
+
+
+def test_bombs_among_good_tables_cost_repairs_not_the_run(tmp_path: Path) -> None:
+    cell = "\\begin{{tabular}}{{l}}\nx \\\\\n{} \\\\\n\\end{{tabular}}"
+    documents = (
+        _simple_table("Lighthouses", [("Fastnet", 49), ("Skerries", 36), ("Eddystone", 41)]),
+        cell.format("\\textbf{" * 300 + "deep" + "}" * 300),  # nesting
+        cell.format("a\\vspace{5000cm}"),  # a page that never ends
+        cell.format("\\rule{1cm}{99999cm}"),  # used to crash Chromium twice
+        _simple_table("Ferries", [("Ionia", 12), ("Minerva", 30), ("Selene", 22)]),
+        _simple_table("Mills", [("Kinderdijk", 19), ("Zaanse", 13), ("Schiedam", 20)]),
+    )
+    server = FakeOpenAI(table_documents=documents)
+    with serving(server) as thread:
+        scenario = write_real_scenario(tmp_path, thread.base_url, target=5)
+        result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "Traceback" not in result.stderr
+    rows = records(tmp_path / "run")
+    assert sum(bool(row["accepted"]) for row in rows) >= 5
+    events = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    refused = {
+        event["data"]["problem"]["construct_name"]
+        for event in map(json.loads, events)
+        if event["kind"] == "RenderFailed"
+    }
+    assert {"limit", "length"} <= refused, refused
+    assert any(call.role == "repair" for call in server.calls)

@@ -210,3 +210,40 @@ def test_render_command_reports_each_file(tmp_path: Path) -> None:
     refused = json.loads(strict.stdout)
     assert not refused["ok"] and refused["error"]["line"] == 2
     assert refused["error"]["construct"] == "&"
+
+
+def test_render_loads_no_agents_models_or_exporters(tmp_path: Path) -> None:
+    """`run.py render` is a command people run on folders: it starts without the run stack."""
+    table = tmp_path / "t.tex"
+    table.write_text("\\begin{tabular}{l}\nA \\\\\n\\end{tabular}\n")
+    probe = (
+        "import sys, runpy\n"
+        f"sys.argv = ['run.py', 'render', {str(table)!r}, '--out', {str(tmp_path / 'png')!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(ROOT / 'run.py')!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('agents', 'datasets', 'autogen_core')\n"
+        "rooms = ('environment.models', 'environment.world', 'environment.export')\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(rooms)]\n"
+        "print(loaded)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "png" / "t.png").is_file()
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_render_command_with_a_picture_starts_the_tikz_engine_with_the_browser(
+    tmp_path: Path,
+) -> None:
+    picture = tmp_path / "picture.tex"
+    picture.write_text(
+        "\\begin{tabular}{ll}\nTrend & \\tikz \\draw[->] (0,0) -- (0.4,0.3); \\\\\n\\end{tabular}\n"
+    )
+    result = run("render", str(picture), "--out", str(tmp_path / "png"), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)
+    assert entry["ok"] and not entry["partial"] and entry["warnings"] == []

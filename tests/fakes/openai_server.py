@@ -6,6 +6,9 @@ and injects faults on demand. Real HTTP (aiohttp), so the client's whole path is
     server.fault_every(7, ["malformed", "length"])  # and every 7th request after that
 
 Run alone (for benchmarks): `python -m tests.fakes.openai_server --port 8000 --latency 1.0`.
+With `--tables-from DIR` (or `table_documents=`) the generator answers with the documents of a
+folder in turn instead of its own simple tables, so a whole run can be driven by real-world
+LaTeX; a repair request gets the next document.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -71,11 +75,16 @@ class FakeOpenAI:
         "fake-1s",
     )
     required_key: str | None = None  # GET /models checks it when set
+    table_documents: tuple[str, ...] = ()  # the generator's answers, in turn, when given
     _planned: deque[str] = field(default_factory=deque)
     _every: int = 0
     _every_kinds: list[str] = field(default_factory=list)
     _counter: itertools.count[int] = field(default_factory=itertools.count)
     _questions: itertools.count[int] = field(default_factory=itertools.count)
+    _documents: itertools.count[int] = field(default_factory=itertools.count)
+
+    def _next_document(self) -> str:
+        return self.table_documents[next(self._documents) % len(self.table_documents)]
 
     # ---------- fault control
     def plan_faults(self, kinds: list[str]) -> None:
@@ -223,11 +232,16 @@ class FakeOpenAI:
         if role == "generator":
             wanted = int(re.search(r"Write (\d+) different tables", prompt).group(1))  # type: ignore[union-attr]
             topics = re.findall(r"^\d+\. (.+)$", prompt, re.MULTILINE)
+            if self.table_documents:
+                blocks = [f"```latex\n{self._next_document()}\n```" for _ in range(wanted)]
+                return "Here are the tables.\n\n" + "\n\n".join(blocks)
             blocks = [
                 f"```latex\n{_table(topics[i % len(topics)] if topics else 'Trees', rng)}\n```"
                 for i in range(wanted)
             ]
             return "Here are the tables.\n\n" + "\n\n".join(blocks)
+        if role == "repair" and self.table_documents:
+            return f"Fixed:\n```latex\n{self._next_document()}\n```"
         if role == "repair":
             caption = re.search(r"\\caption\{([^}]*)\}", prompt)
             return f"Fixed:\n```latex\n{_table(caption.group(1) if caption else 'Trees', rng)}\n```"
@@ -325,11 +339,12 @@ def _table(topic: str, rng: random.Random) -> str:
 
 
 def _read_table(prompt: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the first tabular in the prompt (the fake's own simple tables)."""
+    """Header and rows of the first tabular in the prompt: the fake's own simple tables, or
+    roughly (commands stripped) any other document's first tabular."""
     source = re.search(r"\\midrule(.*?)\\bottomrule", prompt, re.DOTALL)
     head = re.search(r"\\toprule(.*?)\\\\", prompt, re.DOTALL)
     if source is None or head is None:
-        return ["Item", "Value"], [["none", "0"]]
+        return _read_any_table(prompt)
     header = [cell.strip() for cell in head.group(1).split("&")]
     rows = [
         [cell.strip() for cell in line.split("&")]
@@ -339,10 +354,36 @@ def _read_table(prompt: str) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _read_any_table(prompt: str) -> tuple[list[str], list[list[str]]]:
+    body = re.search(
+        r"\\begin\{tabular\*?x?\}(?:\{[^}]*\})?\{(?:[^{}]|\{[^{}]*\})*\}(.*?)"
+        r"\\end\{tabular",
+        prompt,
+        re.DOTALL,
+    )
+    if body is None:
+        return ["Item", "Value"], [["none", "0"]]
+    lines = [line for line in body.group(1).split("\\\\") if "&" in line]
+    table = [[_plain(cell) for cell in line.split("&")] for line in lines]
+    if len(table) < 2 or len(table[0]) < 2:
+        return ["Item", "Value"], [["none", "0"]]
+    return table[0], table[1:]
+
+
+def _plain(cell: str) -> str:
+    text = re.sub(r"%[^\n]*", "", cell)
+    text = re.sub(r"\\(?:multicolumn|multirow)\{[^}]*\}\{[^}]*\}", "", text)
+    text = re.sub(r"\\[A-Za-z]+\*?(\[[^\]]*\])?", "", text)
+    return re.sub(r"\s+", " ", text.replace("{", "").replace("}", "").replace("$", "")).strip()
+
+
 def _ask(
     kind: str, header: list[str], rows: list[list[str]], column: int, rng: random.Random
 ) -> tuple[str, str]:
-    values = [(row[0], float(row[column])) for row in rows if _is_number(row[column])]
+    values = _numbers(rows, column)
+    if not values:  # a table without numbers here: ask for a cell's text
+        name, text = next(((r[0], r[column]) for r in rows if len(r) > column), ("none", "0"))
+        return f"What is the {header[column]} of {name}?", text
     if kind == "lookup":
         name, value = rng.choice(values)
         return f"What is the {header[column]} of {name}?", f"{value:g}"
@@ -368,13 +409,20 @@ def _judge(prompt: str) -> str:
     )
 
 
+def _numbers(rows: list[list[str]], column: int) -> list[tuple[str, float]]:
+    return [(r[0], float(r[column])) for r in rows if len(r) > column and _is_number(r[column])]
+
+
 def _expected(question: str, header: list[str], rows: list[list[str]]) -> str | None:
     for column in range(1, len(header)):
-        values = [(row[0], float(row[column])) for row in rows if _is_number(row[column])]
-        if not values:
-            continue
+        values = _numbers(rows, column)
         name = header[column]
         lookup = re.fullmatch(rf"What is the {re.escape(name)} of (.+)\?", question)
+        if lookup and not values:
+            found = [r[column] for r in rows if len(r) > column and r[0] == lookup.group(1)]
+            return found[0] if found else None
+        if not values:
+            continue
         if lookup:
             found = [f"{v:g}" for n, v in values if n == lookup.group(1)]
             return found[0] if found else None
@@ -460,8 +508,19 @@ def main() -> None:
     parser.add_argument("--fault-every", type=int, default=0, help="every n-th request fails")
     parser.add_argument("--faults", default="429,500,malformed,hang,length,empty")
     parser.add_argument("--hang", type=float, default=30.0, help="seconds a 'hang' lasts")
+    parser.add_argument(
+        "--tables-from", help="a folder of .tex documents the generator answers with, in turn"
+    )
     args = parser.parse_args()
-    fake = FakeOpenAI(latency_s=args.latency, log_path=args.log, hang_s=args.hang)
+    documents: tuple[str, ...] = ()
+    if args.tables_from:
+        paths = sorted(Path(args.tables_from).glob("*.tex"))
+        if not paths:
+            parser.error(f"--tables-from {args.tables_from}: no .tex files there")
+        documents = tuple(path.read_text(encoding="utf-8", errors="replace") for path in paths)
+    fake = FakeOpenAI(
+        latency_s=args.latency, log_path=args.log, hang_s=args.hang, table_documents=documents
+    )
     if args.fault_every:
         fake.fault_every(args.fault_every, args.faults.split(","))
     web.run_app(fake.app(), host="127.0.0.1", port=args.port, print=None)

@@ -9,13 +9,14 @@ import pytest_asyncio
 from renderers.chromium import ChromiumRenderer, RenderResult
 from renderers.errors import LatexRenderError
 from renderers.latex_html import translate
+from renderers.limits import UNLIMITED_ROWS, RenderLimits
 from tests.conftest import ink_share, png_image
 
 
 @pytest_asyncio.fixture(scope="module")
 async def lenient() -> ChromiumRenderer:
     """Keeps partial renders, as `run.py render` does by default."""
-    async with ChromiumRenderer(pages=1, allow_partial=True, max_rows=None) as shared:
+    async with ChromiumRenderer(pages=1, allow_partial=True, limits=UNLIMITED_ROWS) as shared:
         yield shared  # type: ignore[misc]
 
 
@@ -315,7 +316,7 @@ async def test_long_table_renders_whole_without_a_row_limit(lenient: ChromiumRen
 def test_row_limit_is_the_callers() -> None:
     rows = "x \\\\\n" * 50
     with pytest.raises(LatexRenderError) as caught:
-        translate(f"\\begin{{tabular}}{{l}}\n{rows}\\end{{tabular}}", max_rows=20)
+        translate(f"\\begin{{tabular}}{{l}}\n{rows}\\end{{tabular}}", RenderLimits(max_rows=20))
     assert "more than the limit of 20" in caught.value.problem.message
 
 
@@ -395,6 +396,14 @@ async def test_diagonal_boxes_and_centred_paragraph_columns(renderer: ChromiumRe
 
 
 async def test_options_of_unknown_commands_are_not_drawn(renderer: ChromiumRenderer) -> None:
-    result = await drawn(renderer, "\\begin{tabular}{l}\n\\somepackagecmd[width=3cm]{kept} \\\\\n"
-                                   "\\end{tabular}")
+    result = await drawn(
+        renderer, "\\begin{tabular}{l}\n\\somepackagecmd[width=3cm]{kept} \\\\\n\\end{tabular}"
+    )
     assert texts(result) == ["kept"]
+
+
+def test_a_thousand_declarations_in_a_row_do_not_nest_calls() -> None:
+    body = "\\bfseries \\itshape " * 1000 + "deep"
+    translation = translate(f"\\begin{{tabular}}{{l}}\n{body} \\\\\n\\end{{tabular}}")
+    assert translation.html.count('<span style="font-weight:bold">') == 1000
+    assert "deep" in translation.html
