@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from environment.yaml_source import UserInputError
 
 # Each command imports what it needs when it runs: `render` starts without the agents.
@@ -160,14 +162,22 @@ def build_participants(
 
 
 def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
-    update: dict[str, object] = {}
+    """--target and --seed, checked against the same bounds as the scenario's own keys."""
+    from environment.scenario import Scenario
+
+    data = scenario.model_dump(mode="python")
     if args.target is not None:
-        if args.target < 1:
-            raise UserInputError("--target must be at least 1")
-        update["target"] = scenario.target.model_copy(update={"accepted_qa": args.target})
+        data["target"] = {"accepted_qa": args.target}
     if args.seed is not None:
-        update["seed"] = args.seed
-    return scenario.model_copy(update=update) if update else scenario
+        data["seed"] = args.seed
+    if args.target is None and args.seed is None:
+        return scenario
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        flag = "--target" if first["loc"][:1] == ("target",) else "--seed"
+        raise UserInputError(f"{flag}: {first['msg'].lower()}") from None
 
 
 @dataclass(frozen=True)
@@ -282,6 +292,8 @@ async def run_command(args: argparse.Namespace) -> int:
         directory = (
             Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
         )
+        if directory.exists() and not directory.is_dir():
+            raise UserInputError(f"--out {directory} is a file; give a folder for the run")
         run_id = directory.name
         store = RunStore.create(directory, run_info(scenario, run_id))
         known, accepted, next_seq = set(), 0, 0
@@ -614,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from environment.report import write_report
 
+            if args.out and Path(args.out).is_dir():
+                raise UserInputError(f"--out {args.out} is a folder; give the report's file name")
             target = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
             print(f"report: {target}")
             return 0

@@ -102,6 +102,8 @@ def export(
 ) -> ExportSummary:
     if fmt not in FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(FORMATS)}")
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out} is a file; give a folder for the export")
     if out.exists() and any(out.iterdir()) and not force:
         raise UserInputError(f"{out}: folder is not empty; choose another --out or pass --force")
     shares = parse_split(split)

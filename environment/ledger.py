@@ -183,7 +183,8 @@ class MeteredModel:
                 f"reply cut off at max_tokens after {completion.completion_tokens} tokens; "
                 "raise max_tokens for this model",
             )
-        if key is not None and self.cache is not None:
+        # A reply that carried a secret is not worth keeping: the next run asks again.
+        if key is not None and self.cache is not None and not completion.redacted:
             await self.cache.put(key, completion)
         return completion
 

@@ -112,7 +112,7 @@ class AgentSettings(Strict):
 
 class ConsensusSettings(Strict):
     rule: Literal["majority", "k_of_n", "unanimous"] = "majority"
-    k: int | None = Field(default=None, ge=1)
+    k: int | None = Field(default=None, ge=1, le=100)
     tiebreaker: str | None = None
 
     @model_validator(mode="after")
@@ -159,7 +159,7 @@ class DedupSettings(Strict):
 
 class Scenario(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
     target: Target
     output: str = "out"
     models: dict[str, ModelSettings]

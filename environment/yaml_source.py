@@ -20,17 +20,44 @@ Location = tuple[int | str, ...]
 SECRET_KEYS = {"api_key", "api_key_env", "key", "token", "authorization"}
 
 
-def _walk(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
+MAX_SCENARIO_BYTES = 1_000_000
+
+
+def _refuse_aliases(path: Path, text: str) -> None:
+    """Anchors and aliases let a few lines expand to billions of nodes; nobody needs them in a
+    scenario. Checked on the event stream, before anything is built."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+            raise UserInputError(
+                f"{path}:{line}: YAML anchors and aliases (&name, *name) are "
+                "not allowed in a scenario; write the value out where it is used"
+            )
+
+
+def _walk(
+    node: yaml.Node, path: Location, lines: dict[Location, int], file: Path | None = None
+) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.value in seen:
+                where = ".".join(str(part) for part in (*path, key_node.value))
+                raise UserInputError(
+                    f"{file}:{line}: {where}: duplicate key (first on line "
+                    f"{seen[key_node.value]}); keep one"
+                )
+            seen[key_node.value] = line
         for key_node, value_node in node.value:
             key = key_node.value
             lines[(*path, key)] = key_node.start_mark.line + 1
-            _walk(value_node, (*path, key), lines)
+            _walk(value_node, (*path, key), lines, file)
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), lines)
+            _walk(item, (*path, index), lines, file)
 
 
 class YamlSource:
@@ -44,13 +71,22 @@ class YamlSource:
     @classmethod
     def read(cls, path: Path) -> YamlSource:
         try:
+            if path.stat().st_size > MAX_SCENARIO_BYTES:
+                raise UserInputError(
+                    f"{path}: {path.stat().st_size:,} bytes is not a scenario (the limit is "
+                    f"{MAX_SCENARIO_BYTES:,})"
+                )
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise UserInputError(f"{path}: file not found") from None
         except (OSError, UnicodeDecodeError) as error:
             raise UserInputError(f"{path}: cannot be read ({error})") from None
         try:
+            _refuse_aliases(path, text)
             node = yaml.compose(text, Loader=yaml.SafeLoader)
+            lines: dict[Location, int] = {}
+            if node is not None:
+                _walk(node, (), lines, path)
             data = yaml.safe_load(text)
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
@@ -60,9 +96,8 @@ class YamlSource:
             ) from None
         except yaml.YAMLError as error:
             raise UserInputError(f"{path}: invalid YAML: {error}") from None
-        lines: dict[Location, int] = {}
-        if node is not None:
-            _walk(node, (), lines)
+        except RecursionError:
+            raise UserInputError(f"{path}: YAML nested too deeply to be a scenario") from None
         return cls(path, data, lines)
 
     def line_of(self, location: Sequence[int | str]) -> int | None:

@@ -394,6 +394,19 @@ Heron & 11 & 4 \\
 \end{threeparttable}
 \end{table}
 \end{document}""",
+    "ruled.tex": r"""\documentclass{article}
+\usepackage{hhline}
+\begin{document}
+\begin{tabular}{|l|r|}
+\hhline{|=|=|}
+Station & Riders \\
+\hhline{|-|-|}
+Aldgate & 140 \\
+Bank & 310 \\
+Temple & 95 \\
+\hhline{|=|=|}
+\end{tabular}
+\end{document}""",
 }
 
 
@@ -405,7 +418,8 @@ def test_a_run_driven_by_documents_from_a_folder(tmp_path: Path) -> None:
     documents = tuple(p.read_text() for p in sorted(folder.glob("*.tex")))
     server = FakeOpenAI(table_documents=documents)
     with serving(server) as thread:
-        # Two distinct tables (repeats are dropped as near-duplicates), three pairs each.
+        # Three distinct tables (repeats are dropped as near-duplicates), three pairs each,
+        # of which the fake answers every fifth wrong on purpose.
         scenario = write_real_scenario(tmp_path, thread.base_url, target=4)
         result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -418,8 +432,10 @@ def test_a_run_driven_by_documents_from_a_folder(tmp_path: Path) -> None:
         written = (tmp_path / "run" / "tables" / f"{table_id}.tex").read_text().strip()
         assert written in {document.strip() for document in documents}
         assert (tmp_path / "run" / "images" / f"{table_id}.png").stat().st_size > 1000
-    asked = " ".join(str(row["question"]) for row in accepted)
-    assert any(name in asked for name in ("Quince", "Medlar", "Loquat", "Kestrel", "Plover"))
+    # Every question is about a row, a column or a total of the folder's tables.
+    words = {"Quince", "Medlar", "Loquat", "Kestrel", "Plover", "Heron", "Aldgate", "Bank"}
+    words |= {"Temple", "Tree", "Harbour", "Station", "total"}
+    assert all(any(w in str(row["question"]) for w in words) for row in accepted)
     assert not any(call.role == "repair" for call in server.calls)  # nothing was refused
 
 
@@ -459,3 +475,24 @@ def test_bombs_among_good_tables_cost_repairs_not_the_run(tmp_path: Path) -> Non
     }
     assert {"limit", "length"} <= refused, refused
     assert any(call.role == "repair" for call in server.calls)
+
+
+def test_a_key_echoed_in_replies_captions_and_errors_is_nowhere(tmp_path: Path) -> None:
+    server = FakeOpenAI()
+    # The first generator reply puts the key in a caption; others echo it as text or in a 500.
+    server.plan_faults(["echo-key", "echo-key", "echo-key-error", "echo-key", "echo-key"])
+    with serving(server) as thread:
+        scenario = write_real_scenario(tmp_path, thread.base_url, target=4)
+        result = run(str(scenario), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    echoed = [call for call in server.calls if call.fault and call.fault.startswith("echo-key")]
+    assert len(echoed) == 5
+    # Not in the run folder, the response cache, the console or any log.
+    written = all_text_written(tmp_path / "run", tmp_path / "out")
+    assert KEY not in written + result.stdout + result.stderr
+    # What carried the key was used redacted (the caption is drawn with the marker) ...
+    assert "[redacted]" in (tmp_path / "run" / "events.jsonl").read_text()
+    # ... and never cached: a rerun must ask for it again.
+    cache = tmp_path / "out" / ".cache" / "responses"
+    cached = [path.read_text() for path in cache.rglob("*.json") if path.name != "horizon.json"]
+    assert cached and not any("[redacted]" in text for text in cached)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import (
     ROOT,
     ink_share,
@@ -247,3 +249,20 @@ def test_render_command_with_a_picture_starts_the_tikz_engine_with_the_browser(
     assert result.returncode == 0, result.stderr
     entry = json.loads(result.stdout)
     assert entry["ok"] and not entry["partial"] and entry["warnings"] == []
+
+
+@pytest.mark.parametrize("command", ["run", "render", "export"])
+def test_an_out_that_is_a_file_is_named_not_a_traceback(tmp_path: Path, command: str) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    table = tmp_path / "t.tex"
+    table.write_text("\\begin{tabular}{l}\nA \\\\\n\\end{tabular}\n")
+    args = {
+        "run": [str(ROOT / "scenarios" / "quickstart.yaml"), "--quiet"],
+        "render": ["render", str(table)],
+        "export": ["export", str(tmp_path), "--format", "llava"],
+    }[command]
+    result = run(*args, "--out", str(taken), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is a file" in result.stderr and "Traceback" not in result.stderr
+    assert taken.read_text() == "not a folder"

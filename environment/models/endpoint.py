@@ -378,8 +378,13 @@ class EndpointModel:
             completion_tokens = _count(usage.get("completion_tokens"))
         else:  # a server that reports no usage: estimate (≈4 bytes a token) rather than 0
             prompt_tokens, completion_tokens = request_bytes // 4, len(raw) // 4
+        # The one place a reply enters the run: a secret it echoes is gone before any agent,
+        # cache, renderer or file sees the text.
+        text = text if isinstance(text, str) else ""
+        clean = self.link.redact(text)
         return Completion(
-            text=text if isinstance(text, str) else "",
+            text=clean,
+            redacted=clean != text,
             model=self.name,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,

@@ -94,6 +94,7 @@ class Completion(Contract):
     cost_usd: float = 0.0
     cached: bool = False  # answered from the response cache: no tokens paid
     truncated: bool = False  # stopped at max_tokens: paid for, but not to be used
+    redacted: bool = False  # carried a secret, now replaced: used, never cached
 
 
 class ModelCallFailed(Exception):

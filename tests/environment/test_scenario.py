@@ -135,3 +135,57 @@ def test_a_budget_below_one_call_is_refused(tmp_path: Path, personas: dict[str, 
     text = scenario_text(**{"models:\n": "models:\n" + ENDPOINT}) + "budget: {usd: 0.01}\n"
     with pytest.raises(UserInputError, match=r"budget\.usd: 0\.01 is below the worst case .*judge"):
         load(tmp_path, text, personas)
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ("seed: 8\n", r"s\.yaml:\d+: seed: duplicate key \(first on line 2\); keep one"),
+        (
+            "notes: &n [1, 2]\nmore: *n\n",
+            r"s\.yaml:\d+: YAML anchors and aliases .* are not allowed",
+        ),
+        (
+            'a: &a ["lol","lol","lol"]\nb: &b [*a,*a,*a]\nc: [*b,*b,*b]\n',
+            r"YAML anchors and aliases",
+        ),
+    ],
+    ids=["duplicate", "alias", "billion-laughs"],
+)
+def test_duplicate_keys_and_aliases_are_refused_naming_the_line(
+    tmp_path: Path, personas: dict[str, Persona], extra: str, expected: str
+) -> None:
+    with pytest.raises(UserInputError, match=expected):
+        load(tmp_path, scenario_text() + extra, personas)
+
+
+def test_deep_yaml_and_huge_files_are_refused(tmp_path: Path, personas: dict[str, Persona]) -> None:
+    with pytest.raises(UserInputError, match=r"nested too deeply|invalid YAML"):
+        load(tmp_path, scenario_text() + "deep: " + "[" * 5000 + "]" * 5000 + "\n", personas)
+    with pytest.raises(UserInputError, match="is not a scenario"):
+        load(tmp_path, scenario_text() + "# " + "x" * 1_100_000 + "\n", personas)
+
+
+@pytest.mark.parametrize(
+    "flag, value", [("--target", "99999999999999999999"), ("--target", "0"), ("--seed", "-1")]
+)
+def test_overrides_obey_the_schema_bounds(tmp_path: Path, flag: str, value: str) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            str(ROOT / "scenarios" / "quickstart.yaml"),
+            flag,
+            value,
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: {flag}:")
+    assert "Traceback" not in result.stderr and not out.exists()

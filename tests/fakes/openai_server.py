@@ -34,7 +34,9 @@ from typing import Any
 from aiohttp import web
 
 _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("call", default=None)
-FAULTS = ("429", "500", "hang", "malformed", "length", "empty", "401")
+# "echo-key" answers as usual but with the caller's API key in the text (in a table's
+# caption when writing tables); "echo-key-error" is a 500 whose body quotes the key.
+FAULTS = ("429", "500", "hang", "malformed", "length", "empty", "401", "echo-key", "echo-key-error")
 _ITEMS = ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Ivy", "Juniper")
 
 
@@ -185,6 +187,10 @@ class FakeOpenAI:
             await asyncio.sleep(self.hang_s)
             call.status = 504
             return web.json_response({"error": {"message": "upstream timed out"}}, status=504)
+        if fault == "echo-key-error":
+            call.status = 500
+            echoed = f"upstream rejected {request.headers.get('Authorization', '')}"
+            return web.json_response({"error": {"message": echoed}}, status=500)
         if fault in ("429", "500", "401"):
             call.status = int(fault)
             headers = {"Retry-After": self.retry_after} if fault == "429" else {}
@@ -201,6 +207,10 @@ class FakeOpenAI:
         seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16)
         text = self.answer(role, prompt, random.Random(seed))
         finish = "stop"
+        if fault == "echo-key":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            echoed = text.replace("\\caption{", f"\\caption{{{key} ", 1)
+            text = echoed if echoed != text else f"{text}\n(sent with key {key})"
         if fault == "length":
             text, finish = text[: len(text) // 3], "length"
         call.prompt_tokens = max(1, len(prompt) // 4) + 765 * images
@@ -356,22 +366,30 @@ def _read_table(prompt: str) -> tuple[list[str], list[list[str]]]:
 
 def _read_any_table(prompt: str) -> tuple[list[str], list[list[str]]]:
     body = re.search(
-        r"\\begin\{tabular\*?x?\}(?:\{[^}]*\})?\{(?:[^{}]|\{[^{}]*\})*\}(.*?)"
-        r"\\end\{tabular",
+        r"\\begin\{(?:tabular\*|tabularx)\}\{[^}]*\}\{(?:[^{}]|\{[^{}]*\})*\}(.*?)\\end\{tabular"
+        r"|\\begin\{tabular\}(?:\[[^\]]*\])?\{(?:[^{}]|\{[^{}]*\})*\}(.*?)\\end\{tabular",
         prompt,
         re.DOTALL,
     )
     if body is None:
         return ["Item", "Value"], [["none", "0"]]
-    lines = [line for line in body.group(1).split("\\\\") if "&" in line]
+    lines = [line for line in (body.group(1) or body.group(2)).split("\\\\") if "&" in line]
     table = [[_plain(cell) for cell in line.split("&")] for line in lines]
     if len(table) < 2 or len(table[0]) < 2:
         return ["Item", "Value"], [["none", "0"]]
     return table[0], table[1:]
 
 
+# Commands that draw no text, arguments and all: rules and colours between rows.
+_NO_TEXT = re.compile(
+    r"\\(?:arrayrulecolor|rowcolor|cellcolor|hhline|cline|cmidrule|hline|toprule|midrule"
+    r"|bottomrule)\*?(?:\[[^\]]*\])?(?:\([^)]*\))?(?:\{[^{}]*\})?"
+)
+
+
 def _plain(cell: str) -> str:
     text = re.sub(r"%[^\n]*", "", cell)
+    text = _NO_TEXT.sub("", text)
     text = re.sub(r"\\(?:multicolumn|multirow)\{[^}]*\}\{[^}]*\}", "", text)
     text = re.sub(r"\\[A-Za-z]+\*?(\[[^\]]*\])?", "", text)
     return re.sub(r"\s+", " ", text.replace("{", "").replace("}", "").replace("$", "")).strip()

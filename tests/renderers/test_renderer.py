@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -323,3 +324,28 @@ async def test_every_booktabs_rule_is_drawn(renderer: ChromiumRenderer) -> None:
         rows = dark_rows((await renderer.render(source)).png)
         bands = [y for i, y in enumerate(rows) if i == 0 or rows[i - 1] != y - 1]
         assert len(bands) == 3, f"expected top, mid and bottom rules, got bands at {bands}"
+
+
+async def test_the_browser_sends_no_dns_query_and_opens_no_tcp_connection(
+    tmp_path: Path,
+) -> None:
+    """Read from Chromium's own net log over renders and a relaunch. This build still starts
+    background requests (update.googleapis.com, accounts.google.com) despite the flags; the
+    resolver rule ends each of them in the browser: no DNS transaction, no TCP connect."""
+    log_path = tmp_path / "netlog.json"
+    async with ChromiumRenderer(pages=1, extra_args=(f"--log-net-log={log_path}",)) as renderer:
+        linked = SAMPLE.replace("North", "\\href{https://example.com/x}{North}")
+        for source in (SAMPLE, linked, SAMPLE):
+            await renderer.render(source)
+    log = json.loads(log_path.read_text())
+    types = log["constants"]["logEventTypes"]
+    kinds = [event["type"] for event in log["events"]]
+    assert kinds.count(types["TCP_CONNECT"]) == 0
+    assert kinds.count(types["DNS_TRANSACTION"]) == 0
+    resolved = [
+        event["params"]
+        for event in log["events"]
+        if event["type"] == types["HOST_RESOLVER_MANAGER_REQUEST"]
+        and "host" in event.get("params", {})
+    ]
+    assert all("~notfound" in params["host"] for params in resolved), resolved
