@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -50,6 +51,10 @@ PERSONAS_DIR = ROOT / "agents" / "personas"
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUDGET = 3
+
+
+class RunFolderUnwritable(Exception):
+    """The disk refused a write during a run: a machine problem, reported in one line."""
 
 
 @dataclass
@@ -241,6 +246,7 @@ def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: K
 
 
 async def run_command(args: argparse.Namespace) -> int:
+    from environment.bus import AgentFailure
     from environment.console import RunConsole
     from environment.personas import load_personas
     from environment.scenario import Scenario, check_scenario, load_scenario
@@ -323,6 +329,20 @@ async def run_command(args: argparse.Namespace) -> int:
     except RendererUnavailable as error:
         store.close()
         raise UserInputError(str(error)) from None
+    except (AgentFailure, OSError) as failure:
+        # An agent's write failed (AgentFailure), or the world's own closing write (OSError).
+        cause = failure.error if isinstance(failure, AgentFailure) else failure
+        if not isinstance(cause, OSError):
+            raise
+        # A full or failing disk: what is written stays (appends are whole lines, files are
+        # renamed into place), nothing more can be; the folder resumes once there is room.
+        with contextlib.suppress(OSError):
+            store.close()
+        reason = cause.strerror or str(cause)
+        raise RunFolderUnwritable(
+            f"cannot write to {store.directory} ({reason}); everything accepted so far is "
+            f"saved. Free some space, then: python run.py run --resume {store.directory}"
+        ) from None
     finally:
         await shop.close()
     if shop.cache is not None and outcome.reason == "target":
@@ -565,6 +585,9 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write a run's HTML report (gallery, figures)")
     report.add_argument("run_dir")
     report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
+    report.add_argument(
+        "--skip-corrupt", action="store_true", help="leave out lines that do not read"
+    )
     render = commands.add_parser("render", help="render LaTeX files to PNG")
     render.add_argument("files", nargs="+")
     render.add_argument("--out", required=True)
@@ -628,8 +651,12 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.out and Path(args.out).is_dir():
                 raise UserInputError(f"--out {args.out} is a folder; give the report's file name")
-            target = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
+            target, skipped = write_report(
+                Path(args.run_dir), Path(args.out) if args.out else None, args.skip_corrupt
+            )
             print(f"report: {target}")
+            if skipped:
+                print(f"skipped corrupt lines: {skipped}")
             return 0
         if args.command == "run":
             return asyncio.run(run_command(args))
@@ -638,6 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UserInputError, RendererUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except RunFolderUnwritable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

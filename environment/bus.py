@@ -42,6 +42,18 @@ class AgentFailure(Exception):
 _EVENT_LOG = logging.getLogger("autogen_core.events")
 
 
+class _SurfacedByTheBus(logging.Filter):
+    """The bus turns a handler's exception into an AgentFailure naming agent and message;
+    the runtime's own log line would print the same traceback a second time, on stderr,
+    even when the run ends with one clear line (a full disk)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Error processing publish message")
+
+
+logging.getLogger("autogen_core").addFilter(_SurfacedByTheBus())
+
+
 class _NoTracing:
     """Stands in for autogen's TraceHelper when no tracer provider is set."""
 

@@ -64,6 +64,9 @@ class EventLog(DefaultInterventionHandler):
             for listener in self.listeners:
                 listener(event)
         except Exception as error:
+            # Neither raised nor dropped: for a publish, autogen 0.7's runtime then never marks
+            # the message done and stop_when_idle() waits forever. The halted bus makes every
+            # agent ignore it, and the run ends with the failure.
             self.bus.fail(AgentFailure("event-log", type(message).__name__, error))
-            raise
+            return message
         return message

@@ -7,7 +7,7 @@ copied beside the annotations. Only accepted pairs, unless `--include-rejected`.
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 
 from environment.messages import QARecord
 from environment.randomness import derive
-from environment.store import RunStore, iter_records
+from environment.store import RunStore, iter_records, write_atomic
 from environment.yaml_source import UserInputError
 
 FORMATS = ("hf", "llava", "sharegpt", "internvl", "swift")
@@ -125,19 +125,20 @@ def export(
             raise UserInputError(f"{source}: image of {record.qa_id} is missing")
         target = out / "images" / source.name
         if not target.exists():
-            shutil.copyfile(source, target)
+            write_atomic(target, source.read_bytes())
     written: dict[str, int] = {}
     meta: dict[str, Any] = {}
     for name in shares:
         in_split = [r for r in chosen if assignment[r.table_id] == name]
         rows = list(_rows(fmt, in_split, "images/"))
         written[name] = len(rows)
+        # Every file via a temporary name and a rename: a full disk leaves no torn file.
         if fmt in ("llava", "sharegpt"):
-            (out / f"{name}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1))
+            text = json.dumps(rows, ensure_ascii=False, indent=1)
+            write_atomic(out / f"{name}.json", text.encode("utf-8"))
         else:
-            (out / f"{name}.jsonl").write_text(
-                "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            )
+            text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            write_atomic(out / f"{name}.jsonl", text.encode("utf-8"))
         if fmt == "internvl":  # the meta file InternVL's fine-tuning scripts read
             meta[f"modswap_{name}"] = {
                 "root": str(out.resolve()) + "/",
@@ -147,7 +148,7 @@ def export(
                 "length": len(rows),
             }
     if fmt == "internvl":
-        (out / "meta.json").write_text(json.dumps(meta, indent=1))
+        write_atomic(out / "meta.json", json.dumps(meta, indent=1).encode("utf-8"))
     return ExportSummary(written, skipped, out)
 
 
@@ -219,10 +220,16 @@ def _export_hf(
             ):
                 rows[key].append(getattr(record, key))
         shard = out / "data" / f"{name}-00000-of-00001.parquet"
-        Dataset.from_dict(rows, features=features).to_parquet(str(shard))
+        partial = shard.with_name(f".{shard.name}.partial")
+        try:
+            Dataset.from_dict(rows, features=features).to_parquet(str(partial))
+            os.replace(partial, shard)
+        finally:
+            partial.unlink(missing_ok=True)
         written[name] = len(rows["qa_id"])
         sizes[name] = shard.stat().st_size
-    (out / "README.md").write_text(_dataset_card(info, chosen, written, sizes, include_rejected))
+    card = _dataset_card(info, chosen, written, sizes, include_rejected)
+    write_atomic(out / "README.md", card.encode("utf-8"))
     return written
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from environment.messages import QARecord
-from environment.store import RunStore, iter_events
+from environment.store import RunStore, iter_events, iter_records, write_atomic
 
 # A vote as the gallery shows it: (CSS class, word).
 _VOTE_SHOWN = {True: ("yes", "accept"), False: ("no", "reject"), None: ("abstained", "abstained")}
@@ -74,12 +74,21 @@ def _rate(accepted: int, total: int) -> str:
 
 
 class RunReport:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, skip_corrupt: bool = False) -> None:
         store = RunStore.existing(directory)
         self.directory = directory
         self.info = store.read_run_info()
-        self.records: list[QARecord] = store.read_records()
-        self.events = list(iter_events(store.events_path)) if store.events_path.exists() else []
+        # Corrupt lines: an error naming file and line, or with skip_corrupt left out here.
+        self.skipped_records: list[int] = []
+        self.skipped_events: list[int] = []
+        self.records: list[QARecord] = list(
+            iter_records(store.records_path, self.skipped_records if skip_corrupt else None)
+        )
+        self.events = (
+            list(iter_events(store.events_path, self.skipped_events if skip_corrupt else None))
+            if store.events_path.exists()
+            else []
+        )
 
     # ---------- figures
     def juror_figures(self) -> dict[str, Any]:
@@ -317,10 +326,15 @@ class RunReport:
         )
 
 
-def write_report(directory: Path, out: Path | None = None) -> Path:
+def write_report(
+    directory: Path, out: Path | None = None, skip_corrupt: bool = False
+) -> tuple[Path, int]:
+    """Writes the report (via a temporary name: a failed write leaves no partial file);
+    returns its path and how many corrupt lines were skipped."""
     target = out or directory / "report.html"
-    target.write_text(RunReport(directory).build(), encoding="utf-8")
-    return target
+    report = RunReport(directory, skip_corrupt)
+    write_atomic(target, report.build().encode("utf-8"))
+    return target, len(report.skipped_records) + len(report.skipped_events)
 
 
 _SCRIPT = """

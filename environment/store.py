@@ -8,6 +8,7 @@ work but never an accepted record; a torn last line is cut off on resume.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -19,6 +20,8 @@ import pydantic_core
 
 from environment.messages import QARecord
 from environment.yaml_source import UserInputError
+
+LOCK_NAME = ".lock"  # held by the one process writing a run folder
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -70,6 +73,7 @@ class RunStore:
         self._events: Any = None
         self._records: Any = None
         self._info: dict[str, Any] | None = None  # run.json as last written by this store
+        self._lock: Any = None  # the open .lock file while this store writes
         # Scrubs API keys from every text this store writes (set when a run has keys).
         self.redact: Callable[[str], str] = _unchanged
 
@@ -81,6 +85,8 @@ class RunStore:
                 "--out or resume it with --resume"
             )
         store = cls(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        store._take_lock()
         store.tables.mkdir(parents=True, exist_ok=True)
         store.images.mkdir(parents=True, exist_ok=True)
         store.write_run_info(run_info)
@@ -103,6 +109,7 @@ class RunStore:
                 f"{directory}: not a run folder (no run.json); pass the "
                 "folder a run printed, e.g. out/quickstart-20260101-120000"
             )
+        store._take_lock()  # before anything is touched: another writer may be at work
         truncate_torn_tail(store.records_path)
         truncate_torn_tail(store.events_path)
         store.tables.mkdir(parents=True, exist_ok=True)
@@ -110,16 +117,41 @@ class RunStore:
         store._open()
         return store
 
+    def _take_lock(self) -> None:
+        """One writer per run folder, for the writer's whole life: an exclusive lock on
+        `.lock` (the OS drops it when the process ends, even by kill -9). Readers (export,
+        report, replay) never take it."""
+        handle = (self.directory / LOCK_NAME).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserInputError(
+                f"{self.directory}: another modswap run is writing this folder (process "
+                f"{holder}); wait for it to end or stop it, then resume"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
     def _open(self) -> None:
         self._events = self.events_path.open("a", encoding="utf-8")
         self._records = self.records_path.open("a", encoding="utf-8")
 
     def close(self) -> None:
-        for handle in (self._events, self._records):
-            if handle is not None and not handle.closed:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
+        try:
+            for handle in (self._events, self._records):
+                if handle is not None and not handle.closed:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    handle.close()
+        finally:
+            if self._lock is not None and not self._lock.closed:
+                self._lock.close()  # releases the lock
 
     # ---------- run.json
     def read_run_info(self) -> dict[str, Any]:
@@ -191,13 +223,13 @@ def iter_records(path: Path, skipped: list[int] | None = None) -> Iterator[QARec
     given, is left out and its number appended there."""
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as file:
+    with path.open("rb") as file:  # bytes: a line that is not UTF-8 is one corrupt line
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
             try:
-                yield QARecord.model_validate_json(line)
-            except ValueError as error:
+                yield QARecord.model_validate_json(line.decode("utf-8"))
+            except ValueError as error:  # UnicodeDecodeError is one too
                 if skipped is None:
                     raise UserInputError(
                         f"{path}:{number}: corrupt record ({str(error)[:120]})"
@@ -205,16 +237,22 @@ def iter_records(path: Path, skipped: list[int] | None = None) -> Iterator[QARec
                 skipped.append(number)
 
 
-def iter_events(path: Path) -> Iterator[dict[str, Any]]:
+def iter_events(path: Path, skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """The events of a file, read as bytes; a corrupt line is an error naming it or, when
+    `skipped` is given, is left out and its number appended there."""
     if not path.exists():
         raise UserInputError(f"{path}: not found; replay needs a run folder with events.jsonl")
-    with path.open(encoding="utf-8") as file:
+    with path.open("rb") as file:
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                if not line.endswith("\n"):
+                yield json.loads(line.decode("utf-8"))
+            except ValueError:  # not UTF-8 or not JSON
+                if not line.endswith(b"\n"):
                     return  # a torn last line from a crash
-                raise UserInputError(f"{path}:{number}: corrupt event line") from None
+                if skipped is None:
+                    raise UserInputError(
+                        f"{path}:{number}: corrupt event line (use --skip-corrupt to leave it out)"
+                    ) from None
+                skipped.append(number)

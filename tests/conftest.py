@@ -72,8 +72,24 @@ def start_run_and_wait_for_commits(
 ) -> subprocess.Popen[str]:
     """Starts `run.py SCENARIO --quiet` and returns once `commits` inspirations are on disk
     (read from its own log lines, not from a clock), for a test to interrupt it."""
+    arguments = [str(scenario), "--quiet", "--out", str(run_dir)]
+    return _start_and_wait_for_commits(arguments, cwd, commits, env)
+
+
+def start_resume_and_wait_for_commits(
+    run_dir: Path, cwd: Path, commits: int = 1
+) -> subprocess.Popen[str]:
+    """`run.py run --resume RUN_DIR --quiet`, returned once `commits` more are on disk."""
+    return _start_and_wait_for_commits(
+        ["run", "--resume", str(run_dir), "--quiet"], cwd, commits, None
+    )
+
+
+def _start_and_wait_for_commits(
+    arguments: list[str], cwd: Path, commits: int, env: dict[str, str] | None
+) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
+        [sys.executable, str(ROOT / "run.py"), *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

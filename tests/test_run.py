@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from tests.conftest import (
     ROOT,
     ink_share,
     png_image,
+    start_resume_and_wait_for_commits,
     start_run_and_wait_for_commits,
     write_scenario,
 )
@@ -266,3 +269,79 @@ def test_an_out_that_is_a_file_is_named_not_a_traceback(tmp_path: Path, command:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "is a file" in result.stderr and "Traceback" not in result.stderr
     assert taken.read_text() == "not a folder"
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
+    """A folder on a real 400 kB tmpfs, and what makes room on it. Mounting needs root (the
+    set-up and CI run as root); a per-file size limit is no stand-in: Chromium's own files
+    outgrow it before the run's do."""
+    mount_point = folder / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+
+    def make_room() -> None:
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mount_point)], check=True)
+
+    try:
+        yield mount_point, make_room
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_stops_the_run_in_one_line_and_the_folder_resumes(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, target=40)
+    with small_disk(tmp_path) as (disk, make_room):
+        run_dir = disk / "run"
+        first = subprocess.run(
+            [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out", str(run_dir)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert first.returncode == 1, first.stdout[-2000:] + first.stderr
+        assert first.stderr.count("\n") == 1 and "Traceback" not in first.stderr
+        assert f"cannot write to {run_dir}" in first.stderr
+        assert f"python run.py run --resume {run_dir}" in first.stderr
+        make_room()
+        resumed = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr
+        saved = records(run_dir)
+        assert sum(bool(row["accepted"]) for row in saved) >= 40
+        assert len({row["qa_id"] for row in saved}) == len(saved)  # nothing twice
+
+
+def test_a_second_writer_is_refused_while_a_run_holds_its_folder(tmp_path: Path) -> None:
+    # A target the first run cannot reach before it is interrupted: it holds the folder
+    # for the whole test, however fast this machine is.
+    scenario = write_scenario(tmp_path, target=100_000)
+    run_dir = tmp_path / "run"
+    first = start_run_and_wait_for_commits(scenario, run_dir, tmp_path, commits=1)
+    try:
+        second = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+        assert second.returncode == 2, second.stdout[-2000:] + second.stderr
+        assert f"another modswap run is writing this folder (process {first.pid})" in (
+            second.stderr
+        )
+        readable = run("report", str(run_dir), "--out", str(tmp_path / "r.html"), cwd=tmp_path)
+        assert readable.returncode == 0, readable.stderr  # readers never wait for the lock
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert first.returncode == 130
+    saved = records(run_dir)
+    assert saved and len({row["qa_id"] for row in saved}) == len(saved)
+    # The lock went with the first process: the folder is free to resume.
+    again = start_resume_and_wait_for_commits(run_dir, tmp_path)
+    again.send_signal(signal.SIGINT)
+    again.communicate(timeout=120)
+    assert again.returncode == 130
+    resaved = records(run_dir)
+    assert len(resaved) > len(saved) and len({row["qa_id"] for row in resaved}) == len(resaved)

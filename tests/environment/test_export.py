@@ -12,6 +12,7 @@ from PIL import Image
 
 from environment.export import assign_splits, export
 from environment.messages import QARecord, Vote
+from environment.report import write_report
 from environment.yaml_source import UserInputError
 from tests.conftest import ROOT
 
@@ -148,3 +149,21 @@ def test_hf_folder_loads_with_datasets(tmp_path: Path, monkeypatch: pytest.Monke
     assert row["votes"][0]["juror"] == "j" and row["accepted"] is True
     card = (tmp_path / "ds" / "README.md").read_text()
     assert card.startswith("---\nlicense:") and "num_examples: 16" in card
+
+
+@pytest.mark.parametrize("reader", ["export", "report"])
+def test_a_line_that_is_not_utf8_is_named_or_skipped(tmp_path: Path, reader: str) -> None:
+    run = make_run(tmp_path, tables=2)
+    for name in ("records.jsonl", "events.jsonl"):
+        with (run / name).open("ab") as file:
+            file.write(b'{"qa_id": "\xff\xfe broken"}\n')
+    if reader == "export":
+        with pytest.raises(UserInputError, match=r"records\.jsonl:7: corrupt"):
+            export(run, "swift", tmp_path / "out")
+        summary = export(run, "swift", tmp_path / "out", skip_corrupt=True)
+        assert summary.skipped_lines == [7] and summary.written["train"] == 4
+        return
+    with pytest.raises(UserInputError, match=r"records\.jsonl:7: corrupt"):
+        write_report(run)
+    target, skipped = write_report(run, skip_corrupt=True)
+    assert skipped == 2 and "<html" in target.read_text()
