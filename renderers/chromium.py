@@ -16,10 +16,10 @@ from playwright.async_api import Browser, CDPSession, Page, Playwright, Route, a
 from playwright.async_api import Error as PlaywrightError
 
 from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable, RenderWarning
-from renderers.latex_html import translate
 from renderers.limits import RenderLimits
 from renderers.tikz import TikzFailure, TikzRenderer
 from renderers.translation import Translation, picture_placeholder
+from renderers.translation_process import TranslationProcess
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -136,6 +136,7 @@ class ChromiumRenderer:
         self.allow_partial = allow_partial
         self.limits = limits or RenderLimits()
         self.extra_args = extra_args  # appended after ours: the later of two switches wins
+        self._translator = TranslationProcess()
         self._tikz: TikzRenderer | None = None
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
@@ -217,6 +218,7 @@ class ChromiumRenderer:
         return page
 
     async def close(self) -> None:
+        self._translator.close()
         if self._tikz is not None:
             await self._tikz.close()
             self._tikz = None
@@ -230,7 +232,10 @@ class ChromiumRenderer:
 
     async def render(self, latex: str) -> RenderResult:
         """Renders a LaTeX document; LatexRenderError for the document's faults."""
-        translation = translate(latex, self.limits, strict=not self.allow_partial)
+        # In a worker process: a document that loops or eats memory cannot stall the loop.
+        translation = await self._translator.translate(
+            latex, self.limits, not self.allow_partial, deadline_s=self.timeout_s
+        )
         if translation.pictures:
             translation = await self._draw_pictures(translation)
             self._refuse_partial(translation.warnings)

@@ -45,6 +45,9 @@ class LatexRenderError(Exception):
         super().__init__(problem.describe())
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[LatexRenderError], tuple[LatexProblem]]:
+        return (LatexRenderError, (self.problem,))  # crosses from the translation process
+
 
 class RendererUnavailable(Exception):
     """Chromium or the math assets are missing: a set-up problem, not a LaTeX problem."""

@@ -18,6 +18,7 @@ from renderers.chromium import ChromiumRenderer, RenderResult
 from renderers.errors import LatexRenderError
 from renderers.latex_html import translate
 from renderers.limits import RenderLimits
+from renderers.translation_process import TranslationProcess
 from tests.conftest import png_image
 
 GOOD = "\\begin{tabular}{lr}\nAlder & 12 \\\\\nBirch & 7 \\\\\n\\end{tabular}"
@@ -193,3 +194,41 @@ async def test_fuzz_gets_only_structured_results_and_a_live_pool(
             outcomes["drawn"] += 1
     assert outcomes["drawn"] and outcomes["refused"]  # the fuzz reached both sides
     assert (await lenient.render(GOOD)).grid[0].text == "Alder"
+
+
+async def test_translation_runs_in_a_process_with_a_deadline_and_a_memory_cap() -> None:
+    process = TranslationProcess(memory_mb=1536)
+    try:
+        prose = ("lorem ipsum dolor sit amet " * 3) + "\n"
+        long_source = "\\begin{document}\n" + prose * 40_000 + "\\end{document}"  # ~3 MB
+        big = RenderLimits(max_input_bytes=10**8)
+        with pytest.raises(LatexRenderError) as caught:
+            await process.translate(long_source, big, strict=False, deadline_s=0.5)
+        assert caught.value.problem.construct == "timeout"
+        assert process.restarts == 1  # the stuck worker was killed, not waited for
+        done = await process.translate(GOOD, RenderLimits(), strict=True)
+        assert "Alder" in done.html
+    finally:
+        process.close()
+    starved = TranslationProcess(memory_mb=64)
+    try:
+        with pytest.raises(LatexRenderError) as caught:
+            await starved.translate(long_source, big, strict=False, deadline_s=120)
+        assert caught.value.problem.construct in ("limit", "crash")
+        assert "MB" in caught.value.problem.message or "died" in caught.value.problem.message
+    finally:
+        starved.close()
+
+
+async def test_a_translator_that_dies_is_replaced() -> None:
+    process = TranslationProcess()
+    try:
+        assert "Alder" in (await process.translate(GOOD, RenderLimits(), strict=True)).html
+        assert process._process is not None
+        process._process.kill()  # as the OOM killer would
+        with pytest.raises(LatexRenderError) as caught:
+            await process.translate(GOOD, RenderLimits(), strict=True)
+        assert caught.value.problem.construct == "crash"
+        assert "Alder" in (await process.translate(GOOD, RenderLimits(), strict=True)).html
+    finally:
+        process.close()
