@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 from autogen_core import MessageContext, message_handler
@@ -22,7 +24,7 @@ from environment.messages import (
     TableDrafted,
     TableRendered,
 )
-from environment.store import RunStore
+from environment.store import RunStore, iter_events
 from renderers.chromium import RenderResult
 from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable
 from renderers.latex_vocabulary import supported_constructs
@@ -96,6 +98,34 @@ class PrioritySlots:
         self.free += 1
 
 
+POISONING = {"crash", "timeout"}  # refusals that cost the renderer a process or a deadline
+
+
+def _draft_key(table_id: str, attempt: int, latex: str) -> tuple[str, int, str]:
+    return table_id, attempt, hashlib.sha256(latex.encode("utf-8")).hexdigest()
+
+
+def recorded_render_crashes(events_path: Path) -> dict[tuple[str, int, str], LatexProblem]:
+    """The drafts an earlier session of this run failed to draw because they crashed or hung
+    the renderer, read back from its event log (lines that do not read are skipped here)."""
+    crashes: dict[tuple[str, int, str], LatexProblem] = {}
+    if not events_path.is_file():
+        return crashes
+    skipped: list[int] = []
+    for event in iter_events(events_path, skipped):
+        data = event.get("data", {})
+        problem = data.get("problem") or {}
+        if event.get("kind") != "RenderFailed" or problem.get("construct_name") not in POISONING:
+            continue
+        key = _draft_key(data["table_id"], data["attempt"], data["latex"])
+        crashes[key] = LatexProblem(
+            f"{problem['message']} (recorded earlier in this run; not drawn again)",
+            problem.get("line"),
+            problem["construct_name"],
+        )
+    return crashes
+
+
 class RenderService(BusAgent):
     role = "renderer"
 
@@ -113,6 +143,9 @@ class RenderService(BusAgent):
         self.committed = committed  # the director's index of committed tables
         self.clock = RenderClock()
         self._slots = PrioritySlots(slots)
+        # Drafts that crashed or hung the renderer in an earlier session of this run: a resume
+        # replays the same reply, and must not draw it into the same crash again.
+        self._poisoned = recorded_render_crashes(store.events_path)
 
     @message_handler
     async def on_table_drafted(self, message: TableDrafted, ctx: MessageContext) -> None:
@@ -127,6 +160,11 @@ class RenderService(BusAgent):
     async def _render(self, message: TableDrafted) -> None:
         self.clock.begin()
         try:
+            recorded = self._poisoned.get(
+                _draft_key(message.table_id, message.attempt, message.latex)
+            )
+            if recorded is not None:
+                raise LatexRenderError(recorded)
             result = await self.renderer.render(message.latex)
         except RendererUnavailable:
             raise  # the machine lost its browser: no document is to blame

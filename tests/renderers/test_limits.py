@@ -3,6 +3,7 @@ each small to write, against a real Chromium, and a seeded fuzz over the same gr
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest_asyncio
 from autogen_core import MessageContext, message_handler
 
 from environment.bus import Bus, BusAgent
-from environment.messages import RenderFailed, TableDrafted
+from environment.event_log import make_event
+from environment.messages import RenderFailed, RenderProblem, TableDrafted
 from environment.rendering import RenderService
 from environment.store import RunStore
 from renderers.chromium import ChromiumRenderer, RenderResult
@@ -232,3 +234,55 @@ async def test_a_translator_that_dies_is_replaced() -> None:
         assert "Alder" in (await process.translate(GOOD, RenderLimits(), strict=True)).html
     finally:
         process.close()
+
+
+class _Counting:
+    """The real renderer, counting what it is asked to draw."""
+
+    def __init__(self, inner: ChromiumRenderer) -> None:
+        self.inner = inner
+        self.drawn: list[str] = []
+
+    async def render(self, latex: str) -> RenderResult:
+        self.drawn.append(latex)
+        return await self.inner.render(latex)
+
+
+async def test_a_draft_that_crashed_the_renderer_is_not_drawn_again_on_resume(
+    tmp_path: Path, renderer: ChromiumRenderer
+) -> None:
+    poison = in_cell("\\rule{1cm}{99999cm}")
+    draft = TableDrafted(
+        table_id="i1-t0",
+        inspiration_id="i1",
+        seq=0,
+        index=0,
+        count=1,
+        topic="t",
+        latex=poison,
+        generator="g",
+        questioner="q",
+    )
+    store = RunStore(tmp_path)
+    store.tables.mkdir(parents=True)
+    store.images.mkdir(parents=True)
+    # What an earlier session of this run wrote when this draft crashed the browser.
+    crashed = RenderFailed(
+        **draft.model_dump(exclude={"count"}),
+        problem=RenderProblem(
+            message="the browser crashed 2 times", line=None, construct_name="crash"
+        ),
+    )
+    event = make_event(1, 0.1, crashed, "renderer", {})
+    store.events_path.write_text(json.dumps(event) + "\n")
+    counting = _Counting(renderer)
+    bus = Bus()
+    collector = _Collector()
+    await bus.add(RenderService(counting, store, slots=1), (TableDrafted,))
+    await bus.add(collector, (RenderFailed,))
+    bus.start()
+    await bus.publish(draft)
+    await bus.run_until_done()
+    [failed] = collector.failed
+    assert failed.problem.construct_name == "crash" and "not drawn again" in failed.problem.message
+    assert counting.drawn == []
