@@ -631,16 +631,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             from environment.export import export
 
-            summary = export(
-                Path(args.run_dir),
-                args.format,
-                Path(args.out),
-                split=args.split,
-                include_rejected=args.include_rejected,
-                skip_corrupt=args.skip_corrupt,
-                force=args.force,
-                seed=args.seed,
-            )
+            try:
+                summary = export(
+                    Path(args.run_dir),
+                    args.format,
+                    Path(args.out),
+                    split=args.split,
+                    include_rejected=args.include_rejected,
+                    skip_corrupt=args.skip_corrupt,
+                    force=args.force,
+                    seed=args.seed,
+                )
+            except OSError as error:  # a full or failing disk: files already written are whole
+                raise RunFolderUnwritable(
+                    f"cannot write the export to {args.out} ({error.strerror or error})"
+                ) from None
             counts = ", ".join(f"{name} {count}" for name, count in summary.written.items())
             print(f"export ({args.format}) to {summary.out}: {counts} pairs")
             if summary.skipped_lines:
@@ -651,9 +656,14 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.out and Path(args.out).is_dir():
                 raise UserInputError(f"--out {args.out} is a folder; give the report's file name")
-            target, skipped = write_report(
-                Path(args.run_dir), Path(args.out) if args.out else None, args.skip_corrupt
-            )
+            try:
+                target, skipped = write_report(
+                    Path(args.run_dir), Path(args.out) if args.out else None, args.skip_corrupt
+                )
+            except OSError as error:  # nothing was renamed into place: no partial report
+                raise RunFolderUnwritable(
+                    f"cannot write the report ({error.strerror or error})"
+                ) from None
             print(f"report: {target}")
             if skipped:
                 print(f"skipped corrupt lines: {skipped}")

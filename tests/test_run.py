@@ -345,3 +345,37 @@ def test_a_second_writer_is_refused_while_a_run_holds_its_folder(tmp_path: Path)
     assert again.returncode == 130
     resaved = records(run_dir)
     assert len(resaved) > len(saved) and len({row["qa_id"] for row in resaved}) == len(resaved)
+
+
+def test_inputs_with_the_same_name_get_distinct_images(tmp_path: Path) -> None:
+    for folder, word in (("a", "Apples"), ("b", "Bananas")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "t.tex").write_text(
+            f"\\begin{{tabular}}{{l}}\n{word} \\\\\n\\end{{tabular}}\n"
+        )
+    result = run(
+        "render", "a/t.tex", "b/t.tex", "--out", str(tmp_path / "png"), "--json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [entry["text"].strip() for entry in entries] == ["Apples", "Bananas"]
+    pngs = [Path(str(entry["png"])) for entry in entries]
+    assert len(set(pngs)) == 2 and all(png.is_file() for png in pngs)
+
+
+def test_export_and_report_on_a_full_disk_leave_no_partial_file(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, target=12)
+    run_dir = tmp_path / "run"
+    done = run(str(scenario), "--quiet", "--out", str(run_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with small_disk(tmp_path) as (disk, _):
+        (disk / "filler").write_bytes(b"x" * 380_000)  # a disk nearly full already
+        exported = run(
+            "export", str(run_dir), "--format", "llava", "--out", str(disk / "ds"), cwd=tmp_path
+        )
+        reported = run("report", str(run_dir), "--out", str(disk / "r.html"), cwd=tmp_path)
+        for result in (exported, reported):
+            assert result.returncode == 1, result.stdout + result.stderr
+            assert "Traceback" not in result.stderr and result.stderr.startswith("error: cannot")
+        left = [p.relative_to(disk) for p in disk.rglob("*") if p.is_file()]
+        assert all(p.name == "filler" or p.suffix == ".png" for p in left), left
