@@ -131,10 +131,16 @@ class DocumentTranslator(TableTranslator):
                 except ValueError:
                     self.warn(f"adjustbox option '{match.group(0)}' ignored", node)
             return f'<div class="box"{attrs}>{self.nodes(list(node.nodelist))}</div>'
-        if name == "minipage":
-            width = self.css_length(self.raw(self.args(node)[-1]))
+        if name == "minipage":  # [position][height][inner position]{width}
+            args = self.args(node)
+            css = [f"width:{self.css_length(self.raw(args[-1]))}"]
+            if len(args) == 4 and args[1] is not None:
+                css.append(f"height:{self.css_length(self.raw(args[1]))}")
+                inner = self.raw(args[2]).strip() if args[2] is not None else "c"
+                justify = {"t": "flex-start", "b": "flex-end"}.get(inner, "center")
+                css.append(f"display:inline-flex;flex-direction:column;justify-content:{justify}")
             return (
-                f'<div class="minipage" style="width:{width}">'
+                f'<div class="minipage" style="{";".join(css)}">'
                 f"{self.nodes(list(node.nodelist))}</div>"
             )
         if name in PASS_ENVIRONMENTS:

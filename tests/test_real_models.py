@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, start_run_and_wait_for_commits
-from tests.fakes.openai_server import Call, FakeOpenAI, ServerThread, serving
+from tests.fakes.openai_server import FakeOpenAI, ServerThread, serving
 
 KEY = "sk-fake-4f9c2a7e1b3d5a6c8e0f"
 PRICE = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
@@ -297,24 +297,19 @@ def test_kill_9_then_resume_pays_each_answer_once_and_the_ledger_survives(
     asked_twice = len(answered) - len(set(answered))
     assert asked_twice <= 4 + 8 + 8 and asked_twice < answered_before_kill
     # The ledger spans both sessions. What it can miss is only the cost of calls the server
-    # answered in the instant before the kill, whose replies never reached the journal: the
-    # first of each request asked twice.
+    # answered in the instant before the kill, whose replies never reached the journal:
+    # calls in flight then, at most the models' concurrency (4 + 8 + 8), whether the resumed
+    # run asked them again or no longer needed them. Bound by the dearest such calls.
     ledger = json.loads((run_dir / "run.json").read_text())["ledger"]
-    first_answer: dict[str, Call] = {}
-    repeated: set[str] = set()
-    for call in server.answered:
-        if call.digest in first_answer:
-            repeated.add(call.digest)
-        else:
-            first_answer[call.digest] = call
-    at_risk = (
-        sum(
-            first_answer[digest].prompt_tokens * PRICE["input_per_mtok"]
-            + first_answer[digest].completion_tokens * PRICE["output_per_mtok"]
-            for digest in repeated
+    first_session = sorted(
+        (
+            call.prompt_tokens * PRICE["input_per_mtok"]
+            + call.completion_tokens * PRICE["output_per_mtok"]
         )
         / 1_000_000
+        for call in server.answered[:answered_before_kill]
     )
+    at_risk = sum(first_session[-(4 + 8 + 8) :])
     gap = server.cost_usd(**PRICE) - ledger["total_cost_usd"]
     assert -1e-6 <= gap <= at_risk + 1e-6
 
@@ -496,3 +491,31 @@ def test_a_key_echoed_in_replies_captions_and_errors_is_nowhere(tmp_path: Path) 
     cache = tmp_path / "out" / ".cache" / "responses"
     cached = [path.read_text() for path in cache.rglob("*.json") if path.name != "horizon.json"]
     assert cached and not any("[redacted]" in text for text in cached)
+
+
+def test_a_killed_run_whose_replies_hold_bombs_resumes_to_its_target(tmp_path: Path) -> None:
+    """The resume replays the cached replies, bombs included: each is a refusal again (a
+    repair, or the recorded crash), never a dead resume."""
+    cell = "\\begin{{tabular}}{{l}}\nx \\\\\n{} \\\\\n\\end{{tabular}}"
+    documents = (
+        cell.format("\\textbf{" * 300 + "deep" + "}" * 300),
+        _simple_table("Lighthouses", [("Fastnet", 49), ("Skerries", 36), ("Eddystone", 41)]),
+        cell.format("\\rule{1cm}{99999cm}"),
+        _simple_table("Ferries", [("Ionia", 12), ("Minerva", 30), ("Selene", 22)]),
+        cell.format("a\\vspace{5000cm}"),
+        _simple_table("Mills", [("Kinderdijk", 19), ("Zaanse", 13), ("Schiedam", 20)]),
+    )
+    server = FakeOpenAI(table_documents=documents)
+    with serving(server) as thread:
+        scenario = write_real_scenario(tmp_path, thread.base_url, target=5)
+        run_dir = tmp_path / "killed"
+        env = dict(os.environ, MODSWAP_FAKE_KEY=KEY)
+        with start_run_and_wait_for_commits(scenario, run_dir, tmp_path, env=env) as process:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+        resumed = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    saved = records(run_dir)
+    assert sum(bool(row["accepted"]) for row in saved) >= 5
+    assert len({row["qa_id"] for row in saved}) == len(saved)

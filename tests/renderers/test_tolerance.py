@@ -407,3 +407,17 @@ def test_a_thousand_declarations_in_a_row_do_not_nest_calls() -> None:
     translation = translate(f"\\begin{{tabular}}{{l}}\n{body} \\\\\n\\end{{tabular}}")
     assert translation.html.count('<span style="font-weight:bold">') == 1000
     assert "deep" in translation.html
+
+
+async def test_a_minipage_takes_its_height(renderer: ChromiumRenderer) -> None:
+    def panel(size: str) -> str:
+        return (
+            "\\begin{tabular}{|c|}\\hline\n\\cellcolor{red!20}"
+            f"\\begin{{minipage}}{size}{{3cm}}\\centering Panel\\end{{minipage}} \\\\\n"
+            "\\hline\n\\end{tabular}"
+        )
+
+    flat = await drawn(renderer, panel(""))
+    tall = await drawn(renderer, panel("[c][4cm][c]"))
+    four_cm = 4 / 2.54 * 96 * renderer.scale
+    assert four_cm < tall.height < four_cm * 1.3 and flat.height < 0.3 * four_cm
