@@ -367,6 +367,15 @@ class ChromiumRenderer:
                     partial=True,
                 )
             )
+        if drawn["sourceLeaks"]:
+            warnings.append(
+                RenderWarning(
+                    "LaTeX source drawn as text: " + ", ".join(drawn["sourceLeaks"]),
+                    None,
+                    "source",
+                    partial=True,
+                )
+            )
         self._refuse_partial(warnings)
         box = drawn["box"]
         if box is None:

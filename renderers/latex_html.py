@@ -258,6 +258,11 @@ class _Translator(DocumentTranslator):
             return ""
         if name == "maketitle":
             return self.title_block()
+        if name in ("verb", "lstinline"):  # inline code: drawn as typed
+            typed = str(
+                getattr(node.nodeargd, "verbatim_text", "") or self.raw(args[-1] if args else None)
+            )
+            return f'<code class="verbatim">{html.escape(typed)}</code>'
         if name == "modswapverbatim":  # a listing lifted out before parsing
             body = self.verbatim_bodies[int(self.raw(args[0]))]
             return f'<pre class="verbatim">{html.escape(body)}</pre>'

@@ -111,6 +111,18 @@ function alignDecimals(root) {
   }
 }
 
+function sourceLeaks(root) {
+  // Command names drawn as text (`\\textbf` in the picture): a wrong training example.
+  // Listings and math that failed (reported on its own) are meant to show source.
+  const leaks = [];
+  const texts = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+    if (node.parentElement.closest(".verbatim, .math")) continue;
+    for (const match of node.textContent.matchAll(/\\[A-Za-z@]{2,}/g)) leaks.push(match[0]);
+  }
+  return [...new Set(leaks)].slice(0, 5);
+}
+
 window.modswapRender = async function (body, options) {
   const page = document.getElementById("page");
   page.style.fontSize = (options.fontSizePt * 96 / 72.27).toFixed(2) + "px";
@@ -125,5 +137,5 @@ window.modswapRender = async function (body, options) {
   const tables = [...page.querySelectorAll("table.tabular")].map(readGrid);
   // One JSON string crosses to Python: playwright checks nested results value by value.
   return JSON.stringify({ box: contentBox(page), tables: tables, text: page.innerText,
-                          mathErrors: mathErrors });
+                          mathErrors: mathErrors, sourceLeaks: sourceLeaks(page) });
 };

@@ -421,3 +421,19 @@ async def test_a_minipage_takes_its_height(renderer: ChromiumRenderer) -> None:
     tall = await drawn(renderer, panel("[c][4cm][c]"))
     four_cm = 4 / 2.54 * 96 * renderer.scale
     assert four_cm < tall.height < four_cm * 1.3 and flat.height < 0.3 * four_cm
+
+
+async def test_command_names_drawn_as_text_make_a_render_partial(
+    renderer: ChromiumRenderer, lenient: ChromiumRenderer
+) -> None:
+    leaking = "\\begin{tabular}{l}\nsee \\textbackslash textbf \\\\\n\\end{tabular}"
+    with pytest.raises(LatexRenderError) as caught:
+        await renderer.render(leaking)
+    assert caught.value.problem.construct == "source"
+    assert "\\textbf" in caught.value.problem.message
+    kept = await lenient.render(leaking)
+    assert kept.partial and "\\textbf" in kept.text
+    # Listings and \verb are meant to show source.
+    listing = "\\begin{lstlisting}\n\\textbf{x}\n\\end{lstlisting} and \\verb|\\emph{y}|"
+    shown = await renderer.render(listing)
+    assert not shown.partial and "\\textbf{x}" in shown.text and "\\emph{y}" in shown.text
