@@ -160,10 +160,11 @@ class ChromiumRenderer:
         executable = chromium_path()
         check_assets()
         self._playwright = await async_playwright().start()
+        # The browser, the translation process and (when asked) the TeX engines start together.
+        starting = [self._launch(executable), self._translator.warm_up()]
         if warm_tikz:
-            await asyncio.gather(self._launch(executable), self._tikz_pool().warm_up())
-        else:
-            await self._launch(executable)
+            starting.append(self._tikz_pool().warm_up())
+        await asyncio.gather(*starting)
 
     def _tikz_pool(self) -> TikzRenderer:
         if self._tikz is None:

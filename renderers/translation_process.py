@@ -117,6 +117,10 @@ class TranslationProcess:
         assert isinstance(reply, Translation)
         return reply
 
+    async def warm_up(self) -> None:
+        """Starts the worker and loads the translator into it (a spawn and its imports)."""
+        await self.translate("x", RenderLimits(), strict=False)
+
     def _replace(self) -> None:
         self.restarts += 1
         self._kill()  # the next request starts a fresh worker
