@@ -447,21 +447,35 @@ SUPPORTED_PACKAGES = (
     "helvet",
     "tikz",
 )
-OTHER_ENVIRONMENTS = (
-    "minipage",
-    "tcolorbox",
-    "mdframed",
-    "table",
-    "table*",
-    "center",
-    "flushleft",
-    "flushright",
-    "tikzpicture",
+
+# What a generator is told to use: what the renderer draws faithfully for tables. The
+# renderer tolerates much more (see PASS_ENVIRONMENTS), which is no reason to ask for it.
+PROMPTED_ENVIRONMENTS = (
     "adjustbox",
-    "itemize",
+    "align",
+    "array",
+    "center",
+    "document",
     "enumerate",
     "equation",
-    "align",
+    "flushleft",
+    "flushright",
+    "footnotesize",
+    "itemize",
+    "landscape",
+    "longtable",
+    "mdframed",
+    "minipage",
+    "small",
+    "table",
+    "table*",
+    "tablenotes",
+    "tabular",
+    "tabular*",
+    "tabularx",
+    "tcolorbox",
+    "threeparttable",
+    "tikzpicture",
 )
 
 
@@ -475,7 +489,7 @@ def supported_constructs() -> dict[str, tuple[str, ...]]:
     )
     return {
         "packages": SUPPORTED_PACKAGES,
-        "environments": tuple(sorted(TABULAR_ENVS | PASS_ENVIRONMENTS | set(OTHER_ENVIRONMENTS))),
+        "environments": PROMPTED_ENVIRONMENTS,
         "macros": tuple("\\" + name for name in macros),
         "math": ("$…$ inline math (KaTeX): fractions, ^ _, \\pm, \\times, Greek, arrows",),
         "forbidden": (
