@@ -51,7 +51,7 @@ from renderers.limits import RenderLimits, nesting_depth
 from renderers.macros import expand, expand_tikz_shorthand
 from renderers.page_setup import apply_class_options, apply_geometry
 from renderers.siunitx import format_number, format_unit, quantity
-from renderers.tabular import TABLE_RULES
+from renderers.table_rows import TABLE_RULES
 from renderers.translation import (
     CONTENTS_PLACEHOLDER,
     Translation,

@@ -13,18 +13,8 @@ from pylatexenc.latexwalker import (
     LatexNode,
 )
 
-from renderers.tabular import (
-    CELL_PREFIXES,
-    Cell,
-    ColumnSpec,
-    RawRow,
-    arrange_longtable,
-    grid_to_html,
-    is_blank,
-    parse_colspec,
-    place_spans,
-    split_rows,
-)
+from renderers.table_rows import CELL_PREFIXES, RawRow, arrange_longtable, is_blank, split_rows
+from renderers.tabular import Cell, ColumnSpec, grid_to_html, parse_colspec, place_spans
 from renderers.translation import TranslatorBase, parse_fragment
 
 
