@@ -102,6 +102,8 @@ class RoleAgent(BusAgent):
                         subject_id=subject_id,
                         attempt=attempt,
                         reason=str(error),
+                        model=completion.model,
+                        reply=completion.text,
                     )
                 )
                 messages += [

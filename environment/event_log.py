@@ -13,7 +13,7 @@ from typing import Any
 from autogen_core import DefaultInterventionHandler, DropMessage, MessageContext
 
 from environment.bus import AgentFailure, Bus
-from environment.messages import Message
+from environment.messages import Message, OutputRejected, RenderFailed
 from environment.store import RunStore
 
 Event = dict[str, Any]
@@ -32,6 +32,36 @@ def make_event(
         "persona": persona,
         "data": message.model_dump(mode="json"),
     }
+
+
+def _as_reject(message: Message, event: Event) -> dict[str, Any] | None:
+    """rejects.jsonl: every unusable reply (with what the model wrote) and failed render
+    (with the LaTeX and the problem), for a user tuning prompts."""
+    if isinstance(message, OutputRejected):
+        return {
+            "n": event["n"],
+            "kind": "unusable output",
+            "role": message.role,
+            "agent": message.agent,
+            "model": message.model,
+            "subject_id": message.subject_id,
+            "attempt": message.attempt,
+            "reason": message.reason,
+            "reply": message.reply,
+        }
+    if isinstance(message, RenderFailed):
+        return {
+            "n": event["n"],
+            "kind": "failed render",
+            "role": "generator",
+            "agent": message.generator,
+            "model": "",
+            "subject_id": message.table_id,
+            "attempt": message.attempt,
+            "reason": message.problem.describe(),
+            "reply": message.latex,
+        }
+    return None
 
 
 class EventLog(DefaultInterventionHandler):
@@ -61,6 +91,9 @@ class EventLog(DefaultInterventionHandler):
                 self.count, time.perf_counter() - self._start, message, sender, self.roster
             )
             self.store.append_event(event)
+            reject = _as_reject(message, event)
+            if reject is not None:
+                self.store.append_reject(reject)
             for listener in self.listeners:
                 listener(event)
         except Exception as error:

@@ -147,6 +147,8 @@ class OutputRejected(Message):
     subject_id: str
     attempt: int
     reason: str
+    model: str = ""
+    reply: str = ""  # what the model wrote, kept in rejects.jsonl for tuning prompts
 
 
 class QAProposed(Message):

@@ -171,6 +171,7 @@ class RunReport:
             self._render_table(renders),
             self._jury_tables(jury),
             self._distributions(accepted),
+            self._rejects(),
         ]
         return _PAGE.format(
             title=html.escape(f"modswap report — {summary[0][1]}"),
@@ -204,6 +205,35 @@ class RunReport:
             )
         out.append("</section>")
         return "".join(out)
+
+    def _rejects(self) -> str:
+        """rejects.jsonl: what models wrote that could not be used, and tables not drawn."""
+        path = self.directory / "rejects.jsonl"
+        rejects: list[dict[str, Any]] = []
+        if path.is_file():
+            for line in path.read_bytes().splitlines():
+                try:
+                    rejects.append(json.loads(line.decode("utf-8")))
+                except ValueError:
+                    continue  # a torn or corrupt line: the rest still tells the story
+        if not rejects:
+            return "<section><h2>Rejected outputs</h2><p>none</p></section>"
+        rows = "".join(
+            f"<tr><td>{html.escape(str(r.get('kind', '')))}</td>"
+            f"<td>{html.escape(str(r.get('role', '')))}</td>"
+            f"<td>{html.escape(str(r.get('agent', '')))}</td>"
+            f"<td>{html.escape(str(r.get('subject_id', '')))} #{r.get('attempt', '')}</td>"
+            f"<td>{html.escape(str(r.get('reason', ''))[:300])}</td>"
+            f"<td><details><summary>reply</summary><pre>"
+            f"{html.escape(str(r.get('reply', ''))[:4000])}</pre></details></td></tr>"
+            for r in rejects[-500:]
+        )
+        shown = f" (the last 500 of {len(rejects)})" if len(rejects) > 500 else ""
+        return (
+            f"<section><h2>Rejected outputs{shown}</h2><table><tr><th>kind</th><th>role</th>"
+            "<th>agent</th><th>item</th><th>reason</th><th>what was written</th></tr>"
+            f"{rows}</table></section>"
+        )
 
     @staticmethod
     def _render_table(renders: dict[str, Counter[str]]) -> str:

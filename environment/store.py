@@ -70,8 +70,10 @@ class RunStore:
         self.run_json = directory / "run.json"
         self.events_path = directory / "events.jsonl"
         self.records_path = directory / "records.jsonl"
+        self.rejects_path = directory / "rejects.jsonl"  # unusable replies, failed renders
         self._events: Any = None
         self._records: Any = None
+        self._rejects: Any = None
         self._info: dict[str, Any] | None = None  # run.json as last written by this store
         self._lock: Any = None  # the open .lock file while this store writes
         # Scrubs API keys from every text this store writes (set when a run has keys).
@@ -112,6 +114,7 @@ class RunStore:
         store._take_lock()  # before anything is touched: another writer may be at work
         truncate_torn_tail(store.records_path)
         truncate_torn_tail(store.events_path)
+        truncate_torn_tail(store.rejects_path)
         store.tables.mkdir(parents=True, exist_ok=True)
         store.images.mkdir(parents=True, exist_ok=True)
         store._open()
@@ -141,10 +144,11 @@ class RunStore:
     def _open(self) -> None:
         self._events = self.events_path.open("a", encoding="utf-8")
         self._records = self.records_path.open("a", encoding="utf-8")
+        self._rejects = self.rejects_path.open("a", encoding="utf-8")
 
     def close(self) -> None:
         try:
-            for handle in (self._events, self._records):
+            for handle in (self._events, self._records, self._rejects):
                 if handle is not None and not handle.closed:
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -195,6 +199,11 @@ class RunStore:
         # pydantic_core's encoder: the event log is the busiest writer of a run.
         self._events.write(self.redact(pydantic_core.to_json(event).decode("utf-8")) + "\n")
         self._events.flush()
+
+    def append_reject(self, reject: dict[str, Any]) -> None:
+        """What a model wrote that could not be used, or a table that could not be drawn."""
+        self._rejects.write(self.redact(json.dumps(reject, ensure_ascii=False)) + "\n")
+        self._rejects.flush()
 
     def append_records(self, records: list[QARecord]) -> None:
         if not records:

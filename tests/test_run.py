@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import os
 import signal
@@ -379,3 +380,25 @@ def test_export_and_report_on_a_full_disk_leave_no_partial_file(tmp_path: Path) 
             assert "Traceback" not in result.stderr and result.stderr.startswith("error: cannot")
         left = [p.relative_to(disk) for p in disk.rglob("*") if p.is_file()]
         assert all(p.name == "filler" or p.suffix == ".png" for p in left), left
+
+
+def test_unusable_replies_and_failed_renders_are_kept_in_rejects(tmp_path: Path) -> None:
+    """The simulated personas make the faults real models make; what they wrote is kept."""
+    scenario = write_scenario(tmp_path, target=40)
+    run_dir = tmp_path / "run"
+    result = run(str(scenario), "--quiet", "--out", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rejects = [json.loads(line) for line in (run_dir / "rejects.jsonl").read_text().splitlines()]
+    kinds = {reject["kind"] for reject in rejects}
+    assert kinds == {"unusable output", "failed render"}, kinds
+    for reject in rejects:
+        assert reject["reason"] and reject["reply"] and reject["agent"] and reject["attempt"] >= 1
+    unusable = next(r for r in rejects if r["kind"] == "unusable output")
+    events = (run_dir / "events.jsonl").read_text()
+    assert json.dumps(unusable["reply"])[1:40] in events  # the very text the model wrote
+    failed = next(r for r in rejects if r["kind"] == "failed render")
+    assert "\\begin{" in failed["reply"] and "(" in failed["reason"]  # the LaTeX and the problem
+    report = run("report", str(run_dir), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    page = (run_dir / "report.html").read_text()
+    assert "Rejected outputs" in page and html.escape(failed["reason"][:60]) in page
