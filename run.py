@@ -8,6 +8,7 @@
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
     python run.py validate SCENARIO...        (check files; list the API keys they need)
     python run.py report RUN_DIR [--out FILE]  (one self-contained HTML file)
+    python run.py show RUN_DIR ITEM_ID         (one item's story: drafts, renders, votes)
     python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
 
 This is the one place that wires things: scenario → models → agents → world.
@@ -588,6 +589,12 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--skip-corrupt", action="store_true", help="leave out lines that do not read"
     )
+    show = commands.add_parser("show", help="one item's story: drafts, renders, votes")
+    show.add_argument("run_dir")
+    show.add_argument("item_id", help="i00001 (inspiration), i00001-t0 (table), i00001-t0-q0")
+    show.add_argument(
+        "--skip-corrupt", action="store_true", help="leave out lines that do not read"
+    )
     render = commands.add_parser("render", help="render LaTeX files to PNG")
     render.add_argument("files", nargs="+")
     render.add_argument("--out", required=True)
@@ -616,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
         "report",
         "export",
         "validate",
+        "show",
         "-h",
         "--help",
     ):
@@ -667,6 +675,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report: {target}")
             if skipped:
                 print(f"skipped corrupt lines: {skipped}")
+            return 0
+        if args.command == "show":
+            from environment.story import item_story
+
+            print(item_story(Path(args.run_dir), args.item_id, args.skip_corrupt))
             return 0
         if args.command == "run":
             return asyncio.run(run_command(args))

@@ -402,3 +402,22 @@ def test_unusable_replies_and_failed_renders_are_kept_in_rejects(tmp_path: Path)
     assert report.returncode == 0, report.stderr
     page = (run_dir / "report.html").read_text()
     assert "Rejected outputs" in page and html.escape(failed["reason"][:60]) in page
+
+
+def test_show_tells_an_items_whole_story(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, target=6)
+    run_dir = tmp_path / "run"
+    assert run(str(scenario), "--quiet", "--out", str(run_dir), cwd=tmp_path).returncode == 0
+    record = next(row for row in records(run_dir) if row["accepted"])
+    shown = run("show", str(run_dir), str(record["qa_id"]), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    story = shown.stdout
+    order = ["InspirationOffered", "TableDrafted", "TableRendered", "QAProposed", "VerdictReached"]
+    assert [story.index(kind) for kind in order] == sorted(story.index(kind) for kind in order)
+    assert story.count("VoteCast") == len(record["votes"])  # type: ignore[arg-type]
+    assert json.dumps(record["question"])[1:-1] in story
+    assert "\\begin{tabular}" in story and f"images/{record['table_id']}.png" in story
+    sibling = f"{record['inspiration_id']}-t{int(str(record['table_id']).rsplit('-t', 1)[1]) + 1}"
+    assert f'"table_id": "{sibling}"' not in story and f"{sibling}.png" not in story
+    missing = run("show", str(run_dir), "i99999-t0-q0", cwd=tmp_path)
+    assert missing.returncode == 2 and "no event concerns 'i99999-t0-q0'" in missing.stderr
