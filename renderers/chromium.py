@@ -15,7 +15,13 @@ from typing import Any
 from playwright.async_api import Browser, CDPSession, Page, Playwright, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from renderers.errors import LatexProblem, LatexRenderError, RendererUnavailable, RenderWarning
+from renderers.errors import (
+    LatexProblem,
+    LatexRenderError,
+    RendererUnavailable,
+    RenderWarning,
+    refuse_partial,
+)
 from renderers.limits import RenderLimits
 from renderers.tikz import TikzFailure, TikzRenderer
 from renderers.translation import Translation, picture_placeholder
@@ -255,11 +261,8 @@ class ChromiumRenderer:
         )
 
     def _refuse_partial(self, warnings: list[RenderWarning]) -> None:
-        if self.allow_partial:
-            return
-        first = next((warning for warning in warnings if warning.partial), None)
-        if first is not None:
-            raise LatexRenderError(first.as_problem())
+        if not self.allow_partial:
+            refuse_partial(warnings)
 
     async def _draw_pictures(self, translation: Translation) -> Translation:
         """TikZ pictures become sanitized inline SVG; a failure names the picture."""
@@ -381,7 +384,7 @@ class ChromiumRenderer:
         box = drawn["box"]
         if box is None:
             raise LatexRenderError(LatexProblem("the document draws nothing", None, "document"))
-        self._check_size(box)
+        self._check_page_size(box)
         if box["width"] > page_setup.paper_width_px + 24:
             # TeX runs into the margin and past the paper; the image grows with it.
             warnings.append(
@@ -415,7 +418,7 @@ class ChromiumRenderer:
             warnings=tuple(warnings),
         )
 
-    def _check_size(self, box: dict[str, float]) -> None:
+    def _check_page_size(self, box: dict[str, float]) -> None:
         """The laid-out page and its image within the limits, before any viewport or pixel."""
         limits = self.limits
         megapixels = box["width"] * box["height"] * self.scale**2 / 1e6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -47,6 +48,14 @@ class LatexRenderError(Exception):
 
     def __reduce__(self) -> tuple[type[LatexRenderError], tuple[LatexProblem]]:
         return (LatexRenderError, (self.problem,))  # crosses from the translation process
+
+
+def refuse_partial(warnings: Iterable[RenderWarning]) -> None:
+    """Raises the first partial warning as the render's error: what a run's renderer does
+    unless `render.allow_partial`."""
+    first = next((warning for warning in warnings if warning.partial), None)
+    if first is not None:
+        raise LatexRenderError(first.as_problem())
 
 
 class RendererUnavailable(Exception):

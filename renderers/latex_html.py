@@ -29,7 +29,7 @@ from pylatexenc.latexwalker import (
 )
 
 from renderers.document_translation import DocumentTranslator
-from renderers.errors import LatexProblem, LatexRenderError, RenderWarning
+from renderers.errors import LatexProblem, LatexRenderError, RenderWarning, refuse_partial
 from renderers.latex_vocabulary import (
     ALIGNMENTS,
     CONTEXT_DB,
@@ -519,7 +519,5 @@ def translate(source: str, limits: RenderLimits | None = None, strict: bool = Fa
             )
         )
     if strict:
-        first = next((warning for warning in translation.warnings if warning.partial), None)
-        if first is not None:
-            raise LatexRenderError(first.as_problem())
+        refuse_partial(translation.warnings)
     return translation
