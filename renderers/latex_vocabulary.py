@@ -358,7 +358,6 @@ SILENT = {
     "null",
     "nopagebreak",
     "FloatBarrier",
-    "toprulec",
     "arraybackslash",
     "bigstrut",
     "onehalfspacing",
