@@ -209,13 +209,8 @@ class RunReport:
     def _rejects(self) -> str:
         """rejects.jsonl: what models wrote that could not be used, and tables not drawn."""
         path = self.directory / "rejects.jsonl"
-        rejects: list[dict[str, Any]] = []
-        if path.is_file():
-            for line in path.read_bytes().splitlines():
-                try:
-                    rejects.append(json.loads(line.decode("utf-8")))
-                except ValueError:
-                    continue  # a torn or corrupt line: the rest still tells the story
+        # A corrupt line is left out: the rest still tells the story.
+        rejects = list(iter_events(path, skipped=[])) if path.is_file() else []
         if not rejects:
             return "<section><h2>Rejected outputs</h2><p>none</p></section>"
         rows = "".join(
