@@ -460,15 +460,16 @@ async def render_command(args: argparse.Namespace) -> int:
             "warnings": [],
             "error": None,
         }
-        try:
-            source = await asyncio.to_thread(Path(name).read_text, encoding="utf-8")
-            result: RenderResult = await renderer.render(source)
-        except (OSError, UnicodeDecodeError) as error:
+        source = sources[name]
+        if isinstance(source, Exception):
             entry["error"] = {
-                "message": f"cannot read file: {error}",
+                "message": f"cannot read file: {source}",
                 "line": None,
                 "construct": "file",
             }
+            return entry
+        try:
+            result: RenderResult = await renderer.render(source)
         except LatexRenderError as error:
             entry["error"] = {
                 "message": error.problem.message,
@@ -489,13 +490,16 @@ async def render_command(args: argparse.Namespace) -> int:
             )
         return entry
 
-    def mentions_tikz(name: str) -> bool:
+    def read(name: str) -> str | Exception:
         try:
-            return "tikz" in Path(name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return False
+            return Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            return error
 
-    pictures = any(await asyncio.gather(*(asyncio.to_thread(mentions_tikz, n) for n in args.files)))
+    # Each file read once: for the render, and to know whether TeX engines must start too.
+    texts = await asyncio.gather(*(asyncio.to_thread(read, name) for name in args.files))
+    sources = dict(zip(args.files, texts, strict=True))
+    pictures = any(isinstance(text, str) and "tikz" in text for text in texts)
     failures = 0
     renderer = ChromiumRenderer(
         pages=pages,
