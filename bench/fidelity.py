@@ -155,6 +155,19 @@ def _trimmed(image: Image.Image) -> Image.Image:
     return image.crop((columns[0], rows[0], columns[-1] + 1, rows[-1] + 1))
 
 
+def recall_summary(label: str, group: list[Outcome]) -> str:
+    ours = statistics.mean(o.ocr_ours for o in group)
+    theirs = statistics.mean(o.ocr_theirs for o in group)
+    return (
+        f"{len(group)} {label}: OCR recall ours {ours:.3f}, pdflatex {theirs:.3f} → ratio of "
+        f"means {ours / theirs:.3f}; per-file ratios mean "
+        f"{statistics.mean(o.ratio for o in group):.3f} (median "
+        f"{statistics.median(o.ratio for o in group):.3f}); extracted-text recall mean "
+        f"{statistics.mean(o.text_ours for o in group):.3f} (median "
+        f"{statistics.median(o.text_ours for o in group):.3f})"
+    )
+
+
 def contact_sheet(outcomes: list[Outcome], path: Path, pairs_per_row: int = 3) -> None:
     """Ours (left) beside pdflatex's first page (right), each pair under its file name."""
     from PIL import ImageDraw
@@ -233,29 +246,13 @@ async def main_async(corpus: Path, out: Path) -> int:
         f"{len(outcomes) - len(drawn)}; of pdflatex's clean ones we drew "
         f"{sum(o.ours != 'refused' for o in clean)}"
     )
-    if both:
-        mean_ours = statistics.mean(o.ocr_ours for o in both)
-        mean_theirs = statistics.mean(o.ocr_theirs for o in both)
-        print(
-            f"OCR recall over {len(both)} drawn by both: ours {mean_ours:.3f}, pdflatex "
-            f"{mean_theirs:.3f} → ratio of means {mean_ours / mean_theirs:.3f}; mean of "
-            f"per-file ratios {statistics.mean(o.ratio for o in both):.3f} (median "
-            f"{statistics.median(o.ratio for o in both):.3f})"
-        )
-        print(
-            f"extracted-text recall: mean {statistics.mean(o.text_ours for o in both):.3f}, "
-            f"median {statistics.median(o.text_ours for o in both):.3f}"
-        )
-        clean_both = [o for o in both if not o.theirs_errors]
-        if clean_both and len(clean_both) < len(both):
-            ours_clean = statistics.mean(o.ocr_ours for o in clean_both)
-            theirs_clean = statistics.mean(o.ocr_theirs for o in clean_both)
-            print(
-                f"over the {len(clean_both)} that pdflatex draws without errors: mean of "
-                f"per-file OCR ratios {statistics.mean(o.ratio for o in clean_both):.3f}, ratio "
-                f"of means {ours_clean / theirs_clean:.3f}, text recall "
-                f"{statistics.mean(o.text_ours for o in clean_both):.3f}"
-            )
+    clean_both = [o for o in both if not o.theirs_errors]
+    for label, group in (
+        ("drawn by both", both),
+        ("drawn by both, pdflatex without errors", clean_both),
+    ):
+        if group and (group is both or len(group) < len(both)):
+            print(recall_summary(label, group))
     seconds = sorted((o.seconds, o.name) for o in outcomes)
     print(
         f"our seconds per document: median {statistics.median(s for s, _ in seconds):.2f}, "
