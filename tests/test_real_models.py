@@ -109,6 +109,13 @@ def fake() -> Iterator[tuple[FakeOpenAI, ServerThread]]:
         yield server, thread
 
 
+def kill_9_after_the_first_commit(scenario: Path, run_dir: Path, cwd: Path) -> None:
+    env = dict(os.environ, MODSWAP_FAKE_KEY=KEY)
+    with start_run_and_wait_for_commits(scenario, run_dir, cwd, env=env) as process:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+
+
 def records(run_dir: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
 
@@ -280,10 +287,7 @@ def test_kill_9_then_resume_pays_each_answer_once_and_the_ledger_survives(
     server, thread = fake
     scenario = write_real_scenario(tmp_path, thread.base_url, target=10)
     run_dir = tmp_path / "killed"
-    env = dict(os.environ, MODSWAP_FAKE_KEY=KEY)
-    with start_run_and_wait_for_commits(scenario, run_dir, tmp_path, env=env) as process:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=60)
+    kill_9_after_the_first_commit(scenario, run_dir, tmp_path)
     answered_before_kill = len(server.answered)
     before = {row["qa_id"]: row for row in records(run_dir) if row["accepted"]}
     resumed = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
@@ -509,10 +513,7 @@ def test_a_killed_run_whose_replies_hold_bombs_resumes_to_its_target(tmp_path: P
     with serving(server) as thread:
         scenario = write_real_scenario(tmp_path, thread.base_url, target=5)
         run_dir = tmp_path / "killed"
-        env = dict(os.environ, MODSWAP_FAKE_KEY=KEY)
-        with start_run_and_wait_for_commits(scenario, run_dir, tmp_path, env=env) as process:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=60)
+        kill_9_after_the_first_commit(scenario, run_dir, tmp_path)
         resumed = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
     assert "Traceback" not in resumed.stderr

@@ -114,6 +114,27 @@ async def test_a_browser_that_dies_is_relaunched_every_time() -> None:
             assert renderer.relaunches == crash + 1
 
 
+def a_draft(latex: str) -> TableDrafted:
+    return TableDrafted(
+        table_id="i1-t0",
+        inspiration_id="i1",
+        seq=0,
+        index=0,
+        count=1,
+        topic="t",
+        latex=latex,
+        generator="g",
+        questioner="q",
+    )
+
+
+def an_empty_run(folder: Path) -> RunStore:
+    store = RunStore(folder)
+    store.tables.mkdir(parents=True)
+    store.images.mkdir(parents=True)
+    return store
+
+
 class _Exploding:
     """A renderer with a bug no document should be able to trigger: the service must turn it
     into a failed render, not a dead run."""
@@ -137,23 +158,11 @@ class _Collector(BusAgent):
 async def test_no_exception_escapes_the_render_service(tmp_path: Path) -> None:
     bus = Bus()
     collector = _Collector()
-    store = RunStore(tmp_path)
-    store.tables.mkdir(parents=True)
-    store.images.mkdir(parents=True)
+    store = an_empty_run(tmp_path)
     await bus.add(RenderService(_Exploding(), store, slots=1), (TableDrafted,))
     await bus.add(collector, (RenderFailed,))
     bus.start()
-    draft = TableDrafted(
-        table_id="i1-t0",
-        inspiration_id="i1",
-        seq=0,
-        index=0,
-        count=1,
-        topic="t",
-        latex=GOOD,
-        generator="g",
-        questioner="q",
-    )
+    draft = a_draft(GOOD)
     await bus.publish(draft)
     await bus.run_until_done()  # raises AgentFailure if the exception escaped
     [failed] = collector.failed
@@ -252,20 +261,8 @@ async def test_a_draft_that_crashed_the_renderer_is_not_drawn_again_on_resume(
     tmp_path: Path, renderer: ChromiumRenderer
 ) -> None:
     poison = in_cell("\\rule{1cm}{99999cm}")
-    draft = TableDrafted(
-        table_id="i1-t0",
-        inspiration_id="i1",
-        seq=0,
-        index=0,
-        count=1,
-        topic="t",
-        latex=poison,
-        generator="g",
-        questioner="q",
-    )
-    store = RunStore(tmp_path)
-    store.tables.mkdir(parents=True)
-    store.images.mkdir(parents=True)
+    draft = a_draft(poison)
+    store = an_empty_run(tmp_path)
     # What an earlier session of this run wrote when this draft crashed the browser.
     crashed = RenderFailed(
         **draft.model_dump(exclude={"count"}),
