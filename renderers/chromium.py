@@ -24,7 +24,7 @@ from renderers.errors import (
 )
 from renderers.limits import RenderLimits
 from renderers.tikz import TikzFailure, TikzRenderer
-from renderers.translation import Translation, picture_placeholder
+from renderers.translation import Picture, Translation, picture_placeholder
 from renderers.translation_process import TranslationProcess
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
@@ -169,10 +169,12 @@ class ChromiumRenderer:
         # The browser, the translation process and (when asked) the TeX engines start together.
         starting = [self._launch(executable), self._translator.warm_up()]
         if warm_tikz:
-            starting.append(self._tikz_pool().warm_up())
+            starting.append(self.tikz.warm_up())
         await asyncio.gather(*starting)
 
-    def _tikz_pool(self) -> TikzRenderer:
+    @property
+    def tikz(self) -> TikzRenderer:
+        """The TikZ engines, one per page, started on the first picture."""
         if self._tikz is None:
             self._tikz = TikzRenderer(workers=self.page_count, timeout_s=max(self.timeout_s, 30.0))
         return self._tikz
@@ -266,28 +268,40 @@ class ChromiumRenderer:
 
     async def _draw_pictures(self, translation: Translation) -> Translation:
         """TikZ pictures become sanitized inline SVG; a failure names the picture."""
-        tikz = self._tikz_pool()
+        tikz = self.tikz
         markup = translation.html
         warnings = list(translation.warnings)
-        for picture in translation.pictures:
+        libraries, missing = tikz.split_libraries(translation.tikz_libraries)
+        for name in missing:
+            warnings.append(
+                RenderWarning(
+                    f"TikZ library {name} is not available; pictures are drawn without it",
+                    None,
+                    "usetikzlibrary",
+                )
+            )
+
+        async def draw(picture: Picture) -> str | TikzFailure:
             try:
-                drawn = await tikz.render(
-                    picture.source,
-                    translation.tikz_libraries,
-                    translation.tikz_packages,
-                    translation.tikz_preamble,
+                return await tikz.render(
+                    picture.source, libraries, translation.tikz_packages, translation.tikz_preamble
                 )
             except ValueError as error:  # the SVG failed sanitizing
-                drawn = TikzFailure(str(error), None)
+                return TikzFailure(str(error), None)
+
+        # A document's pictures go to all the engines at once; results are used in order.
+        results = await asyncio.gather(*(draw(picture) for picture in translation.pictures))
+        for picture, drawn in zip(translation.pictures, results, strict=True):
             if isinstance(drawn, TikzFailure):
                 line = (
                     picture.line + drawn.line - 1
                     if picture.line is not None and drawn.line is not None
                     else picture.line
                 )
+                outcome = "failed" if drawn.svg is None else "drawn as far as TeX got"
                 warnings.append(
                     RenderWarning(
-                        f"TikZ picture {picture.index + 1} failed: {drawn.message}",
+                        f"TikZ picture {picture.index + 1} {outcome}: {drawn.message}",
                         line,
                         "tikzpicture",
                         partial=True,
@@ -295,7 +309,7 @@ class ChromiumRenderer:
                 )
                 if not self.allow_partial:
                     break
-                drawn = '<span class="tikz-failed">[picture not rendered]</span>'
+                drawn = drawn.svg or '<span class="tikz-failed">[picture not rendered]</span>'
             markup = markup.replace(
                 picture_placeholder(picture.index), f'<span class="tikz">{drawn}</span>', 1
             )

@@ -7,9 +7,12 @@ Its output is untrusted like the LaTeX it came from, so it passes `sanitize_svg`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import re
 import shutil
+import tarfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +23,62 @@ from renderers.svg_sanitize import sanitize_svg
 ASSETS = Path(__file__).resolve().parent / "assets" / "tikzjax"
 _COMPAT = re.compile(r"compat\s*=\s*[0-9.]+")
 PACKAGE = ASSETS / "node_modules" / "node-tikzjax"
+UNPACKED = ASSETS / "unpacked"  # set-up's copy of the engine's files, ready to read
 WORKER = Path(__file__).resolve().parent / "tikz_worker.mjs"
+
+# The engine's LaTeX sends text symbols to the TS1 (text companion) fonts, which it lacks: a
+# picture with `\$`, `\textdegree` or `\pm` in a label failed whole. These draw each symbol
+# from the Computer Modern fonts it has, as plain TeX did. One line: picture line numbers
+# shift by exactly one. A document's own definitions come after and win; the names packages
+# define (gensymb, amssymb) are provided at \begin{document}, so a `\newcommand` of them holds.
+PICTURE_SYMBOLS = "".join(
+    (
+        r"\def\textdollar{\ensuremath{\mathdollar}}",
+        r"\def\textdegree{\ensuremath{^\circ}}\def\textcelsius{\textdegree C}",
+        r"\def\textbullet{\ensuremath{\bullet}}",
+        r"\def\textmu{\ensuremath{\mu}}",
+        r"\def\textpm{\ensuremath{\pm}}\def\texttimes{\ensuremath{\times}}",
+        r"\def\textdiv{\ensuremath{\div}}\def\textminus{\ensuremath{-}}",
+        r"\def\textohm{\ensuremath{\Omega}}",
+        r"\def\S{\ensuremath{\mathsection}}\def\P{\ensuremath{\mathparagraph}}",
+        r"\def\dag{\ensuremath{\dagger}}\def\ddag{\ensuremath{\ddagger}}",
+        r"\def\pounds{{\itshape\char36}}\def\texteuro{EUR}",
+        r"\def\textperthousand{\%\kern-.05em\raisebox{-.2ex}{\scriptsize 0}}",
+        r"\def\textquotedbl{\char34 }",
+        r"\def\textcircled#1{{\ooalign{\hfil\raise.07ex\hbox{\scriptsize#1}\hfil\crcr",
+        r"\ensuremath{\bigcirc}}}}\def\copyright{\textcircled{c}}",
+        r"\def\textregistered{\textsuperscript{\textcircled{R}}}",
+        r"\def\texttrademark{\textsuperscript{TM}}",
+        r"\AtBeginDocument{\providecommand\degree{\textdegree}",
+        r"\providecommand\celsius{\textcelsius}\providecommand\micro{\textmu}",
+        r"\providecommand\ohm{\textohm}\providecommand\checkmark{\ensuremath{\surd}}}",
+    )
+)
 
 
 @dataclass(frozen=True)
 class TikzFailure:
+    """TeX reported an error. Like pdflatex in nonstop mode it went on, so `svg` holds what
+    it drew anyway (sanitized), or None when it made no picture."""
+
     message: str
     line: int | None  # within the picture's own source, 1 = \begin{tikzpicture}
+    svg: str | None = None
+
+
+@functools.cache
+def _engine_libraries() -> frozenset[str]:
+    """TikZ and PGF library names among the engine's files (read once)."""
+    bundle = PACKAGE / "tex" / "tex_files.tar.gz"
+    if (UNPACKED / "complete").is_file():
+        files = [path.name for path in (UNPACKED / "tex_files").iterdir()]
+    elif bundle.is_file():
+        with tarfile.open(bundle) as archive:
+            files = archive.getnames()
+    else:
+        return frozenset()
+    names = (re.fullmatch(r"(?:.*/)?(?:tikz|pgf)library(.+)\.code\.tex", f) for f in files)
+    return frozenset(match.group(1) for match in names if match)
 
 
 class _Worker:
@@ -36,16 +88,19 @@ class _Worker:
         self.timeout_s = timeout_s
         self.process: asyncio.subprocess.Process | None = None
         self.next_id = 0
+        self.starts = 0
 
     async def start(self) -> asyncio.subprocess.Process:
         if not TikzRenderer.available():
             raise RendererUnavailable(
                 "TikZ needs node and node-tikzjax in renderers/assets/tikzjax; run `make setup`"
             )
+        self.starts += 1
         return await asyncio.create_subprocess_exec(
             "node",
             str(WORKER),
             str(PACKAGE / "dist" / "index.js"),
+            str(UNPACKED),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -53,8 +108,16 @@ class _Worker:
         )
 
     async def draw(
-        self, source: str, libraries: str, packages: dict[str, str]
+        self,
+        source: str,
+        libraries: str,
+        packages: dict[str, str],
+        scroll: bool = False,
+        timeout_s: float | None = None,
     ) -> dict[str, object]:
+        """TeX's reply for one picture; `scroll`: go on after errors. A reply that takes
+        longer than `timeout_s` costs the process (TeX cannot be interrupted otherwise)."""
+        timeout_s = timeout_s or self.timeout_s
         if self.process is None or self.process.returncode is not None:
             self.process = await self.start()
         process = self.process
@@ -65,14 +128,15 @@ class _Worker:
             "source": source,
             "libraries": libraries,
             "packages": packages,
+            "mode": "scroll" if scroll else "stop",
         }
         process.stdin.write((json.dumps(request) + "\n").encode())
         try:
             await process.stdin.drain()
-            line = await asyncio.wait_for(process.stdout.readline(), self.timeout_s)
+            line = await asyncio.wait_for(process.stdout.readline(), timeout_s)
         except (TimeoutError, ConnectionError):
             await self.stop()
-            return {"error": f"picture took longer than {self.timeout_s:.0f} s"}
+            return {"error": f"picture took longer than {timeout_s:.0f} s", "timeout": True}
         if not line:
             await self.stop()
             return {"error": "the TikZ engine stopped"}
@@ -92,6 +156,9 @@ class TikzRenderer:
     """A pool of TeX workers (started on first use) and a cache of drawn pictures."""
 
     CACHE_SIZE = 512
+    # Time for the second, going-on-after-errors pass over a picture that stopped at an
+    # error: the first pass took far less on every picture seen; TeX in a loop takes forever.
+    SCROLL_BUDGET_S = 3.0
 
     def __init__(self, workers: int = 1, timeout_s: float = 30.0) -> None:
         self._all = [_Worker(timeout_s) for _ in range(max(1, workers))]
@@ -100,6 +167,8 @@ class TikzRenderer:
             self._idle.put_nowait(worker)
         # LLM tables repeat small pictures (trend arrows, icons): draw each source once.
         self._cache: OrderedDict[tuple[str, str, str], str | TikzFailure] = OrderedDict()
+        # Pictures TeX drew from a memory image with their packages already read.
+        self.preloaded_pictures = 0
 
     async def warm_up(self) -> None:
         """Starts every engine and loads TeX into it (about a second, once per process)."""
@@ -109,9 +178,25 @@ class TikzRenderer:
         warm += "\\end{tikzpicture}\n\\end{document}"
         await asyncio.gather(*(worker.draw(warm, "", {}) for worker in self._all))
 
+    @property
+    def engine_starts(self) -> int:
+        """Engine processes started so far: one per worker, plus one per crash or timeout."""
+        return sum(worker.starts for worker in self._all)
+
     @staticmethod
     def available() -> bool:
         return (PACKAGE / "dist" / "index.js").is_file() and shutil.which("node") is not None
+
+    @staticmethod
+    def split_libraries(libraries: str) -> tuple[str, list[str]]:
+        """The `\\usetikzlibrary` names the engine has (joined), and those it lacks: loading
+        one it lacks is a TeX error that would fail every picture, used or not."""
+        names = [name.strip() for name in libraries.split(",") if name.strip()]
+        known = _engine_libraries()
+        if not known:  # the engine is not installed: its own error says so
+            return libraries, []
+        missing = [name for name in names if name not in known]
+        return ",".join(name for name in names if name in known), missing
 
     async def render(
         self,
@@ -126,29 +211,47 @@ class TikzRenderer:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        # The engine wants a document; the picture's line n is the document's line
-        # n + 1 + the preamble's lines.
+        # The engine wants a document; the picture's line n is the document's line n + 3 +
+        # the preamble's newlines (the engine's package line, ours of symbols, the preamble,
+        # \begin{document}).
         # The engine's pgfplots predates newer compat levels; `newest` is what it has.
         preamble = _COMPAT.sub("compat=newest", preamble)
         packages = {
             name: _COMPAT.sub("compat=newest", options)
             for name, options in (packages or {}).items()
         }
-        source = f"{preamble}\n\\begin{{document}}\n{picture}\n\\end{{document}}"
-        offset = preamble.count("\n") + 2
+        source = f"{PICTURE_SYMBOLS}\n{preamble}\n\\begin{{document}}\n{picture}\n\\end{{document}}"
+        offset = preamble.count("\n") + 4
         worker = await self._idle.get()
         try:
-            reply = await worker.draw(source, libraries, packages or {})
+            reply = await worker.draw(source, libraries, packages)
+            again: dict[str, object] = {}
+            if "error" in reply and "timeout" not in reply:
+                # Stopped at an error: once more going on after errors, to draw what TeX can,
+                # as pdflatex does. Going on can loop where stopping did not (a macro left
+                # undefined); that costs the engine, and the picture stays undrawn.
+                took = reply.get("seconds")  # TeX's own time, without loading packages
+                first_pass_s = float(took) if isinstance(took, int | float) else 0.0
+                budget_s = max(self.SCROLL_BUDGET_S, 4 * first_pass_s)  # a busy machine: more
+                again = await worker.draw(
+                    source, libraries, packages, scroll=True, timeout_s=budget_s
+                )
         finally:
             self._idle.put_nowait(worker)
+        self.preloaded_pictures += reply.get("preloaded") is True
         result: str | TikzFailure
-        if "svg" in reply:
+        if "error" not in reply:
             result = sanitize_svg(str(reply["svg"]))
         else:
             at = reply.get("line")
+            drawn: str | None = None
+            if "svg" in again:
+                with contextlib.suppress(ValueError):  # refused by the sanitizer: not drawn
+                    drawn = sanitize_svg(str(again["svg"]))
             result = TikzFailure(
-                str(reply.get("error", "TikZ failed")),
+                str(reply["error"]),
                 at - offset if isinstance(at, int) and at > offset else None,
+                drawn,
             )
         self._cache[key] = result
         if len(self._cache) > self.CACHE_SIZE:

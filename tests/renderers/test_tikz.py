@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from renderers.chromium import ChromiumRenderer
 from renderers.errors import LatexRenderError
 from renderers.svg_sanitize import sanitize_svg
+from renderers.tikz import TikzFailure, TikzRenderer
 from tests.conftest import ink_share, png_image
 
 DOCUMENT = r"""\documentclass{article}
@@ -35,17 +39,92 @@ async def test_a_broken_picture_is_an_error_with_its_line(renderer: ChromiumRend
         await renderer.render(DOCUMENT.replace("%PICTURE%", BAD))
     problem = caught.value.problem
     assert problem.construct == "tikzpicture"
-    assert problem.message.startswith("TikZ picture 2 failed")
-    assert problem.line is not None and 8 <= problem.line <= 10  # TeX reports where it noticed
+    assert problem.message.startswith("TikZ picture 2")
+    assert problem.line == 9  # the document's line of `\draw (0,0) -- ;`
 
 
-async def test_partial_renders_keep_the_rest_when_allowed() -> None:
+async def test_partial_renders_keep_what_tex_drew_and_mark_what_it_could_not() -> None:
+    # TeX goes on after an error, as pdflatex in nonstop mode: the broken picture is drawn as
+    # far as TeX got. One that ends TeX (a hundred errors) is a placeholder. Both are partial.
+    hopeless = (
+        r"\begin{tikzpicture}\node {\foreach \i in {1,...,150}{\undefinedmacro}};"
+        r"\end{tikzpicture} \\"
+    )
     async with ChromiumRenderer(pages=1, allow_partial=True) as lenient:
-        result = await lenient.render(DOCUMENT.replace("%PICTURE%", BAD))
-    assert "[picture not rendered]" in result.text
-    failed = [w for w in result.warnings if "TikZ picture 2 failed" in w.message]
-    assert failed and failed[0].partial and result.partial
-    assert result.html.count("<svg") == 1
+        broken = await lenient.render(DOCUMENT.replace("%PICTURE%", BAD))
+        ended = await lenient.render(DOCUMENT.replace("%PICTURE%", hopeless))
+    drawn = [w for w in broken.warnings if w.message.startswith("TikZ picture 2 drawn as far")]
+    assert drawn and drawn[0].partial and broken.partial
+    assert broken.html.count("<svg") == 2 and "[picture not rendered]" not in broken.text
+    failed = [w for w in ended.warnings if w.message.startswith("TikZ picture 2 failed")]
+    # TeX's own message, not our time-out: the engine saw that TeX had stopped.
+    assert failed and failed[0].message.endswith("Undefined control sequence.")
+    assert "[picture not rendered]" in ended.text and ended.html.count("<svg") == 1
+
+
+async def test_text_symbols_in_pictures_draw_without_the_missing_fonts(
+    renderer: ChromiumRenderer,
+) -> None:
+    # The engine has no text-companion fonts; `\$` or `\textdegree` in a label failed whole.
+    symbols = (
+        r"\begin{tikzpicture}\node {5\textdegree C, \$3, \S 2, \copyright, \textbullet,"
+        r" \textmu m, \pounds 4, \dag};\end{tikzpicture} \\"
+    )
+    result = await renderer.render(DOCUMENT.replace("%PICTURE%", symbols))
+    assert not result.warnings and result.html.count("<svg") == 2
+
+
+async def test_a_font_the_engine_lacks_fails_one_picture_not_the_engine() -> None:
+    tikz = TikzRenderer()
+    try:
+        yen = await tikz.render(r"\begin{tikzpicture}\node {\textyen};\end{tikzpicture}")
+        after = await tikz.render(r"\begin{tikzpicture}\node {ok};\end{tikzpicture}")
+        assert isinstance(yen, TikzFailure) and "font" in yen.message
+        assert isinstance(after, str) and after.startswith("<svg")
+        assert tikz.engine_starts == 1
+    finally:
+        await tikz.close()
+
+
+async def test_pgfplots_pictures_start_from_an_image_with_pgfplots_loaded(
+    renderer: ChromiumRenderer,
+) -> None:
+    plots = "\n".join(
+        r"\begin{tikzpicture}\begin{axis}[width=4cm]"
+        rf"\addplot coordinates {{(0,{n}) (1,{n + 2}) (2,{n + 1})}};\end{{axis}}\end{{tikzpicture}}"
+        for n in (3, 7)
+    )
+    document = "\\usepackage{pgfplots}\\pgfplotsset{compat=1.18}\n\\begin{document}\n"
+    before = renderer.tikz.preloaded_pictures
+    result = await renderer.render(f"{document}{plots}\n\\end{{document}}")
+    assert not result.warnings and result.html.count("<svg") == 2
+    assert renderer.tikz.preloaded_pictures - before == 2
+    assert "9" in result.text  # the second axis runs to 9: its tick labels are drawn
+
+
+async def test_a_library_the_engine_lacks_is_a_warning_and_the_picture_draws(
+    renderer: ChromiumRenderer,
+) -> None:
+    document = DOCUMENT.replace(
+        r"\usetikzlibrary{arrows.meta}", r"\usetikzlibrary{arrows.meta,calc,nosuchlib}"
+    )
+    result = await renderer.render(document.replace("%PICTURE%", GOOD))
+    assert [(w.construct, w.partial) for w in result.warnings] == [("usetikzlibrary", False)]
+    assert "nosuchlib" in result.warnings[0].message and result.html.count("<svg") == 2
+
+
+async def test_a_picture_cannot_read_files_outside_the_engine(renderer: ChromiumRenderer) -> None:
+    secret = await asyncio.to_thread(
+        lambda: (
+            hostname.read_text().strip() if (hostname := Path("/etc/hostname")).is_file() else ""
+        )
+    )
+    reading = r"\begin{tikzpicture}\node {\input{/etc/hostname}};\end{tikzpicture} \\"
+    async with ChromiumRenderer(pages=1, allow_partial=True) as lenient:
+        result = await lenient.render(DOCUMENT.replace("%PICTURE%", reading))
+    assert any("not found" in w.message for w in result.warnings)
+    if secret:
+        assert secret not in result.text
 
 
 @pytest.mark.parametrize(
