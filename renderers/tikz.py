@@ -167,6 +167,8 @@ class TikzRenderer:
             self._idle.put_nowait(worker)
         # LLM tables repeat small pictures (trend arrows, icons): draw each source once.
         self._cache: OrderedDict[tuple[str, str, str], str | TikzFailure] = OrderedDict()
+        # Preambles under which a picture looped when TeX went on after an error.
+        self._looped: set[tuple[str, str]] = set()
         # Pictures TeX drew from a memory image with their packages already read.
         self.preloaded_pictures = 0
 
@@ -226,7 +228,8 @@ class TikzRenderer:
         try:
             reply = await worker.draw(source, libraries, packages)
             again: dict[str, object] = {}
-            if "error" in reply and "timeout" not in reply:
+            context = key[1:]
+            if "error" in reply and "timeout" not in reply and context not in self._looped:
                 # Stopped at an error: once more going on after errors, to draw what TeX can,
                 # as pdflatex does. Going on can loop where stopping did not (a macro left
                 # undefined); that costs the engine, and the picture stays undrawn.
@@ -236,6 +239,8 @@ class TikzRenderer:
                 again = await worker.draw(
                     source, libraries, packages, scroll=True, timeout_s=budget_s
                 )
+                if "timeout" in again:  # its siblings (same preamble) would loop too
+                    self._looped.add(context)
         finally:
             self._idle.put_nowait(worker)
         self.preloaded_pictures += reply.get("preloaded") is True
