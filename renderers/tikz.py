@@ -12,7 +12,6 @@ import functools
 import json
 import re
 import shutil
-import tarfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,15 +68,10 @@ class TikzFailure:
 @functools.cache
 def _engine_libraries() -> frozenset[str]:
     """TikZ and PGF library names among the engine's files (read once)."""
-    bundle = PACKAGE / "tex" / "tex_files.tar.gz"
-    if (UNPACKED / "complete").is_file():
-        files = [path.name for path in (UNPACKED / "tex_files").iterdir()]
-    elif bundle.is_file():
-        with tarfile.open(bundle) as archive:
-            files = archive.getnames()
-    else:
+    if not TikzRenderer.available():
         return frozenset()
-    names = (re.fullmatch(r"(?:.*/)?(?:tikz|pgf)library(.+)\.code\.tex", f) for f in files)
+    files = (path.name for path in (UNPACKED / "tex_files").iterdir())
+    names = (re.fullmatch(r"(?:tikz|pgf)library(.+)\.code\.tex", name) for name in files)
     return frozenset(match.group(1) for match in names if match)
 
 
@@ -187,7 +181,12 @@ class TikzRenderer:
 
     @staticmethod
     def available() -> bool:
-        return (PACKAGE / "dist" / "index.js").is_file() and shutil.which("node") is not None
+        """node, the package, and set-up's unpacked copy of its files are all here."""
+        return (
+            (PACKAGE / "dist" / "index.js").is_file()
+            and (UNPACKED / "complete").is_file()
+            and shutil.which("node") is not None
+        )
 
     @staticmethod
     def split_libraries(libraries: str) -> tuple[str, list[str]]:
@@ -228,19 +227,10 @@ class TikzRenderer:
         try:
             reply = await worker.draw(source, libraries, packages)
             again: dict[str, object] = {}
-            context = key[1:]
-            if "error" in reply and "timeout" not in reply and context not in self._looped:
-                # Stopped at an error: once more going on after errors, to draw what TeX can,
-                # as pdflatex does. Going on can loop where stopping did not (a macro left
-                # undefined); that costs the engine, and the picture stays undrawn.
-                took = reply.get("seconds")  # TeX's own time, without loading packages
-                first_pass_s = float(took) if isinstance(took, int | float) else 0.0
-                budget_s = max(self.SCROLL_BUDGET_S, 4 * first_pass_s)  # a busy machine: more
-                again = await worker.draw(
-                    source, libraries, packages, scroll=True, timeout_s=budget_s
+            if "error" in reply and "timeout" not in reply and key[1:] not in self._looped:
+                again = await self._draw_past_errors(
+                    worker, reply, source, libraries, packages, key[1:]
                 )
-                if "timeout" in again:  # its siblings (same preamble) would loop too
-                    self._looped.add(context)
         finally:
             self._idle.put_nowait(worker)
         self.preloaded_pictures += reply.get("preloaded") is True
@@ -262,6 +252,27 @@ class TikzRenderer:
         if len(self._cache) > self.CACHE_SIZE:
             self._cache.popitem(last=False)
         return result
+
+    async def _draw_past_errors(
+        self,
+        worker: _Worker,
+        stopped: dict[str, object],
+        source: str,
+        libraries: str,
+        packages: dict[str, str],
+        context: tuple[str, str],
+    ) -> dict[str, object]:
+        """The picture once more, TeX going on after errors to draw what it can, as pdflatex
+        does. Going on can loop where stopping did not (a macro left undefined): past the
+        budget that costs the engine, the picture stays undrawn and its `context` (libraries
+        and preamble) is marked, since its siblings would loop too."""
+        took = stopped.get("seconds")  # TeX's own time, without loading packages
+        first_pass_s = float(took) if isinstance(took, int | float) else 0.0
+        budget_s = max(self.SCROLL_BUDGET_S, 4 * first_pass_s)  # a busy machine: more
+        again = await worker.draw(source, libraries, packages, scroll=True, timeout_s=budget_s)
+        if "timeout" in again:
+            self._looped.add(context)
+        return again
 
     async def close(self) -> None:
         for worker in self._all:

@@ -1,6 +1,7 @@
 // A long-lived TikZ renderer: one JSON request per stdin line, one JSON reply per stdout
-// line. node-tikzjax runs TeX compiled to WebAssembly on an in-memory file system: no host
-// files, no network. Its README warns against two engines at once, so requests are serial.
+// line. node-tikzjax runs TeX compiled to WebAssembly; TeX reads only the engine's own files
+// (set-up unpacks them; plain names in that folder), no network. Its README warns against two
+// engines at once, so requests are serial.
 //
 // The package's own entry point restarts TeX from its memory image (LaTeX + TikZ loaded)
 // for every picture, so a picture that needs pgfplots pays ~0.8 s to load it each time.
@@ -15,34 +16,25 @@ import path from "node:path";
 import zlib from "node:zlib";
 
 const distDir = path.dirname(path.resolve(process.argv[2]));
-// Set-up unpacks the engine's files here; reading them beats unpacking 1.4 MB of tar into
-// memory at every start (~0.4 s). Without it, the package's own in-memory copy serves.
-const unpackedDir = process.argv[3] ? path.resolve(process.argv[3]) : null;
+// Set-up unpacks the engine's files here: reading them beats unpacking 1.4 MB of tar into
+// memory at every start, as the package does (~0.4 s).
+const unpackedDir = path.resolve(process.argv[3]);
 const require = createRequire(import.meta.url);
 const bootstrap = require(path.join(distDir, "bootstrap.js"));
 const library = require(path.join(distDir, "library.js"));
 const { dvi2svg } = require(path.join(distDir, "dvi2svg.js"));
 const texDir = path.join(distDir, "..", "tex");
 
-const unpacked = unpackedDir !== null && fs.existsSync(path.join(unpackedDir, "complete"));
-const readTexFile = unpacked ? readUnpacked : await packageFiles();
-const baseImage = unpacked
-  ? fs.readFileSync(path.join(unpackedDir, "core.dump"))
-  : zlib.gunzipSync(fs.readFileSync(path.join(texDir, "core.dump.gz")));
+const baseImage = fs.readFileSync(path.join(unpackedDir, "core.dump"));
 
 // TeX asks for "/tex_files/NAME"; only plain names in the unpacked folder are served, so a
-// document's `\input{../../x}` finds nothing, as in the package's in-memory file system.
-async function readUnpacked(request) {
+// document's `\input{../../x}` or `\input{/etc/x}` finds nothing.
+async function readTexFile(request) {
   const name = request.replace(/^\/tex_files\//, "");
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`no file ${request}`);
   return fs.readFileSync(path.join(unpackedDir, "tex_files", name));
 }
 
-async function packageFiles() {
-  await bootstrap.load();
-  const files = bootstrap.dumpMemfs();
-  return async (request) => files.readFileSync(request);
-}
 const engine = await WebAssembly.compile(zlib.gunzipSync(fs.readFileSync(path.join(texDir, "tex.wasm.gz"))));
 const write = process.stdout.write.bind(process.stdout);
 
