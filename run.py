@@ -439,7 +439,7 @@ async def render_command(args: argparse.Namespace) -> int:
         raise UserInputError(f"--out {out} is a file; give a folder for the images")
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     names = output_names(args.files)
-    pages = 2
+    pages = min(2, len(set(args.files)))  # one file: one page, one TeX engine
 
     # A few documents ahead of the pages, not the whole folder translated and held at once.
     ahead = asyncio.Semaphore(2 * pages)
