@@ -26,9 +26,10 @@ apt_install() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
   if [ ! -f /tmp/.modswap-apt-updated ]; then
-    $sudo apt-get update -qq && touch /tmp/.modswap-apt-updated
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq && touch /tmp/.modswap-apt-updated
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+  # Another apt (unattended upgrades, a parallel install) may hold the lock: wait for it.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
 }
 
 # 1. Python version
