@@ -123,6 +123,116 @@ function sourceLeaks(root) {
   return [...new Set(leaks)].slice(0, 5);
 }
 
+// ---------- text of TikZ pictures
+// The TeX engine writes each kerned run of glyphs as its own <text>, in the font's own code
+// points (dvi2html moves TeX's positions 0-32 and 127 up). Read back, a picture's "4.2" is
+// "4", ":" (cmmi's period) and "2" on three lines; here runs become words and lines again.
+const OT1 = ["Γ", "Δ", "Θ", "Λ", "Ξ", "Π", "Σ", "Υ", "Φ", "Ψ", "Ω", "ff", "fi", "fl", "ffi",
+  "ffl", "ı", "ȷ", "", "", "", "", "", "", "", "ß", "æ", "œ", "ø", "Æ", "Œ", "Ø", ""];
+const OT1_HIGH = { 34: "”", 60: "¡", 62: "¿", 92: "“", 94: "", 95: "", 123: "–", 124: "—",
+  125: "", 126: "", 127: "" };  // accents are dropped: TeX draws them as glyphs of their own
+const TYPEWRITER_LOW = [...OT1.slice(0, 11), "↑", "↓", "'", "¡", "¿", "ı", "ȷ"];
+const MATH_ITALIC = [...OT1.slice(0, 11), ..."αβγδϵζηθικλμνξπρστυϕχψωεϑϖϱςφ"];
+const MATH_ITALIC_HIGH = { 58: ".", 59: ",", 60: "<", 61: "/", 62: ">", 63: "⋆", 64: "∂",
+  91: "♭", 92: "♮", 93: "♯", 96: "ℓ", 123: "ı", 124: "ȷ", 125: "℘", 126: "", 127: "" };
+const MATH_SYMBOLS = [..."−·×∗÷⋄±∓⊕⊖⊗⊘⊙◯∘•≍≡⊆⊇≤≥⪯⪰∼≈⊂⊃≪≫≺≻←→↑↓↔↗↘≃⇐⇒⇑⇓⇔↖↙∝′∞∈∋△▽/",
+  "", ..."∀∃¬∅ℜℑ⊤⊥ℵ"];  // 0-64; 65-90 calligraphic capitals
+const MATH_SYMBOLS_HIGH = [..."∪∩⊎∧∨⊢⊣⌊⌋⌈⌉{}⟨⟩|‖↕⇕\\≀√⨿∇∫⊔⊓⊑⊒§†‡¶♣♢♡♠"];  // 91-127
+const MATH_EXTENSION = { 0: "(", 1: ")", 2: "[", 3: "]", 8: "{", 9: "}", 16: "(", 17: ")",
+  18: "(", 19: ")", 20: "[", 21: "]", 26: "{", 27: "}", 80: "∑", 81: "∏", 82: "∫", 88: "∑",
+  89: "∏", 90: "∫", 112: "√", 113: "√", 114: "√", 115: "√", 116: "√" };
+
+function texPosition(code) {
+  if (code >= 161 && code <= 170) return code - 161;
+  if (code >= 173 && code <= 182) return code - 163;
+  if (code === 8729) return 20;
+  if (code >= 184 && code <= 195) return code - 163;
+  if (code === 196) return 127;
+  return code;
+}
+
+function glyph(family, position) {
+  const ascii = position < 128 ? String.fromCharCode(position) : "";
+  if (/^cm(mi|mib)\d/.test(family)) {
+    if (position < MATH_ITALIC.length) return MATH_ITALIC[position];
+    if (position >= 48 && position <= 57) return ascii;  // old-style digits
+    return position in MATH_ITALIC_HIGH ? MATH_ITALIC_HIGH[position] : ascii;
+  }
+  if (/^cm(b?sy)\d/.test(family)) {
+    if (position < MATH_SYMBOLS.length) return MATH_SYMBOLS[position];
+    if (position >= 91) return MATH_SYMBOLS_HIGH[position - 91] || "";
+    return ascii;  // calligraphic capitals
+  }
+  if (/^cmex\d/.test(family)) return MATH_EXTENSION[position] || "";
+  if (/^cmtt\d/.test(family)) {
+    if (position < TYPEWRITER_LOW.length) return TYPEWRITER_LOW[position];
+    return position < 32 ? OT1[position] || "" : ascii;
+  }
+  if (position <= 32) return OT1[position];
+  return position in OT1_HIGH ? OT1_HIGH[position] : ascii;
+}
+
+function decodeRun(text) {
+  const family = text.getAttribute("font-family") || "cmr10";
+  let out = "";
+  for (const char of text.textContent) out += glyph(family, texPosition(char.codePointAt(0)));
+  return out;
+}
+
+function pictureText(svg) {
+  // A run's start and direction on the page; runs on one baseline in one direction form a
+  // line, and a gap wider than a thin space between two runs is a space between words.
+  const runs = [];
+  for (const text of svg.querySelectorAll("text")) {
+    const m = text.getScreenCTM();
+    const content = decodeRun(text);
+    if (!m || !content.trim()) continue;
+    const scale = Math.hypot(m.a, m.b) || 1;
+    const ux = m.a / scale, uy = m.b / scale;
+    const x = text.x.baseVal.length ? text.x.baseVal[0].value : 0;
+    const y = text.y.baseVal.length ? text.y.baseVal[0].value : 0;
+    const px = m.a * x + m.c * y + m.e, py = m.b * x + m.d * y + m.f;
+    const along = px * ux + py * uy;
+    runs.push({ content, direction: `${ux.toFixed(2)},${uy.toFixed(2)}`, along,
+                across: -px * uy + py * ux, end: along + text.getComputedTextLength() * scale,
+                size: (parseFloat(getComputedStyle(text).fontSize) || 10) * scale });
+  }
+  const lines = [];
+  for (const run of runs) {
+    const line = lines.find(l => l.direction === run.direction
+                            && Math.abs(l.across - run.across) < 0.3 * run.size);
+    if (line) line.runs.push(run);
+    else lines.push({ direction: run.direction, across: run.across, runs: [run] });
+  }
+  lines.sort((a, b) => (a.direction === b.direction ? a.across - b.across : 0));
+  return lines.map(line => {
+    line.runs.sort((a, b) => a.along - b.along);
+    let out = "", end = -Infinity;
+    for (const run of line.runs) {
+      if (out && run.along - end > 0.12 * run.size) out += " ";
+      out += run.content;
+      end = Math.max(end, run.end);
+    }
+    return out;
+  }).join("\n");
+}
+
+function pageText(page) {
+  // The page's text with each picture's runs read back as words (see pictureText).
+  const pictures = [...page.querySelectorAll(".tikz > svg")];
+  const standIns = pictures.map(svg => {
+    const standIn = document.createElement("span");
+    standIn.className = "picture-text";
+    standIn.textContent = pictureText(svg);
+    return standIn;
+  });
+  const displays = pictures.map(svg => svg.style.display);
+  pictures.forEach((svg, i) => { svg.before(standIns[i]); svg.style.display = "none"; });
+  const text = page.innerText;
+  pictures.forEach((svg, i) => { standIns[i].remove(); svg.style.display = displays[i]; });
+  return text;
+}
+
 window.modswapRender = async function (body, options) {
   const page = document.getElementById("page");
   page.style.fontSize = (options.fontSizePt * 96 / 72.27).toFixed(2) + "px";
@@ -136,6 +246,6 @@ window.modswapRender = async function (body, options) {
   fitBoxes(page);
   const tables = [...page.querySelectorAll("table.tabular")].map(readGrid);
   // One JSON string crosses to Python: playwright checks nested results value by value.
-  return JSON.stringify({ box: contentBox(page), tables: tables, text: page.innerText,
+  return JSON.stringify({ box: contentBox(page), tables: tables, text: pageText(page),
                           mathErrors: mathErrors, sourceLeaks: sourceLeaks(page) });
 };

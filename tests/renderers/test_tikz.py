@@ -34,6 +34,19 @@ async def test_pictures_render_as_inline_svg(renderer: ChromiumRenderer) -> None
     assert ink_share(png_image(result.png)) > 0.01
 
 
+async def test_picture_text_reads_back_as_words_and_lines(renderer: ChromiumRenderer) -> None:
+    # TeX writes kerned runs as separate glyphs in its fonts' own code points (cmmi's period
+    # is ':'); a questioner reading the table's text needs "4.2", not "4", ":", "2".
+    picture = r"""\begin{tikzpicture}
+\node at (0,1) {Revenue grew $4.2 \times 10$, efficient};
+\node[rotate=90] at (-3,0) {Margin (\%) $-1.5$};
+\end{tikzpicture}"""
+    result = await renderer.render(picture)
+    lines = result.text.splitlines()
+    assert "Revenue grew 4.2 × 10, efficient" in lines
+    assert "Margin (%) −1.5" in lines
+
+
 async def test_a_broken_picture_is_an_error_with_its_line(renderer: ChromiumRenderer) -> None:
     with pytest.raises(LatexRenderError) as caught:
         await renderer.render(DOCUMENT.replace("%PICTURE%", BAD))
