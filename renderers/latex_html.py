@@ -50,6 +50,7 @@ from renderers.latex_vocabulary import (
 from renderers.limits import RenderLimits, nesting_depth
 from renderers.macros import expand, expand_tikz_shorthand
 from renderers.page_setup import apply_class_options, apply_geometry
+from renderers.pgfplotstable import expand_pgfplotstable
 from renderers.siunitx import format_number, format_unit, quantity
 from renderers.table_rows import TABLE_RULES
 from renderers.translation import (
@@ -355,6 +356,11 @@ class _Translator(DocumentTranslator):
             return self.siunitx(name, args)
         if name in ("newpage", "clearpage", "pagebreak", "cleardoublepage"):
             return '<span class="par"></span>'
+        if name == "pgfplotstabletypeset":  # what expand_pgfplotstable left: data in a file
+            self.warn(
+                "pgfplotstable data from a file cannot be read: table not drawn", node, partial=True
+            )
+            return ""
         text = _l2t.nodelist_to_text([node])
         if text and text.strip() != "":
             return html.escape(text)
@@ -499,7 +505,7 @@ def translate(source: str, limits: RenderLimits | None = None, strict: bool = Fa
     source, listings = _lift_verbatim(source)
     source = _bounded_text_runs(source)
     try:
-        expanded = expand_tikz_shorthand(expand(source))
+        expanded = expand_pgfplotstable(expand_tikz_shorthand(expand(source)))
         _check_size(expanded, limits)
         translator = _Translator(expanded, limits, listings)
         translator.sans_default = bool(_SANS_DEFAULT.search(source))

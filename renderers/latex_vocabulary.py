@@ -91,6 +91,7 @@ MACRO_ARGS: dict[str, str] = {
     "tikzset": "{",
     "pgfplotsset": "{",
     "usepgfplotslibrary": "{",
+    "pgfplotstabletypeset": "[{",
     "arrayrulecolor": "[{",
     "colorlet": "[{[{",
     "newcolumntype": "{[{",

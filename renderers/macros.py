@@ -31,7 +31,7 @@ def _line(source: str, position: int) -> int:
     return source.count("\n", 0, position) + 1
 
 
-def _group(source: str, start: int) -> tuple[str, int] | None:
+def braced_group(source: str, start: int) -> tuple[str, int] | None:
     """`{...}` at start (after spaces) → (content, end), braces balanced, escapes skipped."""
     index = start
     while index < len(source) and source[index] in " \t\n":
@@ -55,7 +55,7 @@ def _group(source: str, start: int) -> tuple[str, int] | None:
     return None
 
 
-def _optional(source: str, start: int) -> tuple[str, int] | None:
+def optional_group(source: str, start: int) -> tuple[str, int] | None:
     index = start
     while index < len(source) and source[index] in " \t":
         index += 1
@@ -90,7 +90,7 @@ def collect_definitions(source: str) -> tuple[str, dict[str, Macro]]:
             cursor += len(params.group(0)) if params else 0
             default = None
         else:
-            braced = _group(source, start)
+            braced = braced_group(source, start)
             if braced is not None:
                 name_text, cursor = braced
             else:
@@ -115,7 +115,7 @@ def collect_definitions(source: str) -> tuple[str, dict[str, Macro]]:
                 )
             name = name_match.group(1)
             arity, default = 0, None
-            count = _optional(source, cursor)
+            count = optional_group(source, cursor)
             if count is not None:
                 try:
                     arity = int(count[0].strip())
@@ -128,10 +128,10 @@ def collect_definitions(source: str) -> tuple[str, dict[str, Macro]]:
                         )
                     ) from None
                 cursor = count[1]
-                optional_default = _optional(source, cursor)
+                optional_default = optional_group(source, cursor)
                 if optional_default is not None:
                     default, cursor = optional_default
-        body = _group(source, cursor)
+        body = braced_group(source, cursor)
         if body is None:
             raise LatexRenderError(
                 LatexProblem(
@@ -176,14 +176,14 @@ def expand(source: str) -> str:
         arguments: list[str] = []
         for index in range(macro.arity):
             if index == 0 and macro.default is not None:
-                optional = _optional(text, cursor)
+                optional = optional_group(text, cursor)
                 if optional is not None:
                     arguments.append(optional[0])
                     cursor = optional[1]
                 else:
                     arguments.append(macro.default)
                 continue
-            braced = _group(text, cursor)
+            braced = braced_group(text, cursor)
             if braced is not None:
                 arguments.append(braced[0])
                 cursor = braced[1]
@@ -230,11 +230,11 @@ def expand_tikz_shorthand(text: str) -> str:
         if match.start() < position:
             continue
         cursor = match.end()
-        options = _optional(text, cursor)
+        options = optional_group(text, cursor)
         opts = ""
         if options is not None:
             opts, cursor = f"[{options[0]}]", options[1]
-        braced = _group(text, cursor)
+        braced = braced_group(text, cursor)
         if braced is not None:
             body, end = braced
         else:  # up to the first ';' outside braces
