@@ -54,17 +54,27 @@ class DocumentTranslator(TableTranslator):
         self.counters[kind] = self.counters.get(kind, 0) + 1
         args = self.args(node)
         text = self.nodes(self.children(args[-1]))
+        short = args[-2] if len(args) >= 2 else None  # \caption[short]{long}: short is listed
+        listed = self.nodes(self.children(short)) if short is not None else text
+        self.captions.append((kind, f"{self.counters[kind]} {listed}"))
         label = kind.capitalize()
         return f'<div class="caption">{label} {self.counters[kind]}: {text}</div>'
 
     # ---------- environments
-    def contents_block(self) -> str:
-        """`\\tableofcontents`: TeX's second run lists the sections; ours knows them now."""
+    def contents_block(self, name: str) -> str:
+        """`\\tableofcontents`, `\\listoffigures`, `\\listoftables`: TeX's second run lists
+        the sections or captions; ours knows them once the body is read."""
+        if name == "tableofcontents":
+            heading, listed = "Contents", self.contents
+        else:
+            kind = "figure" if name == "listoffigures" else "table"
+            heading = f"List of {kind.capitalize()}s"
+            listed = [(0, text) for of, text in self.captions if of == kind]
         entries = "".join(
             f'<div class="toc-entry" style="padding-left:{1.5 * depth:.1f}em">{title}</div>'
-            for depth, title in self.contents
+            for depth, title in listed
         )
-        return f'<div class="toc"><h2 class="section">Contents</h2>{entries}</div>'
+        return f'<div class="toc"><h2 class="section">{heading}</h2>{entries}</div>'
 
     def diagonal_box(self, node: LatexMacroNode) -> str:
         """`\\diagbox{A}{B}`: two labels split by a diagonal line. A falling line (diagbox's

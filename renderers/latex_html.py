@@ -54,7 +54,7 @@ from renderers.pgfplotstable import expand_pgfplotstable
 from renderers.siunitx import format_number, format_unit, quantity
 from renderers.table_rows import TABLE_RULES
 from renderers.translation import (
-    CONTENTS_PLACEHOLDER,
+    LIST_PLACEHOLDERS,
     Translation,
     escaped_text,
     strip_comments,
@@ -102,8 +102,9 @@ class _Translator(DocumentTranslator):
                 raise self.fail("\\documentclass without \\begin{document}", classes[0], "document")
             body = nodes
         markup = self.nodes(body) + self.footnote_block()
-        if CONTENTS_PLACEHOLDER in markup:
-            markup = markup.replace(CONTENTS_PLACEHOLDER, self.contents_block())
+        for name, placeholder in LIST_PLACEHOLDERS.items():
+            if placeholder in markup:
+                markup = markup.replace(placeholder, self.contents_block(name))
         return Translation(
             html=markup,
             warnings=self.warnings,
@@ -277,8 +278,8 @@ class _Translator(DocumentTranslator):
             return self.caption(node)
         if name == "captionof":
             return self.caption(node, self.raw(args[1]).strip().rstrip("*") or "figure")
-        if name == "tableofcontents":
-            return CONTENTS_PLACEHOLDER
+        if name in LIST_PLACEHOLDERS:
+            return LIST_PLACEHOLDERS[name]
         if name in ("diagbox", "slashbox", "backslashbox"):
             return self.diagonal_box(node)
         if name in ("makecell", "thead"):

@@ -347,8 +347,6 @@ SILENT = {
     "selectfont",
     "fontsize",
     "sisetup",
-    "listoffigures",
-    "listoftables",
     "makeatletter",
     "makeatother",
     "linewidth",

@@ -55,7 +55,11 @@ class Picture:
     source: str
 
 
-CONTENTS_PLACEHOLDER = '<span class="toc-placeholder"></span>'
+# \tableofcontents and the lists of figures and tables: filled in once the body is read.
+LIST_PLACEHOLDERS = {
+    name: f'<span class="toc-placeholder" data-list="{name}"></span>'
+    for name in ("tableofcontents", "listoffigures", "listoftables")
+}
 
 
 def picture_placeholder(index: int) -> str:
@@ -96,6 +100,7 @@ class TranslatorBase:
         self.counters = {"table": 0, "figure": 0}
         self.float_kind = "table"  # what a \\caption here numbers
         self.contents: list[tuple[int, str]] = []  # sections, for \\tableofcontents
+        self.captions: list[tuple[str, str]] = []  # (kind, "1 text"), for \\listoftables
         self.unknown_macro_before = False
 
     # ---------- helpers

@@ -365,10 +365,12 @@ async def test_contents_captions_of_each_kind_and_list_numbers(
 \usepackage{caption}
 \begin{document}
 \tableofcontents
+\listoffigures
+\listoftables
 \section{Data}
 \subsection{Sources}
 \begin{figure}\caption{A chart}\end{figure}
-\begin{table}\caption{Some numbers}\begin{tabular}{l} 1 \\ \end{tabular}\end{table}
+\begin{table}\caption[Short name]{Some numbers}\begin{tabular}{l} 1 \\ \end{tabular}\end{table}
 \begin{minipage}{4cm}\captionof{figure}{A picture}\end{minipage}
 \begin{enumerate}\item one \item two\end{enumerate}
 \end{document}""",
@@ -376,6 +378,10 @@ async def test_contents_captions_of_each_kind_and_list_numbers(
     text = result.text
     assert text.index("Contents") < text.index("1 Data") < text.index("1.1 Sources")
     assert text.count("1.1 Sources") == 2  # once in the contents, once as the heading
+    # The lists, as TeX's second run draws them: a table's short caption is the one listed.
+    figures, tables = text.index("List of Figures"), text.index("List of Tables")
+    assert figures < text.index("1 A chart") < text.index("2 A picture") < tables
+    assert tables < text.index("1 Short name") < text.index("1 Data", tables)
     for caption in ("Figure 1: A chart", "Table 1: Some numbers", "Figure 2: A picture"):
         assert caption in text
     assert "1.one" in text.replace(" ", "").replace("\n", "")
