@@ -16,6 +16,7 @@ from environment.models.protocol import (
     Inputs,
     ModelCallFailed,
     ModelRequest,
+    ResponseSchema,
 )
 from environment.personas import Persona
 
@@ -66,9 +67,11 @@ class RoleAgent(BusAgent):
         inputs: Inputs,
         parse: Callable[[str], T],
         table_image: str | None = None,
+        schema: ResponseSchema | None = None,
     ) -> Answer[T]:
         """Asks the model; on unparseable output re-asks once, quoting the parse error.
-        The table's image goes along when this agent is to see it (its table view)."""
+        The table's image goes along when this agent is to see it (its table view); `schema`
+        is the JSON the reply must be, for endpoints that can constrain decoding to it."""
         image = table_image if self.table_view != "latex" else None
         messages = [
             ChatMessage(role="system", content=self.persona.system_prompt),
@@ -83,6 +86,7 @@ class RoleAgent(BusAgent):
                 inputs=inputs,
                 behaviour=self.persona.behaviour,
                 attempt=attempt,
+                response_schema=schema,
             )
             try:
                 completion = await self.model.complete(request)

@@ -6,7 +6,7 @@ from autogen_core import MessageContext, message_handler
 from pydantic import ValidationError
 
 from agents.base import AgentModel, GaveUp, RoleAgent
-from agents.parsing import OutputParseError, extract_json
+from agents.parsing import OutputParseError, extract_json, response_schema, strict_object
 from environment.messages import InspirationFailed, InspirationOffered, InspirationRequested, Recipe
 from environment.models.protocol import InspirerInputs
 from environment.models.topic_bank import DOMAINS
@@ -33,6 +33,28 @@ def build_prompt(topics_wanted: int, domain: str, subjects: list[str]) -> str:
         '"grouped_header": bool, "row_groups": bool, "striped": bool, "highlights": int, '
         '"totals_row": bool, "footnote": bool, "ruled_grid": bool, "uncertainty": bool}}.'
     )
+
+
+_RECIPE_FLAGS = (
+    "grouped_header",
+    "row_groups",
+    "striped",
+    "totals_row",
+    "footnote",
+    "ruled_grid",
+    "uncertainty",
+)
+INSPIRATION_SCHEMA = response_schema(
+    "inspiration",
+    {
+        "domain": {"type": "string"},
+        "topics": {"type": "array", "items": {"type": "string"}},
+        "recipe": strict_object(
+            {"rows": {"type": "integer"}, "highlights": {"type": "integer"}}
+            | {flag: {"type": "boolean"} for flag in _RECIPE_FLAGS}
+        ),
+    },
+)
 
 
 def parse_inspiration(text: str) -> tuple[str, tuple[str, ...], Recipe]:
@@ -89,6 +111,7 @@ class Inspirer(RoleAgent):
                     ),
                     inputs,
                     parse_inspiration,
+                    schema=INSPIRATION_SCHEMA,
                 )
             ).value
         except GaveUp as error:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from autogen_core import MessageContext, message_handler
 
 from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
-from agents.parsing import OutputParseError, extract_json
+from agents.parsing import OutputParseError, extract_json, response_schema
 from environment.criteria import JURY_CRITERIA
 from environment.messages import QAProposed, TableRendered, VoteCast
 from environment.models.protocol import JurorInputs
@@ -22,6 +22,16 @@ class Verdict:
     accept: bool | None
     failed_criterion: str | None
     rationale: str
+
+
+VERDICT_SCHEMA = response_schema(
+    "verdict",
+    {
+        "verdict": {"type": "string", "enum": ["accept", "reject"]},
+        "failed_criterion": {"type": ["integer", "null"]},
+        "rationale": {"type": "string"},
+    },
+)
 
 
 def build_prompt(inputs: JurorInputs, view: TableView = "latex") -> str:
@@ -53,6 +63,8 @@ def parse_verdict(text: str) -> Verdict:
     if not isinstance(data, dict) or "verdict" not in data:
         raise OutputParseError('expected a JSON object with "verdict"')
     raw = str(data["verdict"]).strip().strip(".!\"' ").lower()
+    if raw in ("abstain", "abstained", "undecided", "cannot judge"):  # no vote, not a "no"
+        return Verdict(None, None, f"abstained: {str(data.get('rationale', '')).strip()[:480]}")
     if raw in ("accept", "accepted", "yes", "true", "valid", "pass", "passed", "correct"):
         accept = True
     elif raw in ("reject", "rejected", "no", "false", "invalid", "fail", "failed", "incorrect"):
@@ -108,6 +120,7 @@ class Juror(RoleAgent):
                 inputs,
                 parse_verdict,
                 table_image=table.image,
+                schema=VERDICT_SCHEMA,
             )
             verdict, model = answer.value, answer.model
         except GaveUp as error:  # no vote is not a "no": abstain

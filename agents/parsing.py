@@ -10,8 +10,27 @@ import json
 import re
 from typing import Any
 
+from json_repair import repair_json
+
+from environment.models.protocol import ResponseSchema
+
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def strict_object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema object with every field required and no others: what OpenAI's strict
+    mode accepts, and what every other server's schema-constrained decoding understands."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def response_schema(name: str, properties: dict[str, Any]) -> ResponseSchema:
+    return ResponseSchema(name=name, definition=json.dumps(strict_object(properties)))
 
 
 class OutputParseError(ValueError):
@@ -27,21 +46,35 @@ def strip_thinking(text: str) -> str:
 
 
 def extract_json(text: str) -> Any:
-    """The first JSON value in fences, or bare, or after prose."""
+    """The first JSON value in fences, or bare, or after prose. JSON as models get it wrong
+    (single quotes, trailing commas, unquoted keys or words, a missing bracket at the end)
+    is repaired rather than re-asked: a re-ask costs a call and often fails the same way."""
     text = strip_thinking(text)
     candidates = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "json")]
     candidates.append(text)
     decoder = json.JSONDecoder()
-    last_error = "no JSON object or array found"
+    first_error: str | None = None
     for candidate in candidates:
         for start in (m.start() for m in re.finditer(r"[\[{]", candidate)):
             try:
                 value, _ = decoder.raw_decode(candidate[start:])
                 return value
             except json.JSONDecodeError as error:
-                last_error = f"invalid JSON: {error.msg} at line {error.lineno}"
+                repaired = repair_json(candidate[start:], return_objects=True)
+                if isinstance(repaired, dict | list) and repaired:
+                    return repaired
+                first_error = first_error or _described(error, candidate, start)
                 break  # the first opening bracket decides; later ones are nested parts
-    raise OutputParseError(last_error)
+    raise OutputParseError(first_error or "no JSON object or array found")
+
+
+def _described(error: json.JSONDecodeError, text: str, start: int) -> str:
+    """The parse error with the reply's line it is on, for the re-ask prompt to quote."""
+    number = text.count("\n", 0, start + error.pos) + 1
+    shown = text.split("\n")[number - 1].strip()[:160]
+    return f"invalid JSON: {error.msg} at line {number}" + (
+        f" (the line: {shown!r})" if shown else ""
+    )
 
 
 _MARKED = re.compile(r"BEGIN_LATEX(.*?)END_LATEX", re.DOTALL)

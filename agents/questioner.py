@@ -5,11 +5,28 @@ from __future__ import annotations
 from autogen_core import MessageContext, message_handler
 
 from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
-from agents.parsing import OutputParseError, extract_json
+from agents.parsing import OutputParseError, extract_json, response_schema, strict_object
 from environment.dedup import drop_near_duplicate_questions
 from environment.messages import DuplicatesDropped, QAProposed, QuestioningFailed, TableRendered
 from environment.models.protocol import QuestionerInputs
 from environment.personas import QUESTION_KINDS, Persona
+
+QUESTIONS_SCHEMA = response_schema(
+    "questions",
+    {
+        "questions": {
+            "type": "array",
+            "items": strict_object(
+                {
+                    "question": {"type": "string"},
+                    "reasoning": {"type": "string"},
+                    "answer": {"type": "string"},
+                    "kind": {"type": "string", "enum": list(QUESTION_KINDS)},
+                }
+            ),
+        }
+    },
+)
 
 
 def build_prompt(inputs: QuestionerInputs, view: TableView = "latex") -> str:
@@ -20,8 +37,8 @@ def build_prompt(inputs: QuestionerInputs, view: TableView = "latex") -> str:
         f"kinds: {', '.join(QUESTION_KINDS)}. A question must be unambiguous and have one "
         "short, checkable answer: a number (with its unit), a name, or yes/no. For each, give "
         "step-by-step reasoning that cites the cells it uses, then the final answer.\n\n"
-        'Reply with a JSON list only: [{"question": str, "reasoning": str, "answer": str, '
-        f'"kind": one of {"|".join(QUESTION_KINDS)}}}, …].'
+        'Reply with JSON only: {"questions": [{"question": str, "reasoning": str, '
+        f'"answer": str, "kind": one of {"|".join(QUESTION_KINDS)}}}, …]}}.'
     )
 
 
@@ -98,6 +115,7 @@ class Questioner(RoleAgent):
                     inputs,
                     parse_questions,
                     table_image=message.image,
+                    schema=QUESTIONS_SCHEMA,
                 )
             ).value
         except GaveUp as error:

@@ -212,6 +212,7 @@ class QARecord(Message):
     accepted: bool
     confidence: float
     votes: tuple[Vote, ...]
+    undecided: bool = False  # too few votes cast (abstentions) for a verdict: rejected
     generator: str
     questioner: str
     attempt: int
@@ -255,7 +256,8 @@ class RunStopping(Message):
     accepted: int
 
 
-IncidentKind = Literal["retry", "failed", "benched", "restored"]
+# "degraded": the server refused a request feature (structured output); it is left out now.
+IncidentKind = Literal["retry", "failed", "benched", "restored", "degraded"]
 
 
 class ModelIncident(Message):

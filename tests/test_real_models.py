@@ -150,6 +150,17 @@ def test_every_role_on_endpoints_reaches_the_target_through_faults(
     )
     # Vision jurors were shown the rendered table.
     assert any(call.images == 1 for call in server.calls if call.role == "juror")
+    # JSON roles asked for their schema (and the fake's replies kept to it); LaTeX is free text.
+    formats = {
+        (call.role, (call.body.get("response_format") or {}).get("type")) for call in server.calls
+    }
+    assert formats == {
+        ("inspirer", "json_schema"),
+        ("generator", None),
+        ("questioner", "json_schema"),
+        ("juror", "json_schema"),
+    }
+    assert not [error for call in server.calls for error in call.schema_errors]
     # The ledger is right to the cent (to a millionth of a dollar, in fact).
     info = json.loads((run_dir / "run.json").read_text())
     ledger = info["ledger"]
@@ -165,6 +176,29 @@ def test_every_role_on_endpoints_reaches_the_target_through_faults(
     # The key went in the Authorization header and nowhere else.
     assert all(call.authorization == f"Bearer {KEY}" for call in server.calls)
     assert KEY not in all_text_written(run_dir, tmp_path / "out") + result.stdout + result.stderr
+
+
+def test_a_server_refusing_json_schema_steps_down_once_and_the_run_goes_on(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    server.refused_formats = frozenset({"json_schema"})
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=4)
+    result = run(str(scenario), "--quiet", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert sum(bool(row["accepted"]) for row in records(tmp_path / "run")) >= 4
+    events = [
+        json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    ]
+    incidents = [e["data"] for e in events if e["kind"] == "ModelIncident"]
+    degraded = [e for e in incidents if e["kind"] == "degraded"]
+    # One step down per model (writer, judge-a, judge-b), each naming what the server said.
+    assert sorted(e["model"] for e in degraded) == ["judge-a", "judge-b", "writer"]
+    assert all("not supported" in e["detail"] and "json_object" in e["detail"] for e in degraded)
+    # Refusals cost no failure: nothing was benched or failed for them.
+    assert not [e for e in incidents if e["kind"] in ("benched", "failed")]
+    after = [c for c in server.calls if c.status == 200 and c.role in ("questioner", "juror")]
+    assert after and all(c.body["response_format"] == {"type": "json_object"} for c in after)
 
 
 def test_a_budget_stops_the_run_below_the_cap_keeping_what_was_accepted(
@@ -245,10 +279,11 @@ def test_a_missing_key_is_named_before_anything_runs(
 
 def test_the_ready_scenarios_validate(tmp_path: Path) -> None:
     names = ["openrouter-paper.yaml", "vllm-local.yaml", "ollama.yaml", "quickstart.yaml"]
+    names.append("local-cpu.yaml")
     paths = [str(ROOT / "scenarios" / name) for name in names]
     result = run("validate", *paths, cwd=tmp_path, key=None)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(": ok") == 4
+    assert result.stdout.count(": ok") == 5
     assert "set OPENROUTER_API_KEY before running" in result.stdout
     assert "vllm-local.yaml: ok" in result.stdout
 

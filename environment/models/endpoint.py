@@ -13,6 +13,7 @@ import contextlib
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -130,6 +131,22 @@ class Benched(ModelCallFailed):
     """The model rests after repeated failures; the call was not sent (again)."""
 
 
+class _FormatRefused(Exception):
+    """The server refused the request's `response_format` (HTTP 400/422 naming it)."""
+
+    def __init__(self, status: int, says: str) -> None:
+        self.reason = f"HTTP {status}{says}"
+        super().__init__(self.reason)
+        self.says = says
+
+
+# A refusal that is about the response format, not about the prompt or the model name.
+_FORMAT_WORDS = re.compile(
+    r"response_format|json_schema|json_object|schema|structured|grammar", re.I
+)
+_WEAKER_FORMAT = {"json_schema": "json_object", "json_object": "none"}
+
+
 class _Retry(Exception):
     def __init__(
         self, reason: str, retry_after_s: float | None = None, slow_down: bool = False
@@ -180,13 +197,25 @@ class EndpointModel:
         self._pacer = RequestPacer(settings.rpm)
         self._jitter = random.Random(jitter_seed)  # backoff only; never shapes the data
         self._session: aiohttp.ClientSession | None = None
+        # What this server is sent as `response_format`: stepped down when it refuses one.
+        self.structured_output: str = (
+            "json_schema" if settings.structured_output == "auto" else settings.structured_output
+        )
 
     @property
     def cache_identity(self) -> str:
         """What, besides the request, decides the answer: the response cache's namespace."""
         s = self.settings
         return json.dumps(
-            [s.base_url, s.model, s.temperature, s.max_tokens, s.shown, s.extra_body],
+            [
+                s.base_url,
+                s.model,
+                s.temperature,
+                s.max_tokens,
+                s.shown,
+                s.extra_body,
+                s.structured_output,
+            ],
             separators=(",", ":"),
             sort_keys=True,
         )
@@ -233,7 +262,21 @@ class EndpointModel:
         }
         if settings.temperature is not None:
             body["temperature"] = settings.temperature
+        response_format = self._response_format(request)
+        if response_format is not None and "response_format" not in settings.extra_body:
+            body["response_format"] = response_format
         return body
+
+    def _response_format(self, request: ModelRequest) -> dict[str, Any] | None:
+        schema = request.response_schema
+        if schema is None or self.structured_output == "none":
+            return None
+        if self.structured_output == "json_object":
+            return {"type": "json_object"}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": schema.name, "schema": schema.parsed(), "strict": True},
+        }
 
     def worst_case_usd(self, request: ModelRequest) -> float:
         """Prompt (over-estimated: 1 token per 2 bytes, images at their ceiling) plus the
@@ -252,8 +295,31 @@ class EndpointModel:
 
     # ---------- calling
     async def complete(self, request: ModelRequest) -> Completion:
-        body = await self._payload(request)
+        while True:
+            body = await self._payload(request)
+            try:
+                return await self._complete(request, body)
+            except _FormatRefused as refused:
+                sent = str(body["response_format"]["type"])
+                if self.settings.structured_output != "auto":  # declared: the user's to fix
+                    await self._count_failure(request, refused.reason)
+                    await self._give_up(
+                        request, f"{refused.reason} (structured_output: {sent} in the scenario)"
+                    )
+                if self.structured_output == sent:  # not yet stepped down by another call
+                    self.structured_output = _WEAKER_FORMAT[sent]
+                    await self._incident(
+                        request,
+                        "degraded",
+                        f"the server refused response_format {sent}{refused.says}; "
+                        f"sending {self.structured_output} from now on",
+                    )
+
+    async def _complete(self, request: ModelRequest, body: dict[str, Any]) -> Completion:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        uses_format = (
+            "response_format" in body and "response_format" not in self.settings.extra_body
+        )
         attempts = self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):
             if self.link.stopping:
@@ -267,7 +333,7 @@ class EndpointModel:
                     await self._pacer.wait_turn(self.link)
                     if self.link.stopping:
                         raise Stopping(self.name, "the run is stopping")
-                    completion = await self._post(data)
+                    completion = await self._post(data, uses_format)
                 self.health.note_success()
                 return completion
             except _Retry as retry:
@@ -330,7 +396,8 @@ class EndpointModel:
             ModelIncident(model=self.name, agent=request.agent, kind=kind, detail=detail)
         )
 
-    async def _post(self, data: bytes) -> Completion:
+    async def _post(self, data: bytes, uses_format: bool = False) -> Completion:
+        started = time.perf_counter()
         try:
             async with self._session_now().post(
                 self._url, data=data, headers=self._headers
@@ -345,6 +412,8 @@ class EndpointModel:
         says = self.link.redact(server_says(raw))
         if status in RETRYABLE_STATUS:
             raise _Retry(f"HTTP {status}{says}", retry_after, slow_down=status == 429)
+        if status in (400, 422) and uses_format and _FORMAT_WORDS.search(says):
+            raise _FormatRefused(status, says)
         if status >= 400:
             hint = {
                 401: " (check the key in api_key_env)",
@@ -352,9 +421,9 @@ class EndpointModel:
                 404: " (check base_url and model)",
             }.get(status, "")
             raise ModelCallFailed(self.name, f"HTTP {status}{says}{hint}")
-        return self._completion(raw, len(data))
+        return self._completion(raw, len(data), time.perf_counter() - started)
 
-    def _completion(self, raw: bytes, request_bytes: int) -> Completion:
+    def _completion(self, raw: bytes, request_bytes: int, seconds: float = 0.0) -> Completion:
         try:
             reply = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -390,6 +459,7 @@ class EndpointModel:
             completion_tokens=completion_tokens,
             cost_usd=self.cost_usd(prompt_tokens, completion_tokens),
             truncated=truncated,
+            seconds=round(seconds, 3),
         )
 
 

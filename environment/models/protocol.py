@@ -6,9 +6,10 @@ inputs (what a simulated model reads), so both kinds sit behind one interface.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+import json
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from environment.messages import Cell, Recipe
 from environment.personas import Behaviour
@@ -77,6 +78,19 @@ class JurorInputs(Contract):
 Inputs = InspirerInputs | GeneratorInputs | RepairInputs | QuestionerInputs | JurorInputs
 
 
+class ResponseSchema(Contract):
+    """The JSON a role's reply must be: sent as `response_format` to endpoints that constrain
+    decoding to a schema (OpenAI, vLLM, llama.cpp's server, Ollama), so small models cannot
+    write invalid JSON. Kept as text so the request stays frozen and hashable."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    definition: str  # the JSON schema, as JSON text
+
+    def parsed(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.definition)
+        return value
+
+
 class ModelRequest(Contract):
     agent: str
     request_id: str  # stable across runs: simulated randomness derives from it
@@ -84,6 +98,7 @@ class ModelRequest(Contract):
     inputs: Inputs
     behaviour: Behaviour
     attempt: int = 1
+    response_schema: ResponseSchema | None = None  # None: free text (LaTeX)
 
 
 class Completion(Contract):
@@ -95,6 +110,7 @@ class Completion(Contract):
     cached: bool = False  # answered from the response cache: no tokens paid
     truncated: bool = False  # stopped at max_tokens: paid for, but not to be used
     redacted: bool = False  # carried a secret, now replaced: used, never cached
+    seconds: float = 0.0  # the call's wall time, for benchmarks (ledger.jsonl keeps it)
 
 
 class ModelCallFailed(Exception):

@@ -26,9 +26,27 @@ def test_json_found_in_the_ugly_variants(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "{'verdict': 'accept', 'rationale': 'sums match',}",  # single quotes, trailing comma
+        '{verdict: "accept", rationale: "ok"}',  # keys unquoted
+        '{"verdict": accept}',  # a bare word
+        '```json\n{"verdict": "accept",\n',  # closing brace and fence missing
+    ],
+)
+def test_json_as_models_get_it_wrong_is_repaired_not_re_asked(text: str) -> None:
+    assert extract_json(text)["verdict"] == "accept"
+
+
+def test_a_repaired_list_keeps_its_items() -> None:
+    text = '[{"question": "Total?", "answer": "12",}, {"question": "Max?", "answer": "9"},]'
+    assert [q["answer"] for q in parse_questions(text)] == ["12", "9"]
+
+
+@pytest.mark.parametrize(
     "text, fragment",
     [
-        ('```json\n{"verdict": "accept",\n', "invalid JSON"),
+        ("Thinking.\nVerdict: {", r"invalid JSON: .* at line 2 \(the line: 'Verdict: \{'\)"),
         ("I will answer in the next message.", "no JSON"),
         ('<think>still thinking {"verdict": "accept"}', "no JSON"),
     ],

@@ -56,6 +56,7 @@ class Call:
     digest: str = ""  # of the request body: the same request sent twice has the same one
     prompt: str = ""
     body: dict[str, Any] = field(default_factory=dict)  # without the messages
+    schema_errors: list[str] = field(default_factory=list)  # the reply against its schema
 
 
 @dataclass
@@ -78,6 +79,9 @@ class FakeOpenAI:
     )
     required_key: str | None = None  # GET /models checks it when set
     table_documents: tuple[str, ...] = ()  # the generator's answers, in turn, when given
+    # `response_format` types this server refuses with a 400, as servers without
+    # constrained decoding do; the others it honours (pure JSON, in the schema's shape).
+    refused_formats: frozenset[str] = frozenset()
     _planned: deque[str] = field(default_factory=deque)
     _every: int = 0
     _every_kinds: list[str] = field(default_factory=list)
@@ -200,12 +204,20 @@ class FakeOpenAI:
             return web.json_response(
                 {"error": {"message": message}}, status=call.status, headers=headers
             )
+        response_format = body.get("response_format")
+        format_type = response_format.get("type") if isinstance(response_format, dict) else None
+        if format_type in self.refused_formats:
+            call.status = 400
+            message = f"response_format type {format_type} is not supported by this server"
+            return web.json_response({"error": {"message": message}}, status=400)
         if fault == "malformed":
             return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         if fault == "empty":
             return web.json_response({"id": "x", "choices": [], "usage": None})
         seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16)
         text = self.answer(role, prompt, random.Random(seed))
+        if format_type in ("json_schema", "json_object") and role in _JSON_ROLES:
+            text, call.schema_errors = _as_structured(text, response_format)
         finish = "stop"
         if fault == "echo-key":
             key = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -280,6 +292,76 @@ class FakeOpenAI:
                 }
             )
         return "<think>Let me read the table.</think>\n```json\n" + json.dumps(pairs) + "\n```"
+
+
+_JSON_ROLES = ("inspirer", "questioner", "juror")
+
+
+def _as_structured(text: str, response_format: dict[str, Any]) -> tuple[str, list[str]]:
+    """The answer as constrained decoding gives it: bare JSON in the schema's shape (a list of
+    questions under the schema's one array field), checked against the schema."""
+    found = re.search(r"[\[{].*[\]}]", text, re.DOTALL)
+    value: Any = json.loads(found.group(0)) if found else {}
+    if response_format.get("type") != "json_schema":
+        return json.dumps(value), []
+    schema = response_format["json_schema"]["schema"]
+    if isinstance(value, list):
+        arrays = [k for k, v in schema["properties"].items() if v.get("type") == "array"]
+        value = {arrays[0]: value}
+    if schema.get("additionalProperties") is False:  # constrained: only the schema's fields
+        value = _shaped(value, schema)
+    return json.dumps(value), schema_errors(value, schema)
+
+
+def _shaped(value: Any, schema: dict[str, Any]) -> Any:
+    """What a constrained decoder writes from our canned answer: the schema's fields only,
+    missing ones filled with an empty value of their type."""
+    if schema.get("type") == "object" and isinstance(value, dict):
+        empty = {"string": "", "integer": 0, "boolean": False, "array": [], "object": {}}
+        shaped = {}
+        for key, sub in schema["properties"].items():
+            kind = sub.get("type")
+            kind = next(k for k in kind if k != "null") if isinstance(kind, list) else kind
+            fallback = None if "null" in (sub.get("type") or []) else empty.get(kind)
+            shaped[key] = _shaped(value[key], sub) if key in value else fallback
+        return shaped
+    if schema.get("type") == "array" and isinstance(value, list):
+        return [_shaped(item, schema.get("items", {})) for item in value]
+    return value
+
+
+def schema_errors(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
+    """The JSON-schema subset our roles use (type, properties, required, additionalProperties,
+    items, enum): every way `value` breaks it."""
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
+    checks = {
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "null": lambda v: v is None,
+    }
+    if kinds and not any(checks[kind](value) for kind in kinds):
+        return [f"{where}: {type(value).__name__}, not {'|'.join(kinds)}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where}: {value!r} not in {schema['enum']}"]
+    errors: list[str] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        errors += [
+            f"{where}: lacks {key}" for key in schema.get("required", []) if key not in value
+        ]
+        if schema.get("additionalProperties") is False:
+            errors += [f"{where}: extra {key}" for key in value if key not in properties]
+        for key, sub in properties.items():
+            if key in value:
+                errors += schema_errors(value[key], sub, f"{where}.{key}")
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            errors += schema_errors(item, schema.get("items", {}), f"{where}[{index}]")
+    return errors
 
 
 def _prompt_text(messages: list[dict[str, Any]]) -> tuple[str, int]:
