@@ -162,7 +162,14 @@ def build_participants(
                 Participant(agent, settings.role, persona.name, ROLE_CONSUMES[settings.role])
             )
     consensus = scenario.consensus
-    curator = Curator("curator", jurors, consensus.rule, consensus.k, consensus.tiebreaker)
+    curator = Curator(
+        "curator",
+        jurors,
+        consensus.rule,
+        consensus.k,
+        consensus.tiebreaker,
+        consensus.quorum_of(len(jurors)),
+    )
     participants.append(Participant(curator, "curator", "curator", ROLE_CONSUMES["curator"]))
     return participants
 
@@ -250,7 +257,7 @@ async def run_command(args: argparse.Namespace) -> int:
     from environment.bus import AgentFailure
     from environment.console import RunConsole
     from environment.personas import load_personas
-    from environment.scenario import Scenario, check_scenario, load_scenario
+    from environment.scenario import Scenario, check_scenario, load_scenario, scenario_warnings
     from environment.store import RunStore
     from environment.world import new_run_directory, run_info, run_world
     from renderers.chromium import check_assets, chromium_path
@@ -295,6 +302,8 @@ async def run_command(args: argparse.Namespace) -> int:
                 "scenarios/quickstart.yaml (or --resume RUN_DIR)"
             )
         scenario = apply_overrides(load_scenario(Path(args.scenario), personas), args)
+        for warning in scenario_warnings(scenario):
+            print(f"warning: {warning}", file=sys.stderr)
         keys = await check_endpoints(scenario)  # a missing key, a dead server: before a folder
         directory = (
             Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
@@ -394,11 +403,13 @@ def finish(
 def validate_command(args: argparse.Namespace) -> int:
     """Checks each scenario (schema, names, roles); says which keys the run will need."""
     from environment.personas import load_personas
-    from environment.scenario import load_scenario
+    from environment.scenario import load_scenario, scenario_warnings
 
     personas = load_personas(PERSONAS_DIR)
     for name in args.scenarios:
         scenario = load_scenario(Path(name), personas)
+        for warning in scenario_warnings(scenario):
+            print(f"{name}: warning: {warning}")
         endpoints = endpoint_key_envs(scenario)
         needs = sorted({env for env in endpoints.values() if env})
         missing = [env for env in needs if not os.environ.get(env)]

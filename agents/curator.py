@@ -13,13 +13,20 @@ class Curator(BusAgent):
     role = "curator"
 
     def __init__(
-        self, name: str, jurors: list[str], rule: Rule, k: int | None, tiebreaker: str | None
+        self,
+        name: str,
+        jurors: list[str],
+        rule: Rule,
+        k: int | None,
+        tiebreaker: str | None,
+        quorum: int | None = None,
     ) -> None:
         super().__init__(name, description="curator")
         self.jurors = sorted(jurors)
         self.rule = rule
         self.k = k
         self.tiebreaker = tiebreaker
+        self.quorum = quorum if quorum is not None else len(jurors) // 2 + 1
         self._proposals: dict[str, QAProposed] = {}
         self._votes: dict[str, dict[str, VoteCast]] = {}
 
@@ -45,6 +52,7 @@ class Curator(BusAgent):
             self.rule,
             k=self.k,
             tiebreaker=self.tiebreaker,
+            quorum=self.quorum,
         )
         del self._proposals[qa_id], self._votes[qa_id]
         record = QARecord(
@@ -60,6 +68,7 @@ class Curator(BusAgent):
             kind=proposal.kind,
             accepted=decision.accepted,
             confidence=decision.confidence,
+            undecided=decision.undecided,
             votes=tuple(
                 Vote(
                     juror=v.juror,

@@ -13,7 +13,7 @@ Rule = Literal["majority", "k_of_n", "unanimous"]
 class Ballot:
     juror: str
     persona: str
-    verdict: bool | None  # None: abstained (its model failed), counted neither way
+    verdict: bool | None  # None: abstained (could not judge), counted neither way
 
 
 @dataclass(frozen=True)
@@ -21,22 +21,29 @@ class Decision:
     accepted: bool
     confidence: float  # share of votes that agree with the verdict
     tie_broken_by: str | None = None
+    undecided: bool = False  # fewer votes cast than the quorum: rejected, not judged
 
 
 def decide(
-    ballots: Sequence[Ballot], rule: Rule, *, k: int | None = None, tiebreaker: str | None = None
+    ballots: Sequence[Ballot],
+    rule: Rule,
+    *,
+    k: int | None = None,
+    tiebreaker: str | None = None,
+    quorum: int = 1,
 ) -> Decision:
     """Applies a vote rule.
 
     majority: more yes than no; a tie goes to the tiebreaker persona's vote, or to reject
     when there is none (a dataset should not grow on a coin flip). k_of_n: at least k yes.
-    unanimous: every vote yes. Abstentions count neither way; with no vote at all, reject.
+    unanimous: every vote yes. Abstentions count neither way; fewer than `quorum` votes cast
+    (at least one) is no verdict: rejected as undecided, so a lone vote cannot carry a pair.
     """
     if not ballots:
         raise ValueError("no votes to decide on")
     cast = [ballot for ballot in ballots if ballot.verdict is not None]
-    if not cast:
-        return Decision(accepted=False, confidence=0.0)
+    if len(cast) < max(quorum, 1):
+        return Decision(accepted=False, confidence=0.0, undecided=True)
     ballots = cast
     yes = sum(1 for ballot in ballots if ballot.verdict)
     no = len(ballots) - yes

@@ -96,7 +96,9 @@ class RunReport:
         with_verdict: dict[str, list[bool]] = defaultdict(list)
         pair_agree: dict[tuple[str, str], list[bool]] = defaultdict(list)
         ratings: list[list[bool]] = []
+        abstained: Counter[str] = Counter()
         for record in self.records:
+            abstained.update(v.juror for v in record.votes if v.verdict is None)
             votes = {v.juror: v.verdict for v in record.votes if v.verdict is not None}
             if set(votes) == set(jurors):
                 ratings.append([votes[j] for j in jurors])
@@ -111,6 +113,8 @@ class RunReport:
             "kappa": fleiss_kappa(ratings),
             "with_verdict": {j: sum(v) / len(v) for j, v in with_verdict.items() if v},
             "matrix": {key: sum(v) / len(v) for key, v in pair_agree.items() if v},
+            "abstained": {j: abstained[j] for j in jurors},
+            "undecided": sum(1 for record in self.records if record.undecided),
         }
 
     def _duplicates(self) -> str:
@@ -256,9 +260,11 @@ class RunReport:
             "each juror's agreement with the verdict",
             [(j, v, f"{v:.1%}") for j, v in sorted(jury["with_verdict"].items())],
         )
+        abstentions = ", ".join(f"{html.escape(j)} {n}" for j, n in jury["abstained"].items())
         return (
             f"<section><h2>Jury</h2><table><tr><th>agreement</th>{header}</tr>{rows}"
-            f"</table>{chart}</section>"
+            f"</table>{chart}<p>abstentions per juror: {abstentions}; pairs undecided (fewer "
+            f"votes than the quorum): {jury['undecided']}</p></section>"
         )
 
     @staticmethod

@@ -54,6 +54,10 @@ class OpenAIModelSettings(Strict):
     max_retries: int = Field(default=5, ge=0, le=20)
     retry_base_s: float = Field(default=1.0, ge=0.01, le=60)  # first backoff; doubles
     vision: bool = False
+    # How replies are held to their role's JSON schema: `json_schema` (constrained decoding:
+    # OpenAI, vLLM, llama.cpp server, Ollama), `json_object` (any JSON), `none`. `auto` starts
+    # at json_schema and steps down, once and for the run, when the server refuses it.
+    structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
     # What a questioner or juror on this model is shown of a table: its LaTeX source, the
     # rendered image (vision models only), or both. Default: both if vision, else latex.
     table_input: Literal["latex", "image", "both"] | None = None
@@ -114,6 +118,11 @@ class ConsensusSettings(Strict):
     rule: Literal["majority", "k_of_n", "unanimous"] = "majority"
     k: int | None = Field(default=None, ge=1, le=100)
     tiebreaker: str | None = None
+    # Votes a verdict needs (abstentions do not count); default: a majority of the jury.
+    quorum: int | None = Field(default=None, ge=1, le=100)
+
+    def quorum_of(self, jurors: int) -> int:
+        return self.quorum if self.quorum is not None else jurors // 2 + 1
 
     @model_validator(mode="after")
     def _k_only_for_k_of_n(self) -> ConsensusSettings:
@@ -191,6 +200,33 @@ def load_scenario(path: Path, personas: dict[str, Persona]) -> Scenario:
     return scenario
 
 
+def _jury_mix(scenario: Scenario) -> tuple[int, int, list[str]]:
+    """Jurors on real and on simulated models, and the questioners' real models."""
+    simulated = {
+        name for name, model in scenario.models.items() if isinstance(model, SimulatedModelSettings)
+    }
+    jurors = [a for a in scenario.agents if a.role == "juror" for _ in range(a.count)]
+    real_jurors = sum(1 for a in jurors if a.model not in simulated)
+    real_questioners = [
+        a.model for a in scenario.agents if a.role == "questioner" and a.model not in simulated
+    ]
+    return real_jurors, len(jurors) - real_jurors, real_questioners
+
+
+def scenario_warnings(scenario: Scenario) -> list[str]:
+    """Allowed, but likely not what the user meant: said at load, before any call."""
+    real_jurors, simulated_jurors, real_questioners = _jury_mix(scenario)
+    warnings = []
+    if real_questioners and simulated_jurors:
+        quorum = scenario.consensus.quorum_of(real_jurors + simulated_jurors)
+        warnings.append(
+            f"{simulated_jurors} simulated juror(s) cannot judge questions a real model "
+            f"({', '.join(sorted(set(real_questioners)))}) writes: they abstain, and those "
+            f"questions are decided by the {real_jurors} real juror(s) alone (quorum {quorum})"
+        )
+    return warnings
+
+
 def check_scenario(
     scenario: Scenario, personas: dict[str, Persona], source: YamlSource | None = None
 ) -> None:
@@ -228,6 +264,21 @@ def check_scenario(
     if scenario.consensus.rule == "k_of_n" and (scenario.consensus.k or 0) > jurors:
         raise fail(
             ["consensus", "k"], f"k is {scenario.consensus.k} but there are only {jurors} jurors"
+        )
+    if (scenario.consensus.quorum or 0) > jurors:
+        raise fail(
+            ["consensus", "quorum"],
+            f"quorum is {scenario.consensus.quorum} but there are only {jurors} jurors",
+        )
+    real_jurors, simulated_jurors, real_questioners = _jury_mix(scenario)
+    quorum = scenario.consensus.quorum_of(jurors)
+    if real_questioners and simulated_jurors and real_jurors < quorum:
+        raise fail(
+            ["agents"],
+            f"questioner {real_questioners[0]} is a real model, but only {real_jurors} of "
+            f"{jurors} jurors are: simulated jurors abstain on questions a real model writes, "
+            f"and a verdict needs {quorum} votes (consensus.quorum), so every such question "
+            "would be undecided; put more jurors on real models or lower consensus.quorum",
         )
     if scenario.budget is not None:
         for name, model in scenario.models.items():

@@ -24,27 +24,21 @@ def judge(
     truth = oracle.judge(table_id, grid, question, answer)
     slack = (1 - skill) * 0.3
     if truth is None:
-        # A question the oracle never saw (a real questioner wrote it): judge on form alone.
-        readable = oracle.view(table_id, grid) is not None
-        valid = readable and bool(answer.strip()) and question.endswith("?")
-        criterion = None if valid else "the question is clear"
-        rationale = (
-            "Question is well formed and the table supports a direct reading."
-            if valid
-            else "The question or table is not usable."
+        # A question the oracle never saw (a real questioner wrote it): a simulated juror
+        # knows nothing about it, so it abstains rather than vote on form alone.
+        abstention = {"verdict": "abstain", "rationale": "no simulated truth for this question"}
+        return "```json\n" + json.dumps(abstention) + "\n```"
+    valid, criterion = truth.valid, truth.failed_criterion
+    rationale = (
+        "Recomputed from the table; the stated answer matches."
+        if valid
+        else f"Fails: {criterion}. "
+        + (
+            f"Recomputing gives {truth.correct_answer}, not {answer}."
+            if truth.correct_answer
+            else "The table does not support this question."
         )
-    else:
-        valid, criterion = truth.valid, truth.failed_criterion
-        rationale = (
-            "Recomputed from the table; the stated answer matches."
-            if valid
-            else f"Fails: {criterion}. "
-            + (
-                f"Recomputing gives {truth.correct_answer}, not {answer}."
-                if truth.correct_answer
-                else "The table does not support this question."
-            )
-        )
+    )
     if valid and rng.random() < behaviour.false_reject + slack:
         valid, criterion = False, "the answer is valid"
         rationale = "I could not confirm the figure from the table."

@@ -60,3 +60,11 @@ def test_an_abstention_counts_neither_way() -> None:
 def test_no_vote_at_all_rejects() -> None:
     decision = decide(ballots(None, None, None), "majority")
     assert not decision.accepted and decision.confidence == 0.0
+
+
+def test_fewer_votes_than_the_quorum_is_undecided_not_a_verdict() -> None:
+    # Two abstentions leave one "yes": a lone vote must not carry a pair.
+    lone = decide(ballots(True, None, None), "majority", quorum=2)
+    assert not lone.accepted and lone.undecided and lone.confidence == 0.0
+    enough = decide(ballots(True, None, True), "majority", quorum=2)
+    assert enough.accepted and not enough.undecided

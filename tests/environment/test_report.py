@@ -56,6 +56,10 @@ def test_report_holds_the_figures(report: Path) -> None:
     text = report.read_text()
     assert "Fleiss&#x27; kappa" in text and "<svg" in text and "juror" in text
     assert "http" not in text.split("<body>")[1]
+    # Simulated jurors with the oracle's truth never abstain: every count is there, and 0.
+    abstentions = text.split("abstentions per juror: ")[1].split(";")[0]
+    assert abstentions.count(" 0") == 3, abstentions
+    assert "pairs undecided (fewer votes than the quorum): 0" in text
 
 
 async def test_report_page_filters_and_stays_offline(report: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from environment.personas import Persona
-from environment.scenario import load_scenario
+from environment.scenario import load_scenario, scenario_warnings
 from environment.yaml_source import UserInputError
 from tests.conftest import ROOT, SCENARIO
 
@@ -189,3 +189,39 @@ def test_overrides_obey_the_schema_bounds(tmp_path: Path, flag: str, value: str)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"error: {flag}:")
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_a_jury_that_can_never_reach_its_quorum_on_real_questions_is_refused(
+    tmp_path: Path, personas: dict[str, Persona]
+) -> None:
+    real_questioner = scenario_text(
+        **{
+            "models:\n": "models:\n" + ENDPOINT,
+            "role: questioner, persona: puzzle-setter, model: sim-careful": (
+                "role: questioner, persona: puzzle-setter, model: judge"
+            ),
+            "role: juror, persona: auditor, model: sim-careful": (
+                "role: juror, persona: auditor, model: judge"
+            ),
+        }
+    )
+    # One real juror of three, quorum 2 (a majority): the simulated two abstain.
+    with pytest.raises(UserInputError, match=r"agents: questioner judge is a real model.*quorum"):
+        load(tmp_path, real_questioner, personas)
+    # With a quorum of one it loads, and the warning says who decides.
+    lowered = real_questioner.replace("tiebreaker: auditor}", "tiebreaker: auditor, quorum: 1}")
+    path = tmp_path / "lowered.yaml"
+    path.write_text(lowered)
+    warnings = scenario_warnings(load_scenario(path, personas))
+    assert len(warnings) == 1 and "2 simulated juror(s)" in warnings[0]
+    assert "the 1 real juror(s) alone (quorum 1)" in warnings[0]
+
+
+def test_a_quorum_larger_than_the_jury_is_refused(
+    tmp_path: Path, personas: dict[str, Persona]
+) -> None:
+    text = scenario_text(**{"tiebreaker: auditor}": "tiebreaker: auditor, quorum: 4}"})
+    with pytest.raises(
+        UserInputError, match=r"consensus\.quorum: quorum is 4 but there are only 3 jurors"
+    ):
+        load(tmp_path, text, personas)

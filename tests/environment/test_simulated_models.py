@@ -226,3 +226,28 @@ def test_personas_load(personas: dict[str, Persona]) -> None:
     assert {"cartographer", "analyst", "puzzle-setter", "auditor", "skimmer", "pedant"} <= set(
         personas
     )
+
+
+async def test_a_simulated_juror_abstains_on_a_question_it_has_no_truth_for(
+    renderer: ChromiumRenderer,
+) -> None:
+    # A real questioner's question: voting on its form alone let wrong answers in.
+    model = SimulatedModel("m", 1.0, 13, Oracle())
+    grid = await grid_for(renderer, RECIPES[1], 3)
+    vote = await model.complete(
+        request(
+            JurorInputs(
+                latex="",
+                qa_id="q",
+                table_id="t1",
+                topic="Topic",
+                grid=grid,
+                question="What is the average number of employees per facility?",
+                answer="225",
+                reasoning="",
+            ),
+            Behaviour(false_accept=0.0, false_reject=0.0, faults=Faults()),
+        )
+    )
+    verdict = parse_verdict(vote.text)
+    assert verdict.accept is None and verdict.rationale.startswith("abstained")
