@@ -119,7 +119,7 @@ class YamlSource:
         try:
             return model.model_validate(self.data if data is None else data)
         except ValidationError as error:
-            first = error.errors()[0]
+            first = _most_telling(error.errors())
             given = self.data if data is None else data
             location = _user_location(first["loc"], given)
             if first["type"] == "union_tag_invalid":
@@ -144,6 +144,25 @@ class YamlSource:
             if location and location[-1] in SECRET_KEYS:  # what was given may be a key
                 raise self.error(location, first["msg"]) from None
             raise self.error(location, _short(first["msg"], first.get("input"))) from None
+
+
+def _most_telling(errors: Sequence[Any]) -> Any:
+    """The error to report: pydantic lists a misspelt required key (`agnets:`) as both a
+    missing `agents` and an unknown `agnets`; the unknown one, with its "did you mean",
+    says what to fix, while "agents: required key is missing" puzzles."""
+    first = errors[0]
+    if first["type"] != "missing":
+        return first
+    parent, wanted = tuple(first["loc"][:-1]), str(first["loc"][-1])
+    for other in errors:
+        location = tuple(other["loc"])
+        if (
+            other["type"] == "extra_forbidden"
+            and location[:-1] == parent
+            and difflib.get_close_matches(str(location[-1]), [wanted], n=1, cutoff=0.6)
+        ):
+            return other
+    return first
 
 
 def _is_union_tag(part: int | str) -> bool:

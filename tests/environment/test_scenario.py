@@ -69,6 +69,12 @@ def test_quickstart_is_valid(personas: dict[str, Persona]) -> None:
             {"skill: 0.95}": "skill: 2}"},
             r"models\.sim-careful\.skill: .*less than or equal to 1",
         ),
+        # A misspelt required key is named as written, with the key it was meant to be.
+        ({"agents:\n": "agnets:\n"}, r"s\.yaml:\d+: agnets: unknown key 'agnets' \(did you mean"),
+        (
+            {"role: juror, persona: auditor": "rol: juror, persona: auditor"},
+            r"agents\.3\.rol: unknown key 'rol' \(did you mean 'role'\?\)",
+        ),
     ],
 )
 def test_bad_scenarios_name_file_line_and_key(
