@@ -109,8 +109,9 @@ class _Worker:
         scroll: bool = False,
         timeout_s: float | None = None,
     ) -> dict[str, object]:
-        """TeX's reply for one picture; `scroll`: go on after errors. A reply that takes
-        longer than `timeout_s` costs the process (TeX cannot be interrupted otherwise)."""
+        """TeX's reply for one picture; `scroll`: go on after errors. Past `timeout_s` the
+        engine ends its TeX thread and says so; if even that reply does not come, the
+        process goes."""
         timeout_s = timeout_s or self.timeout_s
         if self.process is None or self.process.returncode is not None:
             self.process = await self.start()
@@ -123,11 +124,13 @@ class _Worker:
             "libraries": libraries,
             "packages": packages,
             "mode": "scroll" if scroll else "stop",
+            "budget_s": timeout_s,  # the engine stops its TeX thread then, and lives on
         }
         process.stdin.write((json.dumps(request) + "\n").encode())
         try:
             await process.stdin.drain()
-            line = await asyncio.wait_for(process.stdout.readline(), timeout_s)
+            # Past the engine's own budget: the engine itself hangs, and the process goes.
+            line = await asyncio.wait_for(process.stdout.readline(), timeout_s + 15)
         except (TimeoutError, ConnectionError):
             await self.stop()
             return {"error": f"picture took longer than {timeout_s:.0f} s", "timeout": True}

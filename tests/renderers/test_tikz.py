@@ -99,6 +99,20 @@ async def test_a_font_the_engine_lacks_fails_one_picture_not_the_engine() -> Non
         await tikz.close()
 
 
+async def test_a_picture_that_loops_is_stopped_and_the_engine_lives_on() -> None:
+    # TeX cannot be interrupted in its own thread; ending the engine's TeX thread at the
+    # budget keeps the process, its compiled engine and its memory images.
+    tikz = TikzRenderer(timeout_s=2)
+    try:
+        looping = await tikz.render(r"\begin{tikzpicture}\def\x{\x}\x\end{tikzpicture}")
+        after = await tikz.render(r"\begin{tikzpicture}\node {ok};\end{tikzpicture}")
+        assert isinstance(looping, TikzFailure) and "longer than 2 s" in looping.message
+        assert isinstance(after, str) and after.startswith("<svg")
+        assert tikz.engine_starts == 1
+    finally:
+        await tikz.close()
+
+
 async def test_pgfplots_pictures_start_from_an_image_with_pgfplots_loaded(
     renderer: ChromiumRenderer,
 ) -> None:
