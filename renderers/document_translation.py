@@ -19,6 +19,7 @@ from renderers.latex_vocabulary import (
     SECTIONS,
     TABULAR_ENVS,
 )
+from renderers.pgfpie import expand_pie
 from renderers.table_translation import TableTranslator
 from renderers.translation import (
     Picture,
@@ -127,7 +128,9 @@ class DocumentTranslator(TableTranslator):
             align = {"center": "center", "flushleft": "left", "flushright": "right"}[name]
             return f'<div style="text-align:{align}">{self.nodes(list(node.nodelist))}</div>'
         if name in ("tikzpicture", "circuitikz"):
-            picture = Picture(len(self.pictures), self.line_of(node), node.latex_verbatim())
+            # pgf-pie is not in the engine: its \pie goes as the TikZ it stands for.
+            source = expand_pie(node.latex_verbatim())
+            picture = Picture(len(self.pictures), self.line_of(node), source)
             self.pictures.append(picture)
             return picture_placeholder(picture.index)
         if name == "adjustbox":

@@ -9,6 +9,7 @@ import pytest
 
 from renderers.chromium import ChromiumRenderer
 from renderers.errors import LatexRenderError
+from renderers.pgfpie import pie_tikz
 from renderers.svg_sanitize import sanitize_svg
 from renderers.tikz import TikzFailure, TikzRenderer
 from tests.conftest import ink_share, png_image
@@ -177,3 +178,30 @@ def test_svg_with_entities_is_refused() -> None:
         sanitize_svg(
             '<!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg">&a;</svg>'
         )
+
+
+def test_pie_slices_follow_pgf_pie_conventions() -> None:
+    drawn = pie_tikz("rotate=90", "30/Rent, 70/{Food, drink}")
+    assert drawn is not None
+    # Counter-clockwise from `rotate`, shares of 100 by default, numbers shown with a %.
+    assert "arc (90.000:198.000:3.0)" in drawn and "arc (198.000:450.000:3.0)" in drawn
+    assert "node {30\\%}" in drawn and "label={144.000:{Food, drink}}" not in drawn
+    assert "{Food, drink}" in drawn
+    auto = pie_tikz("sum=auto, after number=, radius=2", "1/a, 3/b")
+    assert auto is not None and "arc (0.000:90.000:2.0)" in auto and "node {1}" in auto
+    assert pie_tikz("", r"\x/a") is None  # not numbers: left to TeX, which names the problem
+
+
+async def test_a_pgf_pie_chart_draws_with_its_legend(renderer: ChromiumRenderer) -> None:
+    source = r"""\documentclass{article}
+\usepackage{pgf-pie}
+\begin{document}
+\begin{tikzpicture}
+\pie[text=legend, radius=2, color={red, blue, green}]{50/North, 30/South, 20/East}
+\end{tikzpicture}
+\end{document}"""
+    result = await renderer.render(source)
+    assert not result.warnings, result.warnings
+    words = set(result.text.split())
+    assert {"North", "South", "East", "50%", "30%", "20%"} <= words
+    assert ink_share(png_image(result.png)) > 0.05  # the slices are filled

@@ -1,0 +1,139 @@
+"""`pgf-pie`'s `\\pie` as plain TikZ, since the TeX engine has no pgf-pie: the slices, their
+numbers and labels (or a legend) drawn as the package draws them, from its documented
+options (`radius`, `color`, `sum`, `rotate`, `explode`, `pos`, `text`, `before number`,
+`after number`, `hide number`, `hide label`, `change direction`). The `square`, `cloud` and
+`polar` layouts are drawn as an ordinary pie.
+"""
+
+from __future__ import annotations
+
+import re
+
+from renderers.macros import braced_group, optional_group
+from renderers.translation import key_values
+
+_PIE = re.compile(r"\\pie(?![A-Za-z@])")
+_DEFAULT_COLORS = (
+    "blue!60, cyan!60, yellow!60, orange!60, red!60, blue!60!cyan!60, cyan!60!yellow!60, "
+    "red!60!cyan!60, red!60!blue!60, orange!60!cyan!60"
+)
+
+
+def _split(text: str) -> list[str]:
+    """Comma-separated items, commas inside braces kept."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        if char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+            continue
+        depth += (char == "{") - (char == "}")
+        current += char
+    if current.strip():
+        items.append(current.strip())
+    return items
+
+
+def _unbrace(text: str) -> str:
+    text = text.strip()
+    return text[1:-1].strip() if text.startswith("{") and text.endswith("}") else text
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def pie_tikz(options: str, data: str) -> str | None:
+    """The TikZ for one `\\pie[options]{data}`, or None when its data are not numbers."""
+    settings = key_values(options)
+    slices = []
+    for item in _split(data):
+        value, _, label = item.partition("/")
+        number = _number(value)
+        if number is None:
+            return None
+        slices.append((value.strip(), number, _unbrace(label)))
+    if not slices:
+        return None
+    radius = _number(_unbrace(settings.get("radius", "3"))) or 3.0
+    colors = _split(_unbrace(settings.get("color", _DEFAULT_COLORS))) or _split(_DEFAULT_COLORS)
+    explodes = [_number(e) or 0.0 for e in _split(_unbrace(settings.get("explode", "0")))]
+    explodes = explodes or [0.0]
+    sum_setting = _unbrace(settings.get("sum", "100"))
+    total = sum(n for _, n, _ in slices) if sum_setting == "auto" else _number(sum_setting)
+    total = total or 100.0
+    after_default = r"\%" if sum_setting == "100" else ""
+    before = _unbrace(settings.get("before number", ""))
+    after = _unbrace(settings.get("after number", after_default))
+    text = _unbrace(settings.get("text", "label"))
+    style = _unbrace(settings.get("style", "thick"))
+    direction = -1 if "change direction" in settings else 1
+    angle = _number(_unbrace(settings.get("rotate", "0"))) or 0.0
+    position = _unbrace(settings.get("pos", "0,0"))
+    out = [f"\\begin{{scope}}[shift={{({position})}}]"]
+    for index, (written, value, label) in enumerate(slices):
+        span = direction * value / total * 360
+        start, end = angle, angle + span
+        angle = end
+        middle = (start + end) / 2
+        explode = explodes[index % len(explodes)]
+        fill = colors[index % len(colors)]
+        origin = f"({middle:.3f}:{explode:.3f})"
+        out.append(
+            f"\\draw[line join=round,fill={{{fill}}},{style}] {origin} -- ++({start:.3f}:{radius})"
+            f" arc ({start:.3f}:{end:.3f}:{radius}) -- cycle;"
+        )
+        inner = (max(min((abs(span) - 10) / 110 * -0.3, 0), -0.5) + 0.8) * radius
+        number = "" if "hide number" in settings else f"{before}{written}{after}"
+        if text == "inside":
+            out.append(
+                f"\\path {origin} -- ++({middle:.3f}:{inner:.3f}) node[align=center] "
+                f"{{{'' if 'hide label' in settings else label}\\\\{number}}};"
+            )
+            continue
+        if text in ("label", "pin") and "hide label" not in settings:
+            out.append(
+                f"\\path {origin} -- ++({middle:.3f}:{radius}) "
+                f"node[inner sep=0, {text}={{{middle:.3f}:{{{label}}}}}] {{}};"
+            )
+        out.append(f"\\path {origin} -- ++({middle:.3f}:{inner:.3f}) node {{{number}}};")
+    if text == "legend" and "hide label" not in settings:
+        out.append(
+            "\\coordinate[xshift=0.8cm, yshift={"
+            f"{(len(slices) * 0.5 + 1) * 0.5:.3f}cm}}] (pie legend) at (current bounding box.east);"
+        )
+        for index, (_, _, label) in enumerate(slices):
+            fill = colors[index % len(colors)]
+            out.append(
+                f"\\node[draw, fill={{{fill}}}, {style}, below of=pie legend, node distance=0.5cm,"
+                f" label={{0:{{{label}}}}}] (pie legend) {{}};"
+            )
+    out.append("\\end{scope}")
+    return " ".join(out)
+
+
+def expand_pie(picture: str) -> str:
+    """Each `\\pie` of a picture as TikZ, on its own line count (error lines stay right)."""
+    out: list[str] = []
+    position = 0
+    for match in _PIE.finditer(picture):
+        if match.start() < position:
+            continue
+        cursor, options = match.end(), ""
+        found = optional_group(picture, cursor)
+        if found is not None:
+            options, cursor = found
+        braced = braced_group(picture, cursor)
+        if braced is None:
+            continue
+        drawn = pie_tikz(options, braced[0])
+        if drawn is None:
+            continue
+        consumed = picture[match.start() : braced[1]]
+        out += [picture[position : match.start()], drawn + "\n" * consumed.count("\n")]
+        position = braced[1]
+    out.append(picture[position:])
+    return "".join(out)
