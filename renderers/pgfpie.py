@@ -49,7 +49,7 @@ def _number(text: str) -> float | None:
 def pie_tikz(options: str, data: str) -> str | None:
     """The TikZ for one `\\pie[options]{data}`, or None when its data are not numbers."""
     settings = key_values(options)
-    slices = []
+    slices: list[tuple[str, float, str]] = []
     for item in _split(data):
         value, _, label = item.partition("/")
         number = _number(value)
@@ -74,8 +74,8 @@ def pie_tikz(options: str, data: str) -> str | None:
     angle = _number(_unbrace(settings.get("rotate", "0"))) or 0.0
     position = _unbrace(settings.get("pos", "0,0"))
     out = [f"\\begin{{scope}}[shift={{({position})}}]"]
-    for index, (written, value, label) in enumerate(slices):
-        span = direction * value / total * 360
+    for index, (written, share, label) in enumerate(slices):
+        span = direction * share / total * 360
         start, end = angle, angle + span
         angle = end
         middle = (start + end) / 2
@@ -87,11 +87,11 @@ def pie_tikz(options: str, data: str) -> str | None:
             f" arc ({start:.3f}:{end:.3f}:{radius}) -- cycle;"
         )
         inner = (max(min((abs(span) - 10) / 110 * -0.3, 0), -0.5) + 0.8) * radius
-        number = "" if "hide number" in settings else f"{before}{written}{after}"
+        shown = "" if "hide number" in settings else f"{before}{written}{after}"
         if text == "inside":
             out.append(
                 f"\\path {origin} -- ++({middle:.3f}:{inner:.3f}) node[align=center] "
-                f"{{{'' if 'hide label' in settings else label}\\\\{number}}};"
+                f"{{{'' if 'hide label' in settings else label}\\\\{shown}}};"
             )
             continue
         if text in ("label", "pin") and "hide label" not in settings:
@@ -99,7 +99,7 @@ def pie_tikz(options: str, data: str) -> str | None:
                 f"\\path {origin} -- ++({middle:.3f}:{radius}) "
                 f"node[inner sep=0, {text}={{{middle:.3f}:{{{label}}}}}] {{}};"
             )
-        out.append(f"\\path {origin} -- ++({middle:.3f}:{inner:.3f}) node {{{number}}};")
+        out.append(f"\\path {origin} -- ++({middle:.3f}:{inner:.3f}) node {{{shown}}};")
     if text == "legend" and "hide label" not in settings:
         out.append(
             "\\coordinate[xshift=0.8cm, yshift={"
