@@ -5,6 +5,7 @@ between rows, read where TeX reads them (after comments, blank lines, `\\arrayru
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ def split_rows(
 
     Rules, colours and spacing between rows are read where TeX reads them: after comments,
     blank lines, `\\arrayrulecolor` or `\\rowcolor`, inside `\\noalign`."""
+    body = list(body)  # a rule's trim spec may split a text node: ours to change, not the parse's
     rows: list[RawRow] = []
     row = RawRow(cells=[[]])
     color = "#000"
@@ -232,6 +234,14 @@ def _partial_rule(
                 if isinstance(part, LatexCharsNode):
                     trim += part.chars.split(")")[0]
                     if ")" in part.chars:
+                        # Text after the ')' is the next row's (`\cmidrule(lr)` with no range,
+                        # then `Product B & ...`): it stays, not swallowed with the rule.
+                        rest = part.chars.split(")", 1)[1]
+                        if rest.strip():
+                            remainder = copy.copy(part)
+                            remainder.chars = rest
+                            at -= 1
+                            body[at] = remainder
                         break
             at = skip_blank(at)
         if at < len(body) and isinstance(body[at], LatexGroupNode):

@@ -13,6 +13,7 @@ from pylatexenc.latexwalker import (
     LatexNode,
 )
 
+from renderers.errors import RenderWarning
 from renderers.table_rows import CELL_PREFIXES, RawRow, arrange_longtable, is_blank, split_rows
 from renderers.tabular import Cell, ColumnSpec, grid_to_html, parse_colspec, place_spans
 from renderers.translation import TranslatorBase, parse_fragment
@@ -90,14 +91,15 @@ class TableTranslator(TranslatorBase):
         grid: list[list[Cell]] = []
         for row_number, row in enumerate(rows, start=1):
             grid.append(self.table_row(row.cells, spec, row_number, node))
-        place_spans(
-            grid,
-            lambda index: (
-                self.line_of(rows[index].cells[0][0])
-                if rows[index].cells and rows[index].cells[0]
-                else self.line_of(node)
-            ),
-        )
+
+        def line_of_row(index: int) -> int | None:
+            """The line of the row's first content, not of the line break before it."""
+            nodes = [n for cell in rows[index].cells for n in cell]
+            first = next((n for n in nodes if not is_blank([n])), nodes[0] if nodes else node)
+            return self.line_of(first)
+
+        for row_index, message in place_spans(grid, line_of_row):
+            self.warnings.append(RenderWarning(message, line_of_row(row_index), "\\multirow"))
         table = grid_to_html(grid, rows, trailing, length_css=self.css_length)
         if name in ("tabular*", "tabularx"):
             width = self.css_length(self.raw(args[0]))
@@ -199,7 +201,14 @@ class TableTranslator(TranslatorBase):
                     rowspan = 1
                 inner_nodes = self.children(margs[-1])
             background = row_color
-            blank = is_blank(list(inner_nodes)) and multirow is None
+            # A cell with only its colour (`\cellcolor{..}`, `\rowcolor{..}`) has no content:
+            # under a \multirow it is the span's, as in TeX.
+            visible = [
+                n
+                for n in inner_nodes
+                if not (isinstance(n, LatexMacroNode) and n.macroname in CELL_PREFIXES)
+            ]
+            blank = is_blank(visible) and multirow is None
             if colspan == 1 and col.prefix:
                 prefix_nodes = parse_fragment(col.prefix)
                 inner_nodes = prefix_nodes + list(inner_nodes)

@@ -188,8 +188,14 @@ class Cell:
     pad_right: bool = True
 
 
-def place_spans(grid: list[list[Cell]], line_of_row: Callable[[int], int | None]) -> None:
-    """Applies row spans: blank cells under a `\\multirow` vanish; negative spans move up."""
+def place_spans(
+    grid: list[list[Cell]], line_of_row: Callable[[int], int | None]
+) -> list[tuple[int, str]]:
+    """Applies row spans: blank cells under a `\\multirow` vanish; negative spans move up.
+    A span over a cell with content ends above it (TeX would print the two on top of each
+    other; a model writing `\\multirow{3}` over three named rows meant one row each): the
+    (row index, message) of each such cut is returned for a warning."""
+    cuts: list[tuple[int, str]] = []
     for row_index, row in enumerate(grid):
         for cell in list(row):
             if cell.rowspan < 0:
@@ -215,16 +221,27 @@ def place_spans(grid: list[list[Cell]], line_of_row: Callable[[int], int | None]
         for cell in row:
             if cell.rowspan <= 1:
                 continue
-            for below in range(row_index + 1, min(len(grid), row_index + cell.rowspan)):
+            reach = min(len(grid), row_index + cell.rowspan)
+            for below in range(row_index + 1, reach):
                 covered = [
                     c
                     for c in grid[below]
                     if c.column < cell.column + cell.colspan and c.column + c.colspan > cell.column
                 ]
+                if any(not other.blank for other in covered):
+                    cuts.append(
+                        (
+                            row_index,
+                            f"\\multirow{{{cell.rowspan}}} over a cell with content: spans "
+                            f"{below - row_index} row(s), each row's own text drawn",
+                        )
+                    )
+                    reach = below
+                    break
                 for other in covered:
-                    if other.blank:
-                        grid[below].remove(other)
-            cell.rowspan = min(cell.rowspan, len(grid) - row_index)
+                    grid[below].remove(other)
+            cell.rowspan = reach - row_index
+    return cuts
 
 
 def grid_to_html(

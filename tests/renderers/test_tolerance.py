@@ -443,3 +443,35 @@ async def test_command_names_drawn_as_text_make_a_render_partial(
     listing = "\\begin{lstlisting}\n\\textbf{x}\n\\end{lstlisting} and \\verb|\\emph{y}|"
     shown = await renderer.render(listing)
     assert not shown.partial and "\\textbf{x}" in shown.text and "\\emph{y}" in shown.text
+
+
+def test_a_multirow_over_named_rows_keeps_every_name_in_its_own_row() -> None:
+    # What a 1.5B model wrote: a \multirow{3} label, then its own label in the rows it spans,
+    # and \cmidrule(lr) with no range before each. TeX prints the names on top of each other;
+    # dropping them lost "Product C", the answer to the question asked about the table.
+    source = r"""\begin{tabular}{|c|c|}
+\hline
+\multirow{3}{*}{\textbf{Product A}} & 5.0 \\
+\cmidrule(lr)
+Product B & 6.0 \\
+\cmidrule(lr)
+Product C & 7.0 \\
+\hline
+\end{tabular}"""
+    translation = translate(source)
+    html = translation.html
+    assert "Product B" in html and "Product C" in html and 'rowspan="3"' not in html
+    assert html.index("Product B") < html.index("6.0") < html.index("Product C")
+    cut = [w for w in translation.warnings if w.construct == "\\multirow"]
+    assert len(cut) == 1 and cut[0].line == 3 and not cut[0].partial
+
+
+def test_a_multirow_spans_cells_that_only_carry_a_colour() -> None:
+    source = r"""\begin{tabular}{ll}
+\multirow{2}{*}{A} & x \\
+\cellcolor{gray!20} & y \\
+\rowcolor{blue!10} \multirow{2}{*}{B} & z \\
+\rowcolor{blue!10} & w \\
+\end{tabular}"""
+    translation = translate(source)
+    assert translation.html.count('rowspan="2"') == 2 and not translation.warnings
