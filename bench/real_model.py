@@ -102,6 +102,12 @@ def outcome_lines(run: Path) -> list[str]:
     rendered = [e["data"] for e in events if e["kind"] == "TableRendered"]
     partial = sum(1 for r in rendered if any("partial" in w for w in r.get("warnings", ())))
     first_try = sum(1 for r in rendered if r["attempt"] == 1)
+    leaks_kept = sum(1 for r in rendered if any("source drawn as text" in w for w in r["warnings"]))
+    leaks_refused = sum(
+        1
+        for e in events
+        if e["kind"] == "RenderFailed" and "source drawn as text" in e["data"]["problem"]["message"]
+    )
     records = read_lines(run / "records.jsonl")
     accepted = sum(1 for r in records if r["accepted"])
     votes = [[v["verdict"] for v in r["votes"]] for r in records]
@@ -117,6 +123,7 @@ def outcome_lines(run: Path) -> list[str]:
         f"tables drawn {len(rendered)} (first try {first_try}, after repair "
         f"{len(rendered) - first_try}, partial {partial}); render failures "
         f"{kinds['RenderFailed']}; abandoned {kinds['TableAbandoned']}",
+        f"command names drawn as text: {leaks_refused} renders sent back for it, {leaks_kept} kept",
         f"pairs judged {len(records)}, accepted {accepted}"
         + (f" ({accepted / len(records):.0%})" if records else ""),
         f"jurors agreeing on a pair: {agreeing}/{len(records)}; abstentions {abstained} of "
