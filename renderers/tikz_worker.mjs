@@ -65,7 +65,10 @@ async function serve() {
     // A thread ended for its budget may still speak: only the current request's thread counts.
     const answer = (reply) => { if (pending && pending.thread === started) pending.resolve(reply); };
     started.on("message", answer);
-    started.on("error", (error) => answer({ error: String(error.message || error), line: null }));
+    started.on("error", (error) => {  // the thread is gone: the next request starts another
+      if (thread === started) thread = null;
+      answer({ error: String(error.message || error), line: null });
+    });
     started.on("exit", () => {
       if (thread === started) thread = null;
       answer({ error: "the TeX thread ended", line: null });
@@ -151,9 +154,9 @@ async function drawInThread() {
   async function runTex(image, name, text, terminal, onIdle) {
     let log = "";
     // A font the engine lacks throws from inside a timer callback, outside any promise: the
-    // process-wide handler below turns that into this run's failure instead of the worker's end.
+    // thread's handler above turns that into this run's failure instead of the thread's end.
     const escaped = new Promise((resolve, reject) => { failRun = reject; });
-    // The engine logs through stdout; keep that out of the reply channel.
+    // The engine logs through stdout; the log is what we read its errors from.
     process.stdout.write = (chunk) => { log += String(chunk); return true; };
     try {
       library.setShowConsole();
