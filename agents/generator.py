@@ -25,16 +25,9 @@ def describe_recipe(recipe: Recipe) -> list[str]:
     """The inspirer's structural seed, as instructions a model can follow."""
     wishes = [f"about {recipe.rows} data rows"]
     if recipe.grouped_header:
-        # Written out whole: a small model copied "\cmidrule(lr)" without its column range.
-        wishes.append(
-            "a two-level header: group labels in \\multicolumn{2}{c}{Group}, each underlined "
-            "by \\cmidrule(lr){2-3} naming the columns it spans"
-        )
+        wishes.append("a two-level header: \\multicolumn group labels over \\cmidrule(lr) rules")
     if recipe.row_groups:
-        wishes.append(
-            "rows in named groups: \\multirow{3}{*}{Group} in the group's first row spans "
-            "its rows, and that column stays empty in the rows below it"
-        )
+        wishes.append("rows in named groups, the group name in a \\multirow cell")
     if recipe.striped:
         wishes.append("alternating row colours (\\rowcolors or \\rowcolor)")
     if recipe.highlights:
