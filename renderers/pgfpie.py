@@ -10,33 +10,13 @@ from __future__ import annotations
 import re
 
 from renderers.macros import braced_group, optional_group
-from renderers.translation import key_values
+from renderers.translation import key_values, split_top_level, unbrace
 
 _PIE = re.compile(r"\\pie(?![A-Za-z@])")
 _DEFAULT_COLORS = (
     "blue!60, cyan!60, yellow!60, orange!60, red!60, blue!60!cyan!60, cyan!60!yellow!60, "
     "red!60!cyan!60, red!60!blue!60, orange!60!cyan!60"
 )
-
-
-def _split(text: str) -> list[str]:
-    """Comma-separated items, commas inside braces kept."""
-    items, depth, current = [], 0, ""
-    for char in text:
-        if char == "," and depth == 0:
-            items.append(current.strip())
-            current = ""
-            continue
-        depth += (char == "{") - (char == "}")
-        current += char
-    if current.strip():
-        items.append(current.strip())
-    return items
-
-
-def _unbrace(text: str) -> str:
-    text = text.strip()
-    return text[1:-1].strip() if text.startswith("{") and text.endswith("}") else text
 
 
 def _number(text: str) -> float | None:
@@ -50,29 +30,31 @@ def pie_tikz(options: str, data: str) -> str | None:
     """The TikZ for one `\\pie[options]{data}`, or None when its data are not numbers."""
     settings = key_values(options)
     slices: list[tuple[str, float, str]] = []
-    for item in _split(data):
+    for item in split_top_level(data):
         value, _, label = item.partition("/")
         number = _number(value)
         if number is None:
             return None
-        slices.append((value.strip(), number, _unbrace(label)))
+        slices.append((value.strip(), number, unbrace(label)))
     if not slices:
         return None
-    radius = _number(_unbrace(settings.get("radius", "3"))) or 3.0
-    colors = _split(_unbrace(settings.get("color", _DEFAULT_COLORS))) or _split(_DEFAULT_COLORS)
-    explodes = [_number(e) or 0.0 for e in _split(_unbrace(settings.get("explode", "0")))]
+    radius = _number(unbrace(settings.get("radius", "3"))) or 3.0
+    colors = split_top_level(unbrace(settings.get("color", _DEFAULT_COLORS))) or split_top_level(
+        _DEFAULT_COLORS
+    )
+    explodes = [_number(e) or 0.0 for e in split_top_level(unbrace(settings.get("explode", "0")))]
     explodes = explodes or [0.0]
-    sum_setting = _unbrace(settings.get("sum", "100"))
+    sum_setting = unbrace(settings.get("sum", "100"))
     total = sum(n for _, n, _ in slices) if sum_setting == "auto" else _number(sum_setting)
     total = total or 100.0
     after_default = r"\%" if sum_setting == "100" else ""
-    before = _unbrace(settings.get("before number", ""))
-    after = _unbrace(settings.get("after number", after_default))
-    text = _unbrace(settings.get("text", "label"))
-    style = _unbrace(settings.get("style", "thick"))
+    before = unbrace(settings.get("before number", ""))
+    after = unbrace(settings.get("after number", after_default))
+    text = unbrace(settings.get("text", "label"))
+    style = unbrace(settings.get("style", "thick"))
     direction = -1 if "change direction" in settings else 1
-    angle = _number(_unbrace(settings.get("rotate", "0"))) or 0.0
-    position = _unbrace(settings.get("pos", "0,0"))
+    angle = _number(unbrace(settings.get("rotate", "0"))) or 0.0
+    position = unbrace(settings.get("pos", "0,0"))
     out = [f"\\begin{{scope}}[shift={{({position})}}]"]
     for index, (written, share, label) in enumerate(slices):
         span = direction * share / total * 360

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from renderers.macros import braced_group, optional_group
-from renderers.translation import key_values
+from renderers.translation import key_values, unbrace
 
 _COMMAND = re.compile(r"\\pgfplotstable(read|typeset|sort|set)(?![A-Za-z@])")
 _NAME = re.compile(r"\s*(\\[A-Za-z@]+)")
@@ -107,21 +107,6 @@ class Table:
     rows: list[list[str]]
 
 
-def _unbrace(value: str) -> str:
-    value = value.strip()
-    while (
-        value.startswith("{")
-        and value.endswith("}")
-        and braced_group(value, 0)
-        == (
-            value[1:-1],
-            len(value),
-        )
-    ):
-        value = value[1:-1].strip()
-    return value
-
-
 def _verbatim(text: str) -> str:
     """`verb string type`: the cell as typed, in a `\\verb` whose delimiter it lacks."""
     delimiter = next((c for c in "|!+=/:;@\"'?" if c not in text), None)
@@ -149,15 +134,15 @@ def _number(cell: str, comma_is_period: bool) -> Decimal | None:
 
 def read(data: str, options: dict[str, str]) -> Table:
     """Inline data → column names and rows, as `\\pgfplotstableread` reads them."""
-    separator = _SEPARATORS.get(_unbrace(options.get("col sep", "space")))
-    row_separator = r"\\" if _unbrace(options.get("row sep", "newline")) == r"\\" else "\n"
+    separator = _SEPARATORS.get(unbrace(options.get("col sep", "space")))
+    row_separator = r"\\" if unbrace(options.get("row sep", "newline")) == r"\\" else "\n"
     lines = [line.strip() for line in data.split(row_separator)]
     lines = [line for line in lines if line and not line.startswith(("#", "%"))]
     rows: list[list[str]] = []
     for line in lines:
         cells = line.split() if separator is None else [c.strip() for c in line.split(separator)]
-        rows.append([_unbrace(cell) for cell in cells])
-    header = _unbrace(options.get("header", "true"))
+        rows.append([unbrace(cell) for cell in cells])
+    header = unbrace(options.get("header", "true"))
     comma = "read comma as period" in options
     if rows and (
         header == "has colnames"
@@ -175,9 +160,9 @@ def _column_style(settings: str, base: NumberFormat) -> ColumnStyle:
     style = ColumnStyle()
     for key, value in key_values(settings).items():
         if key == "column name":
-            style.name = _unbrace(value)
+            style.name = unbrace(value)
         elif key == "column type":
-            style.alignment = _unbrace(value)
+            style.alignment = unbrace(value)
         elif key in ("string type", "verb string type"):
             style.string, style.verbatim = True, key.startswith("verb")
         elif key == "numeric type":
@@ -188,8 +173,8 @@ def _column_style(settings: str, base: NumberFormat) -> ColumnStyle:
 
 
 def _row_rules(options: dict[str, str], which: str) -> tuple[str, str]:
-    settings = key_values(_unbrace(options.get(f"every {which} row/.style", "")))
-    return _unbrace(settings.get("before row", "")), _unbrace(settings.get("after row", ""))
+    settings = key_values(unbrace(options.get(f"every {which} row/.style", "")))
+    return unbrace(settings.get("before row", "")), unbrace(settings.get("after row", ""))
 
 
 def typeset(table: Table, options: dict[str, str]) -> str:
@@ -201,8 +186,8 @@ def typeset(table: Table, options: dict[str, str]) -> str:
     default = _column_style(
         ",".join(k for k in options if k in ("string type", "verb string type")), base
     )
-    alignment = _unbrace(options.get("column type", "c"))
-    wanted = _unbrace(options.get("columns", ""))
+    alignment = unbrace(options.get("column type", "c"))
+    wanted = unbrace(options.get("columns", ""))
     indices = list(range(len(table.names)))
     if wanted:
         by_name = {name: i for i, name in enumerate(table.names)}
@@ -214,7 +199,7 @@ def typeset(table: Table, options: dict[str, str]) -> str:
             for suffix in ("", "/.append style"):
                 settings = options.get(key.replace("/.style", suffix or "/.style"))
                 if settings is not None:
-                    own = _column_style(_unbrace(settings), base)
+                    own = _column_style(unbrace(settings), base)
                     style = ColumnStyle(
                         own.name or style.name,
                         own.alignment or style.alignment,
@@ -255,7 +240,7 @@ def typeset(table: Table, options: dict[str, str]) -> str:
 
 
 def _sort(table: Table, options: dict[str, str]) -> Table:
-    key = _unbrace(options.get("sort key", table.names[0] if table.names else "0"))
+    key = unbrace(options.get("sort key", table.names[0] if table.names else "0"))
     index = table.names.index(key) if key in table.names else 0
     descending = ">" in options.get("sort cmp", "")
     cells = [row[index] if index < len(row) else "" for row in table.rows]

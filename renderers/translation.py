@@ -26,6 +26,7 @@ from renderers.errors import LatexProblem, LatexRenderError, RenderWarning
 from renderers.latex_vocabulary import CONTEXT_DB
 from renderers.lengths import PX_PER_PT, length_to_px
 from renderers.limits import RenderLimits
+from renderers.macros import braced_group
 from renderers.page_setup import PageSetup
 
 
@@ -234,21 +235,39 @@ def without_leading_options(nodes: list[LatexNode]) -> list[LatexNode]:
     return nodes
 
 
-def key_values(options: str) -> dict[str, str]:
-    """`title=A, colback=blue!5, sharp corners` → a dict; commas inside braces are kept."""
-    result: dict[str, str] = {}
+def split_top_level(text: str) -> list[str]:
+    """`a, {b, c}, d` → `["a", "{b, c}", "d"]`: comma-separated items, stripped, empty ones
+    dropped; commas inside braces are kept."""
+    items: list[str] = []
     depth = 0
     current = ""
-    for char in options + ",":
+    for char in text + ",":
         if char == "," and depth == 0:
-            key, _, value = current.partition("=")
-            if key.strip():
-                result[key.strip()] = value.strip()
+            if current.strip():
+                items.append(current.strip())
             current = ""
             continue
         depth += (char == "{") - (char == "}")
         current += char
+    return items
+
+
+def key_values(options: str) -> dict[str, str]:
+    """`title=A, colback=blue!5, sharp corners` → a dict; commas inside braces are kept."""
+    result: dict[str, str] = {}
+    for item in split_top_level(options):
+        key, _, value = item.partition("=")
+        if key.strip():
+            result[key.strip()] = value.strip()
     return result
+
+
+def unbrace(value: str) -> str:
+    """A key's value without the braces around all of it: `{{a, b}}` → `a, b`, `{a}{b}` kept."""
+    value = value.strip()
+    while value.startswith("{") and braced_group(value, 0) == (value[1:-1], len(value)):
+        value = value[1:-1].strip()
+    return value
 
 
 def parse_fragment(source: str) -> list[LatexNode]:
