@@ -19,14 +19,14 @@ class Curator(BusAgent):
         rule: Rule,
         k: int | None,
         tiebreaker: str | None,
-        quorum: int | None = None,
+        quorum: int,  # the scenario's consensus.quorum_of(jury size)
     ) -> None:
         super().__init__(name, description="curator")
         self.jurors = sorted(jurors)
         self.rule = rule
         self.k = k
         self.tiebreaker = tiebreaker
-        self.quorum = quorum if quorum is not None else len(jurors) // 2 + 1
+        self.quorum = quorum
         self._proposals: dict[str, QAProposed] = {}
         self._votes: dict[str, dict[str, VoteCast]] = {}
 

@@ -234,7 +234,9 @@ class EndpointModel:
         return self._session
 
     # ---------- the request body
-    async def _payload(self, request: ModelRequest) -> dict[str, Any]:
+    async def _payload(
+        self, request: ModelRequest, response_format: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """The JSON body: text messages, and the rendered table as a data URL for vision."""
         messages: list[dict[str, Any]] = []
         for message in request.messages:
@@ -262,14 +264,19 @@ class EndpointModel:
         }
         if settings.temperature is not None:
             body["temperature"] = settings.temperature
-        response_format = self._response_format(request)
-        if response_format is not None and "response_format" not in settings.extra_body:
+        if response_format is not None:
             body["response_format"] = response_format
         return body
 
     def _response_format(self, request: ModelRequest) -> dict[str, Any] | None:
+        """Ours to send, at the level this server takes; None when the scenario's
+        `extra_body` sets its own response_format, or the role writes free text."""
         schema = request.response_schema
-        if schema is None or self.structured_output == "none":
+        if (
+            schema is None
+            or self.structured_output == "none"
+            or "response_format" in self.settings.extra_body
+        ):
             return None
         if self.structured_output == "json_object":
             return {"type": "json_object"}
@@ -296,11 +303,12 @@ class EndpointModel:
     # ---------- calling
     async def complete(self, request: ModelRequest) -> Completion:
         while True:
-            body = await self._payload(request)
+            response_format = self._response_format(request)
+            body = await self._payload(request, response_format)
             try:
-                return await self._complete(request, body)
+                return await self._complete(request, body, response_format is not None)
             except _FormatRefused as refused:
-                sent = str(body["response_format"]["type"])
+                sent = str(response_format["type"]) if response_format else "none"
                 if self.settings.structured_output != "auto":  # declared: the user's to fix
                     await self._count_failure(request, refused.reason)
                     await self._give_up(
@@ -315,11 +323,10 @@ class EndpointModel:
                         f"sending {self.structured_output} from now on",
                     )
 
-    async def _complete(self, request: ModelRequest, body: dict[str, Any]) -> Completion:
+    async def _complete(
+        self, request: ModelRequest, body: dict[str, Any], uses_format: bool
+    ) -> Completion:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        uses_format = (
-            "response_format" in body and "response_format" not in self.settings.extra_body
-        )
         attempts = self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):
             if self.link.stopping:
