@@ -14,7 +14,6 @@ Slow on a CPU (a table takes about a minute): a benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from agents.base import MAX_ATTEMPTS  # noqa: E402
+from environment.store import iter_events  # noqa: E402
 
 SCENARIO = """\
 name: real-model-bench
@@ -54,19 +57,11 @@ tables_per_call: 1
 qa_per_table: 2
 max_inflight: 1
 """
-MAX_ATTEMPTS = 2  # agents.base: one re-ask
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    """A run file's JSON lines, a torn or corrupt line left out (the run may have been cut)."""
+    return list(iter_events(path, skipped=[])) if path.exists() else []
 
 
 def role_table(run: Path) -> list[str]:

@@ -45,6 +45,20 @@ def request(inputs: object, behaviour: Behaviour = FAULTLESS, attempt: int = 1) 
     )  # type: ignore[arg-type]
 
 
+def judging(grid: tuple[Cell, ...], question: str, answer: str, reasoning: str) -> JurorInputs:
+    """A juror's task about table t1."""
+    return JurorInputs(
+        latex="",
+        qa_id="q",
+        table_id="t1",
+        topic="Topic",
+        grid=grid,
+        question=question,
+        answer=answer,
+        reasoning=reasoning,
+    )
+
+
 def test_topic_bank_is_broad() -> None:
     subjects = all_subjects()
     assert len(DOMAINS) >= 15
@@ -151,16 +165,7 @@ async def test_questions_are_right_and_jurors_agree(
         assert truth is not None and truth.valid, pair
         vote = await model.complete(
             request(
-                JurorInputs(
-                    latex="",
-                    qa_id="q",
-                    table_id="t1",
-                    topic="Topic",
-                    grid=grid,
-                    question=pair["question"],
-                    answer=pair["answer"],
-                    reasoning=pair["reasoning"],
-                ),
+                judging(grid, pair["question"], pair["answer"], pair["reasoning"]),
                 strict,
             )
         )
@@ -182,16 +187,7 @@ async def test_wrong_answers_are_caught_by_a_strict_juror(renderer: ChromiumRend
     for pair in parse_questions(completion.text):
         vote = await model.complete(
             request(
-                JurorInputs(
-                    latex="",
-                    qa_id="q",
-                    table_id="t1",
-                    topic="Topic",
-                    grid=grid,
-                    question=pair["question"],
-                    answer=pair["answer"],
-                    reasoning=pair["reasoning"],
-                ),
+                judging(grid, pair["question"], pair["answer"], pair["reasoning"]),
                 strict,
             )
         )
@@ -236,16 +232,7 @@ async def test_a_simulated_juror_abstains_on_a_question_it_has_no_truth_for(
     grid = await grid_for(renderer, RECIPES[1], 3)
     vote = await model.complete(
         request(
-            JurorInputs(
-                latex="",
-                qa_id="q",
-                table_id="t1",
-                topic="Topic",
-                grid=grid,
-                question="What is the average number of employees per facility?",
-                answer="225",
-                reasoning="",
-            ),
+            judging(grid, "What is the average number of employees per facility?", "225", ""),
             Behaviour(false_accept=0.0, false_reject=0.0, faults=Faults()),
         )
     )
