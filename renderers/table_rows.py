@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pylatexenc.latexwalker import (
@@ -105,7 +105,7 @@ def split_rows(
     while index < len(body):
         node = body[index]
         index += 1
-        row_is_empty = len(row.cells) == 1 and _only_row_prefixes(row.cells[0])
+        row_is_empty = len(row.cells) == 1 and only_prefixes(row.cells[0])
         if isinstance(node, LatexSpecialsNode) and node.specials_chars == "&":
             row.cells.append([])
             continue
@@ -174,10 +174,11 @@ def split_rows(
     return rows, trailing
 
 
-def _only_row_prefixes(nodes: list[LatexNode]) -> bool:
-    """Nothing drawn yet in this row: blanks, comments, `\\rowcolor` and the like."""
+def only_prefixes(nodes: list[LatexNode], prefixes: Iterable[str] = ROW_PREFIXES) -> bool:
+    """Nothing drawn: blanks, comments and `prefixes` (`\\rowcolor` and the like; for a
+    cell, `\\cellcolor` too: a cell with only its colour has no content)."""
     return all(
-        (isinstance(node, LatexMacroNode) and node.macroname in ROW_PREFIXES) or is_blank([node])
+        (isinstance(node, LatexMacroNode) and node.macroname in prefixes) or is_blank([node])
         for node in nodes
     )
 

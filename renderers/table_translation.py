@@ -14,7 +14,14 @@ from pylatexenc.latexwalker import (
 )
 
 from renderers.errors import RenderWarning
-from renderers.table_rows import CELL_PREFIXES, RawRow, arrange_longtable, is_blank, split_rows
+from renderers.table_rows import (
+    CELL_PREFIXES,
+    RawRow,
+    arrange_longtable,
+    is_blank,
+    only_prefixes,
+    split_rows,
+)
 from renderers.tabular import Cell, ColumnSpec, grid_to_html, parse_colspec, place_spans
 from renderers.translation import TranslatorBase, parse_fragment
 
@@ -201,14 +208,8 @@ class TableTranslator(TranslatorBase):
                     rowspan = 1
                 inner_nodes = self.children(margs[-1])
             background = row_color
-            # A cell with only its colour (`\cellcolor{..}`, `\rowcolor{..}`) has no content:
-            # under a \multirow it is the span's, as in TeX.
-            visible = [
-                n
-                for n in inner_nodes
-                if not (isinstance(n, LatexMacroNode) and n.macroname in CELL_PREFIXES)
-            ]
-            blank = is_blank(visible) and multirow is None
+            # A cell with only its colour is blank: under a \multirow it is the span's, as in TeX.
+            blank = only_prefixes(list(inner_nodes), CELL_PREFIXES) and multirow is None
             if colspan == 1 and col.prefix:
                 prefix_nodes = parse_fragment(col.prefix)
                 inner_nodes = prefix_nodes + list(inner_nodes)
