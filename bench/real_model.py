@@ -145,7 +145,7 @@ def main() -> int:
     parser.add_argument("--target", type=int, default=10)
     parser.add_argument("--out", default="out/bench-real-model")
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--max-tokens", type=int, default=1500)
+    parser.add_argument("--max-tokens", type=int, default=2500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--structured-output",
