@@ -101,7 +101,7 @@ def agent_model(
     if isinstance(settings, SimulatedModelSettings):
         if model_name not in shop.simulated:
             shop.simulated[model_name] = SimulatedModel(
-                model_name, settings.skill, scenario.seed, shop.oracle
+                model_name, settings.skill, scenario.seed, shop.oracle, settings.structured_output
             )
         return MeteredModel(shop.simulated[model_name], shop.ledger, role), "latex"
     role_mates = [

@@ -27,7 +27,8 @@ class Verdict:
 VERDICT_SCHEMA = response_schema(
     "verdict",
     {
-        "verdict": {"type": "string", "enum": ["accept", "reject"]},
+        # "abstain" is what parse_verdict reads as no vote; the prompt does not offer it.
+        "verdict": {"type": "string", "enum": ["accept", "reject", "abstain"]},
         "failed_criterion": {"type": ["integer", "null"]},
         "rationale": {"type": "string"},
     },

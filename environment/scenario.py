@@ -25,6 +25,9 @@ class Target(Strict):
 class SimulatedModelSettings(Strict):
     kind: Literal["simulated"]
     skill: float = Field(default=0.9, ge=0, le=1)
+    # Replies bare and in the role's JSON schema, as from a server that constrains decoding;
+    # false: JSON in fences after prose, as from a model asked in words only.
+    structured_output: bool = True
 
 
 class Price(Strict):

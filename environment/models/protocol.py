@@ -7,6 +7,7 @@ inputs (what a simulated model reads), so both kinds sit behind one interface.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,6 +90,48 @@ class ResponseSchema(Contract):
     def parsed(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.definition)
         return value
+
+    def violations(self, value: Any) -> list[str]:
+        """Every way `value` breaks the schema: what a server's constrained decoding would
+        have prevented. The simulated models and the fake server check their replies."""
+        return schema_violations(value, self.parsed())
+
+
+def schema_violations(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
+    """The JSON-schema subset our roles use: type (one or a list), enum, properties,
+    required, additionalProperties: false, items."""
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
+    if kinds and not any(_IS_KIND[kind](value) for kind in kinds):
+        return [f"{where}: {type(value).__name__}, not {'|'.join(kinds)}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where}: {value!r} not in {schema['enum']}"]
+    errors: list[str] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        errors += [
+            f"{where}: lacks {key}" for key in schema.get("required", []) if key not in value
+        ]
+        if schema.get("additionalProperties") is False:
+            errors += [f"{where}: extra {key}" for key in value if key not in properties]
+        for key, sub in properties.items():
+            if key in value:
+                errors += schema_violations(value[key], sub, f"{where}.{key}")
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            errors += schema_violations(item, schema.get("items", {}), f"{where}[{index}]")
+    return errors
+
+
+_IS_KIND: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
 
 
 class ModelRequest(Contract):

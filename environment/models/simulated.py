@@ -7,7 +7,9 @@ request id — never from the order in which concurrent requests arrive.
 
 from __future__ import annotations
 
+import json
 import random
+from typing import Any
 
 from environment.models.oracle import Oracle
 from environment.models.protocol import (
@@ -44,9 +46,12 @@ def _garble(text: str, rng_value: float) -> str:
 
 
 class SimulatedModel:
-    def __init__(self, name: str, skill: float, seed: int, oracle: Oracle) -> None:
+    def __init__(
+        self, name: str, skill: float, seed: int, oracle: Oracle, structured_output: bool = True
+    ) -> None:
         self.name = name
         self.skill = skill
+        self.structured_output = structured_output
         self.seed = seed
         self.oracle = oracle
         self.memory = GeneratorMemory()
@@ -70,7 +75,11 @@ class SimulatedModel:
         behaviour = request.behaviour
         inputs = request.inputs
         if isinstance(inputs, InspirerInputs):
-            text = inspire(inputs.topics_wanted, behaviour, rng)
+            text = self._reply(
+                inspire(inputs.topics_wanted, behaviour, rng),
+                request,
+                "Here are fresh directions for the next tables.",
+            )
         elif isinstance(inputs, GeneratorInputs):
             text = self._generate(inputs, request, rng)
         elif isinstance(inputs, RepairInputs):
@@ -86,7 +95,7 @@ class SimulatedModel:
                 "Thanks — here is the corrected document.\n\n```latex\n" + fixed.strip() + "\n```\n"
             )
         elif isinstance(inputs, QuestionerInputs):
-            text = write_questions(
+            questions = write_questions(
                 inputs.table_id,
                 inputs.grid,
                 inputs.questions_wanted,
@@ -95,8 +104,9 @@ class SimulatedModel:
                 self.oracle,
                 rng,
             )
+            text = self._reply(questions, request, "Here are the questions.")
         elif isinstance(inputs, JurorInputs):
-            text = judge(
+            verdict = judge(
                 inputs.table_id,
                 inputs.grid,
                 inputs.question,
@@ -106,6 +116,7 @@ class SimulatedModel:
                 self.oracle,
                 rng,
             )
+            text = self._reply(verdict, request, "")
         else:  # pragma: no cover - the union is exhaustive
             raise TypeError(f"unknown inputs {type(inputs).__name__}")
         if rng.random() < behaviour.faults.malformed_output * self.fault_scale:
@@ -114,6 +125,23 @@ class SimulatedModel:
         return Completion(
             text=text, model=self.name, prompt_tokens=prompt, completion_tokens=_tokens(text)
         )
+
+    def _reply(self, payload: dict[str, Any] | str, request: ModelRequest, intro: str) -> str:
+        """A JSON payload as a model writes it: bare and in the schema's shape when the
+        request carries one and the model honours it (constrained decoding), else in fences
+        after a line of prose. A reply breaking its schema is a bug in the simulation."""
+        schema = request.response_schema
+        if isinstance(payload, str):  # a refusal in prose
+            payload = {"questions": []} if schema and self.structured_output else payload
+            if isinstance(payload, str):
+                return payload
+        if schema is None or not self.structured_output:
+            fenced = "```json\n" + json.dumps(payload, indent=2, ensure_ascii=False) + "\n```\n"
+            return f"{intro}\n\n{fenced}" if intro else fenced
+        broken = schema.violations(payload)
+        if broken:
+            raise AssertionError(f"simulated {schema.name} reply breaks its schema: {broken}")
+        return json.dumps(payload, ensure_ascii=False)
 
     def _generate(self, inputs: GeneratorInputs, request: ModelRequest, rng: random.Random) -> str:
         domain = domain_for(inputs.domain)

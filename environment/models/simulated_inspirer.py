@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import random
+from typing import Any
 
 from environment.messages import Recipe
 from environment.models.topic_bank import DOMAINS
 from environment.personas import Behaviour
 
 
-def inspire(topics_wanted: int, behaviour: Behaviour, rng: random.Random) -> str:
+def inspire(topics_wanted: int, behaviour: Behaviour, rng: random.Random) -> dict[str, Any]:
     domain = rng.choice(DOMAINS)
     pairs = [(s, c) for s in domain.subjects for c in domain.contexts]
     chosen = rng.sample(pairs, min(topics_wanted, len(pairs)))
@@ -28,9 +28,4 @@ def inspire(topics_wanted: int, behaviour: Behaviour, rng: random.Random) -> str
         ruled_grid=rng.random() < 0.25,
         uncertainty=rng.random() < behaviour.math_use,
     )
-    payload = {"domain": domain.name, "topics": topics, "recipe": recipe.model_dump()}
-    return (
-        "Here are fresh directions for the next tables.\n\n```json\n"
-        + json.dumps(payload, indent=2, ensure_ascii=False)
-        + "\n```\n"
-    )
+    return {"domain": domain.name, "topics": topics, "recipe": recipe.model_dump()}

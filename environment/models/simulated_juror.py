@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
+from typing import Any
 
+from environment.criteria import JURY_CRITERIA
 from environment.messages import Cell
 from environment.models.oracle import Oracle
 from environment.personas import Behaviour
@@ -20,14 +21,18 @@ def judge(
     skill: float,
     oracle: Oracle,
     rng: random.Random,
-) -> str:
+) -> dict[str, Any]:
+    """The verdict as the juror prompt asks for it (the criterion by its number)."""
     truth = oracle.judge(table_id, grid, question, answer)
     slack = (1 - skill) * 0.3
     if truth is None:
         # A question the oracle never saw (a real questioner wrote it): a simulated juror
         # knows nothing about it, so it abstains rather than vote on form alone.
-        abstention = {"verdict": "abstain", "rationale": "no simulated truth for this question"}
-        return "```json\n" + json.dumps(abstention) + "\n```"
+        return {
+            "verdict": "abstain",
+            "failed_criterion": None,
+            "rationale": "no simulated truth for this question",
+        }
     valid, criterion = truth.valid, truth.failed_criterion
     rationale = (
         "Recomputed from the table; the stated answer matches."
@@ -45,9 +50,8 @@ def judge(
     elif not valid and rng.random() < behaviour.false_accept + slack:
         valid, criterion = True, None
         rationale = "Looks plausible at a glance."
-    verdict = {
+    return {
         "verdict": "accept" if valid else "reject",
-        "failed_criterion": criterion,
+        "failed_criterion": JURY_CRITERIA.index(criterion) + 1 if criterion else None,
         "rationale": rationale,
     }
-    return "```json\n" + json.dumps(verdict, ensure_ascii=False) + "\n```"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from environment.messages import Cell
 from environment.models.oracle import Oracle
@@ -31,7 +31,9 @@ def write_questions(
     fault_scale: float,
     oracle: Oracle,
     rng: random.Random,
-) -> str:
+) -> dict[str, Any] | str:
+    """The questions as the questioner prompt asks for them, or a refusal in prose when the
+    table has no grid to ask about."""
     view = read_table(grid)
     if view is None:
         return "The table does not contain enough structured data to ask reasoning questions."
@@ -68,4 +70,4 @@ def write_questions(
                 "kind": spec.kind if spec.kind != "off_topic" else "lookup",
             }
         )
-    return "```json\n" + json.dumps(pairs, indent=2, ensure_ascii=False) + "\n```\n"
+    return {"questions": pairs}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agents.generator import parse_tables
-from agents.inspirer import parse_inspiration
-from agents.juror import parse_verdict
-from agents.questioner import parse_questions
+from agents.inspirer import INSPIRATION_SCHEMA, parse_inspiration
+from agents.juror import VERDICT_SCHEMA, parse_verdict
+from agents.questioner import QUESTIONS_SCHEMA, parse_questions
 from environment.messages import Cell, Recipe
 from environment.models.oracle import Oracle
 from environment.models.protocol import (
@@ -18,6 +20,7 @@ from environment.models.protocol import (
     ModelRequest,
     QuestionerInputs,
     RepairInputs,
+    ResponseSchema,
 )
 from environment.models.reasoning import QuestionSpec, solve
 from environment.models.simulated import SimulatedModel
@@ -34,7 +37,12 @@ FAULTLESS = Behaviour(faults=Faults())
 PROMPT = (ChatMessage(role="user", content="see inputs"),)
 
 
-def request(inputs: object, behaviour: Behaviour = FAULTLESS, attempt: int = 1) -> ModelRequest:
+def request(
+    inputs: object,
+    behaviour: Behaviour = FAULTLESS,
+    attempt: int = 1,
+    schema: ResponseSchema | None = None,
+) -> ModelRequest:
     return ModelRequest(
         agent="tester",
         request_id="r1",
@@ -42,6 +50,7 @@ def request(inputs: object, behaviour: Behaviour = FAULTLESS, attempt: int = 1) 
         inputs=inputs,
         behaviour=behaviour,
         attempt=attempt,
+        response_schema=schema,
     )  # type: ignore[arg-type]
 
 
@@ -238,3 +247,64 @@ async def test_a_simulated_juror_abstains_on_a_question_it_has_no_truth_for(
     )
     verdict = parse_verdict(vote.text)
     assert verdict.accept is None and verdict.rationale.startswith("abstained")
+
+
+@pytest.mark.parametrize("structured", [True, False])
+async def test_json_replies_fit_the_role_schema_bare_or_come_fenced_after_prose(
+    renderer: ChromiumRenderer, structured: bool
+) -> None:
+    """A simulated model honours a request's schema as constrained decoding would (bare
+    JSON in the schema's shape), or writes as a model asked in words only."""
+    oracle = Oracle()
+    model = SimulatedModel("m", 1.0, 17, oracle, structured_output=structured)
+    grid = await grid_for(renderer, RECIPES[2], 5)
+    sloppy = Behaviour(faults=Faults(wrong_answer=0.5))
+    replies = [
+        (
+            INSPIRATION_SCHEMA,
+            await model.complete(
+                request(
+                    InspirerInputs(inspiration_id="i1", topics_wanted=2), schema=INSPIRATION_SCHEMA
+                )
+            ),
+        )
+    ]
+    questions = await model.complete(
+        request(
+            QuestionerInputs(table_id="t1", topic="T", latex="", grid=grid, questions_wanted=5),
+            sloppy,
+            schema=QUESTIONS_SCHEMA,
+        )
+    )
+    replies.append((QUESTIONS_SCHEMA, questions))
+    pairs = parse_questions(questions.text)
+    asked = [(p["question"], p["answer"]) for p in pairs] + [("How tall is the moon?", "3")]
+    for question, answer in asked:  # right, wrong and unknown to the oracle: all three shapes
+        vote = await model.complete(
+            request(judging(grid, question, answer, ""), FAULTLESS, schema=VERDICT_SCHEMA)
+        )
+        replies.append((VERDICT_SCHEMA, vote))
+    verdicts = [parse_verdict(vote.text).accept for _, vote in replies[2:]]
+    assert {True, False, None} <= set(verdicts), verdicts
+    for schema, reply in replies:
+        if structured:
+            assert reply.text.startswith("{"), reply.text[:80]
+            assert schema.violations(json.loads(reply.text)) == []
+        else:
+            assert "```json\n" in reply.text and not reply.text.startswith("{")
+
+
+def test_schema_violations_name_each_way_a_reply_breaks_its_schema() -> None:
+    reply = {
+        "verdict": "maybe",
+        "failed_criterion": True,
+        "rationale": "ok",
+        "confidence": 0.9,
+    }
+    assert sorted(VERDICT_SCHEMA.violations(reply)) == [
+        "$.failed_criterion: bool, not integer|null",
+        "$.verdict: 'maybe' not in ['accept', 'reject', 'abstain']",
+        "$: extra confidence",
+    ]
+    shaped = {"questions": [{"question": "q", "reasoning": "r", "answer": "a"}]}
+    assert QUESTIONS_SCHEMA.violations(shaped) == ["$.questions[0]: lacks kind"]

@@ -33,6 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
+from environment.models.protocol import schema_violations
+
 _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("call", default=None)
 # "echo-key" answers as usual but with the caller's API key in the text (in a table's
 # caption when writing tables); "echo-key-error" is a 500 whose body quotes the key.
@@ -310,7 +312,7 @@ def _as_structured(text: str, response_format: dict[str, Any]) -> tuple[str, lis
         value = {arrays[0]: value}
     if schema.get("additionalProperties") is False:  # constrained: only the schema's fields
         value = _shaped(value, schema)
-    return json.dumps(value), schema_errors(value, schema)
+    return json.dumps(value), schema_violations(value, schema)
 
 
 def _shaped(value: Any, schema: dict[str, Any]) -> Any:
@@ -328,40 +330,6 @@ def _shaped(value: Any, schema: dict[str, Any]) -> Any:
     if schema.get("type") == "array" and isinstance(value, list):
         return [_shaped(item, schema.get("items", {})) for item in value]
     return value
-
-
-def schema_errors(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
-    """The JSON-schema subset our roles use (type, properties, required, additionalProperties,
-    items, enum): every way `value` breaks it."""
-    kinds = schema.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-    checks = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "null": lambda v: v is None,
-    }
-    if kinds and not any(checks[kind](value) for kind in kinds):
-        return [f"{where}: {type(value).__name__}, not {'|'.join(kinds)}"]
-    if "enum" in schema and value not in schema["enum"]:
-        return [f"{where}: {value!r} not in {schema['enum']}"]
-    errors: list[str] = []
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        errors += [
-            f"{where}: lacks {key}" for key in schema.get("required", []) if key not in value
-        ]
-        if schema.get("additionalProperties") is False:
-            errors += [f"{where}: extra {key}" for key in value if key not in properties]
-        for key, sub in properties.items():
-            if key in value:
-                errors += schema_errors(value[key], sub, f"{where}.{key}")
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            errors += schema_errors(item, schema.get("items", {}), f"{where}[{index}]")
-    return errors
 
 
 def _prompt_text(messages: list[dict[str, Any]]) -> tuple[str, int]:
