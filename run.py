@@ -11,7 +11,8 @@
     python run.py show RUN_DIR ITEM_ID         (one item's story: drafts, renders, votes)
     python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
 
-This is the one place that wires things: scenario → models → agents → world.
+Arguments and dispatch; the models are built in environment/models/assembly.py, the
+agents in agents/registry.py, and the world runs them (environment/core/world.py).
 """
 
 from __future__ import annotations
@@ -19,33 +20,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from environment.yaml_source import UserInputError
+from environment.config.yaml_source import UserInputError
 
 # Each command imports what it needs when it runs: `render` starts without the agents.
 if TYPE_CHECKING:
-    from agents.base import TableView
-    from environment.console import RunConsole
-    from environment.ledger import Ledger, MeteredModel
-    from environment.models.endpoint import EndpointModel, RunLink
-    from environment.models.images import RunImages
-    from environment.models.oracle import Oracle
-    from environment.models.response_cache import ResponseCache
-    from environment.models.secrets import Redactor
-    from environment.models.simulated import SimulatedModel
-    from environment.personas import Persona
-    from environment.scenario import Scenario
-    from environment.store import RunStore
-    from environment.world import Participant, RunOutcome
+    from environment.config.scenario import Scenario
+    from environment.core.world import RunOutcome
+    from environment.models.assembly import Keys
+    from environment.outputs.console import RunConsole
+    from environment.storage.ledger import Ledger
+    from environment.storage.store import RunStore
 
 ROOT = Path(__file__).resolve().parent
 PERSONAS_DIR = ROOT / "agents" / "personas"
@@ -58,125 +51,9 @@ class RunFolderUnwritable(Exception):
     """The disk refused a write during a run: a machine problem, reported in one line."""
 
 
-@dataclass
-class ModelShop:
-    """Everything the scenario's models share in a run."""
-
-    ledger: Ledger
-    oracle: Oracle
-    link: RunLink
-    images: RunImages
-    api_keys: dict[str, str | None]
-    cache: ResponseCache | None
-    endpoints: dict[str, EndpointModel] = field(default_factory=dict)
-    simulated: dict[str, SimulatedModel] = field(default_factory=dict)
-
-    async def close(self) -> None:
-        for endpoint in self.endpoints.values():
-            await endpoint.close()
-        self.ledger.close()
-
-
-def endpoint_key_envs(scenario: Scenario) -> dict[str, str | None]:
-    from environment.scenario import OpenAIModelSettings
-
-    return {
-        name: settings.api_key_env
-        for name, settings in scenario.models.items()
-        if isinstance(settings, OpenAIModelSettings)
-    }
-
-
-def agent_model(
-    scenario: Scenario, shop: ModelShop, model_name: str, role: str
-) -> tuple[MeteredModel, TableView]:
-    """The agent's model, metered; an endpoint model with its role-mates as fallbacks."""
-    from environment.ledger import MeteredModel
-    from environment.models.endpoint import EndpointModel
-    from environment.models.failover import Failover
-    from environment.models.simulated import SimulatedModel
-    from environment.scenario import OpenAIModelSettings, SimulatedModelSettings
-
-    settings = scenario.models[model_name]
-    if isinstance(settings, SimulatedModelSettings):
-        if model_name not in shop.simulated:
-            shop.simulated[model_name] = SimulatedModel(
-                model_name, settings.skill, scenario.seed, shop.oracle, settings.structured_output
-            )
-        return MeteredModel(shop.simulated[model_name], shop.ledger, role), "latex"
-    role_mates = [
-        name
-        for name in dict.fromkeys(a.model for a in scenario.agents if a.role == role)
-        if name != model_name
-        and isinstance(other := scenario.models[name], OpenAIModelSettings)
-        and other.shown == settings.shown
-    ]
-    candidates = []
-    for name in [model_name, *role_mates]:
-        endpoint_settings = scenario.models[name]
-        assert isinstance(endpoint_settings, OpenAIModelSettings)
-        if name not in shop.endpoints:
-            shop.endpoints[name] = EndpointModel(
-                name,
-                endpoint_settings,
-                shop.api_keys.get(name),
-                shop.images,
-                shop.link,
-                jitter_seed=scenario.seed,
-            )
-        candidates.append(shop.endpoints[name])
-    failover = Failover(candidates, shop.link)
-    return MeteredModel(failover, shop.ledger, role, shop.cache), settings.shown
-
-
-def build_participants(
-    scenario: Scenario, personas: dict[str, Persona], shop: ModelShop
-) -> list[Participant]:
-    from agents.curator import Curator
-    from agents.registry import ROLE_BUILDERS, ROLE_CONSUMES, Knobs
-    from environment.world import Participant
-
-    participants: list[Participant] = []
-    used: set[str] = set()
-    jurors: list[str] = []
-    for settings in scenario.agents:
-        persona = personas[settings.persona]
-        for index in range(1, settings.count + 1):
-            name = settings.persona if settings.count == 1 else f"{settings.persona}-{index}"
-            while name in used:
-                name += "x"
-            used.add(name)
-            model, table_view = agent_model(scenario, shop, settings.model, settings.role)
-            knobs = Knobs(
-                scenario.tables_per_call,
-                scenario.qa_per_table,
-                scenario.max_repairs,
-                scenario.dedup.question_similarity,
-                table_view,
-                scenario.seed,
-            )
-            agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
-            if settings.role == "juror":
-                jurors.append(name)
-            participants.append(
-                Participant(agent, settings.role, persona.name, ROLE_CONSUMES[settings.role])
-            )
-    consensus = scenario.consensus
-    curator = Curator(
-        "curator",
-        jurors,
-        consensus.rule,
-        consensus.k,
-        consensus.tiebreaker,
-        consensus.quorum_of(len(jurors)),
-    )
-    participants.append(Participant(curator, "curator", "curator", ROLE_CONSUMES["curator"]))
-    return participants
-
-
 def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     """--target and --seed, checked against the same bounds as the scenario's own keys."""
-    from environment.scenario import Scenario
+    from environment.config.scenario import Scenario
 
     data = scenario.model_dump(mode="python")
     if args.target is not None:
@@ -193,73 +70,31 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
         raise UserInputError(f"{flag}: {first['msg'].lower()}") from None
 
 
-@dataclass(frozen=True)
-class Keys:
-    """The scenario's API keys, read from the environment once, and what hides them."""
+async def checked_endpoints(scenario: Scenario) -> Keys:
+    """The endpoints' preflight, its warnings on stderr; its errors end the command."""
+    from environment.models.assembly import check_endpoints
 
-    by_model: dict[str, str | None]
-    redact: Redactor
-
-
-async def check_endpoints(scenario: Scenario) -> Keys:
-    """Keys present, servers reachable, keys accepted, model names served (a warning)."""
-    from environment.models.preflight import preflight
-    from environment.models.secrets import Redactor, read_api_keys
-    from environment.scenario import OpenAIModelSettings
-
-    api_keys = read_api_keys(endpoint_key_envs(scenario))
-    redact = Redactor({key for key in api_keys.values() if key})
-    used = {agent.model for agent in scenario.agents}
-    checks = [
-        preflight(name, settings, api_keys.get(name), redact)
-        for name, settings in scenario.models.items()
-        if isinstance(settings, OpenAIModelSettings) and name in used
-    ]
-    for warning in await asyncio.gather(*checks):
-        if warning is not None:
-            print(f"warning: {warning}", file=sys.stderr)
-    return Keys(api_keys, redact)
-
-
-def replay_key(scenario: Scenario) -> str:
-    """What makes two runs the same run: the whole scenario but where its output goes."""
-    material = scenario.model_dump(mode="json", exclude={"output", "cache_dir"})
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: Keys) -> ModelShop:
-    """What the models share: the keys and their redactor, the table images, the response
-    cache, and the run's ledger (going on from earlier sessions)."""
-    from environment.ledger import Ledger
-    from environment.models.endpoint import RunLink
-    from environment.models.images import RunImages
-    from environment.models.oracle import Oracle
-    from environment.models.response_cache import ResponseCache
-
-    store.redact = keys.redact
-    images = RunImages(store.directory)
-    cache = None
-    if not no_cache and keys.by_model:
-        directory = Path(scenario.cache_dir or Path(scenario.output) / ".cache" / "responses")
-        cache = ResponseCache(directory, images)
-    budget = scenario.budget.usd if scenario.budget else None
-    return ModelShop(
-        ledger=Ledger.open(store.directory / "ledger.jsonl", budget),
-        oracle=Oracle(),
-        link=RunLink(redact=keys.redact),
-        images=images,
-        api_keys=keys.by_model,
-        cache=cache,
-    )
+    keys = await check_endpoints(scenario)
+    for warning in keys.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return keys
 
 
 async def run_command(args: argparse.Namespace) -> int:
-    from environment.bus import AgentFailure
-    from environment.console import RunConsole
-    from environment.personas import load_personas
-    from environment.scenario import Scenario, check_scenario, load_scenario, scenario_warnings
-    from environment.store import RunStore
-    from environment.world import new_run_directory, run_info, run_world
+    from agents.registry import build_participants
+    from environment.config.personas import load_personas
+    from environment.config.scenario import (
+        Scenario,
+        check_scenario,
+        load_scenario,
+        scenario_warnings,
+    )
+    from environment.core.bus import AgentFailure
+    from environment.core.messages import StopReason
+    from environment.core.world import new_run_directory, run_info, run_world
+    from environment.models.assembly import open_model_shop, replay_key
+    from environment.outputs.console import RunConsole
+    from environment.storage.store import RunStore
     from renderers.chromium import check_assets, chromium_path
     from renderers.errors import RendererUnavailable
 
@@ -287,7 +122,7 @@ async def run_command(args: argparse.Namespace) -> int:
             )
         scenario = apply_overrides(scenario, args)
         check_scenario(scenario, personas)
-        keys = await check_endpoints(scenario)
+        keys = await checked_endpoints(scenario)
         records = store.read_records()
         known = {record.qa_id for record in records}
         accepted = sum(record.accepted for record in records)
@@ -304,7 +139,7 @@ async def run_command(args: argparse.Namespace) -> int:
         scenario = apply_overrides(load_scenario(Path(args.scenario), personas), args)
         for warning in scenario_warnings(scenario):
             print(f"warning: {warning}", file=sys.stderr)
-        keys = await check_endpoints(scenario)  # a missing key, a dead server: before a folder
+        keys = await checked_endpoints(scenario)  # a missing key, a dead server: before a folder
         directory = (
             Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
         )
@@ -355,7 +190,7 @@ async def run_command(args: argparse.Namespace) -> int:
         ) from None
     finally:
         await shop.close()
-    if shop.cache is not None and outcome.reason == "target":
+    if shop.cache is not None and outcome.reason == StopReason.TARGET:
         shop.cache.remember_horizon(scenario_key, outcome.last_committed)
     if shop.cache is not None and shop.cache.hits:
         console.message(f"response cache: {shop.cache.hits} answers reused, not paid again")
@@ -365,6 +200,8 @@ async def run_command(args: argparse.Namespace) -> int:
 def finish(
     console: RunConsole, store: RunStore, scenario: Scenario, outcome: RunOutcome, ledger: Ledger
 ) -> int:
+    from environment.core.messages import StopReason
+
     render_share = outcome.render_busy_s / outcome.wall_s if outcome.wall_s else 0.0
     costs = ledger.as_dict(outcome.accepted)
     console.summary(
@@ -378,10 +215,10 @@ def finish(
     )
     store.update_run_info(summary=console.stats.as_dict(), ledger=costs)
     resume = f"python run.py run --resume {store.directory}"
-    if outcome.reason == "interrupted":
+    if outcome.reason == StopReason.INTERRUPTED:
         console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")
         return EXIT_INTERRUPTED
-    if outcome.reason == "budget":
+    if outcome.reason == StopReason.BUDGET:
         cap = scenario.budget.usd if scenario.budget else 0.0
         console.message(
             f"budget reached: ${costs['total_cost_usd']:.4f} of ${cap:.2f} spent, "
@@ -389,7 +226,7 @@ def finish(
             f"raise budget.usd in {store.run_json}, then: {resume}"
         )
         return EXIT_BUDGET
-    if outcome.reason == "exhausted":
+    if outcome.reason == StopReason.EXHAUSTED:
         console.message(
             f"gave up before the target ({outcome.accepted}/"
             f"{scenario.target.accepted_qa} accepted): the jury rejects too much "
@@ -402,8 +239,9 @@ def finish(
 
 def validate_command(args: argparse.Namespace) -> int:
     """Checks each scenario (schema, names, roles); says which keys the run will need."""
-    from environment.personas import load_personas
-    from environment.scenario import load_scenario, scenario_warnings
+    from environment.config.personas import load_personas
+    from environment.config.scenario import load_scenario, scenario_warnings
+    from environment.models.assembly import endpoint_key_envs
 
     personas = load_personas(PERSONAS_DIR)
     for name in args.scenarios:
@@ -424,8 +262,8 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def replay_command(args: argparse.Namespace) -> int:
-    from environment.console import RunConsole
-    from environment.store import iter_events
+    from environment.outputs.console import RunConsole
+    from environment.storage.store import iter_events
 
     directory = Path(args.run_dir)
     console = RunConsole(quiet=args.quiet)
@@ -652,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "render":
             return asyncio.run(render_command(args))
         if args.command == "export":
-            from environment.export import export
+            from environment.outputs.export import export
 
             try:
                 summary = export(
@@ -675,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skipped corrupt lines of records.jsonl: {summary.skipped_lines}")
             return 0
         if args.command == "report":
-            from environment.report import write_report
+            from environment.outputs.report import write_report
 
             if args.out and Path(args.out).is_dir():
                 raise UserInputError(f"--out {args.out} is a folder; give the report's file name")
@@ -692,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skipped corrupt lines: {skipped}")
             return 0
         if args.command == "show":
-            from environment.story import item_story
+            from environment.outputs.story import item_story
 
             print(item_story(Path(args.run_dir), args.item_id, args.skip_corrupt))
             return 0

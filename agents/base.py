@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from agents.parsing import OutputParseError
-from environment.bus import BusAgent
-from environment.messages import BudgetReached, OutputRejected
+from environment.config.personas import Persona
+from environment.config.scenario import TableView
+from environment.core.bus import BusAgent
+from environment.core.messages import BudgetReached, OutputRejected
 from environment.models.protocol import (
     BudgetExhausted,
     ChatMessage,
@@ -18,11 +20,9 @@ from environment.models.protocol import (
     ModelRequest,
     ResponseSchema,
 )
-from environment.personas import Persona
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 2
-TableView = Literal["latex", "image", "both"]
 
 
 def table_block(latex: str, view: TableView) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from autogen_core import MessageContext, message_handler
 
-from environment.bus import BusAgent
-from environment.consensus import Ballot, Rule, decide
-from environment.messages import QAProposed, QARecord, VerdictReached, Vote, VoteCast
+from environment.core.bus import BusAgent
+from environment.core.consensus import Ballot, Rule, decide
+from environment.core.messages import QAProposed, QARecord, VerdictReached, Vote, VoteCast
 
 
 class Curator(BusAgent):

@@ -8,7 +8,8 @@ from autogen_core import MessageContext, message_handler
 
 from agents.base import AgentModel, GaveUp, RoleAgent
 from agents.parsing import OutputParseError, extract_latex_documents
-from environment.messages import (
+from environment.config.personas import Persona
+from environment.core.messages import (
     DraftingFailed,
     InspirationOffered,
     Recipe,
@@ -16,9 +17,8 @@ from environment.messages import (
     TableAbandoned,
     TableDrafted,
 )
+from environment.core.rendering import supported_constructs
 from environment.models.protocol import GeneratorInputs, RepairInputs
-from environment.personas import Persona
-from environment.rendering import supported_constructs
 
 
 def describe_recipe(recipe: Recipe) -> list[str]:

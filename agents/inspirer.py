@@ -7,11 +7,16 @@ from pydantic import ValidationError
 
 from agents.base import AgentModel, GaveUp, RoleAgent
 from agents.parsing import OutputParseError, extract_json, response_schema, strict_object
-from environment.messages import InspirationFailed, InspirationOffered, InspirationRequested, Recipe
+from environment.config.personas import Persona
+from environment.core.messages import (
+    InspirationFailed,
+    InspirationOffered,
+    InspirationRequested,
+    Recipe,
+)
+from environment.core.randomness import derive
 from environment.models.protocol import InspirerInputs
-from environment.models.topic_bank import DOMAINS
-from environment.personas import Persona
-from environment.randomness import derive
+from environment.simulation.topic_bank import DOMAINS
 
 
 def direction(seed: int, inspiration_id: str) -> tuple[str, list[str]]:

@@ -11,10 +11,10 @@ from autogen_core import MessageContext, message_handler
 
 from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
 from agents.parsing import OutputParseError, extract_json, response_schema
-from environment.criteria import JURY_CRITERIA
-from environment.messages import QAProposed, TableRendered, VoteCast
+from environment.config.personas import Persona
+from environment.core.criteria import JURY_CRITERIA
+from environment.core.messages import QAProposed, TableRendered, VoteCast
 from environment.models.protocol import JurorInputs
-from environment.personas import Persona
 
 
 @dataclass(frozen=True)

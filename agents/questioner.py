@@ -6,10 +6,15 @@ from autogen_core import MessageContext, message_handler
 
 from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
 from agents.parsing import OutputParseError, extract_json, response_schema, strict_object
-from environment.dedup import drop_near_duplicate_questions
-from environment.messages import DuplicatesDropped, QAProposed, QuestioningFailed, TableRendered
+from environment.config.personas import QUESTION_KINDS, Persona
+from environment.core.dedup import drop_near_duplicate_questions
+from environment.core.messages import (
+    DuplicatesDropped,
+    QAProposed,
+    QuestioningFailed,
+    TableRendered,
+)
 from environment.models.protocol import QuestionerInputs
-from environment.personas import QUESTION_KINDS, Persona
 
 QUESTIONS_SCHEMA = response_schema(
     "questions",

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.base import AgentModel, RoleAgent, TableView
+from agents.curator import Curator
 from agents.generator import Generator
 from agents.inspirer import Inspirer
 from agents.juror import Juror
 from agents.questioner import Questioner
-from environment.messages import (
+from environment.config.personas import Persona
+from environment.config.scenario import Scenario
+from environment.core.messages import (
     InspirationOffered,
     InspirationRequested,
     Message,
@@ -22,7 +25,8 @@ from environment.messages import (
     TableRendered,
     VoteCast,
 )
-from environment.personas import Persona
+from environment.core.world import Participant
+from environment.models.assembly import ModelShop, model_for_agent
 
 
 @dataclass(frozen=True)
@@ -58,3 +62,46 @@ ROLE_CONSUMES: dict[str, tuple[type[Message], ...]] = {
     "juror": (TableRendered, QAProposed),
     "curator": (QAProposed, VoteCast),
 }
+
+
+def build_participants(
+    scenario: Scenario, personas: dict[str, Persona], shop: ModelShop
+) -> list[Participant]:
+    """Each agent the scenario asks for (numbered when there are several), on its model,
+    and the curator that counts the jurors' votes."""
+    participants: list[Participant] = []
+    used: set[str] = set()
+    jurors: list[str] = []
+    for settings in scenario.agents:
+        persona = personas[settings.persona]
+        for index in range(1, settings.count + 1):
+            name = settings.persona if settings.count == 1 else f"{settings.persona}-{index}"
+            while name in used:
+                name += "x"
+            used.add(name)
+            model, table_view = model_for_agent(scenario, shop, settings.model, settings.role)
+            knobs = Knobs(
+                scenario.tables_per_call,
+                scenario.qa_per_table,
+                scenario.max_repairs,
+                scenario.dedup.question_similarity,
+                table_view,
+                scenario.seed,
+            )
+            agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
+            if settings.role == "juror":
+                jurors.append(name)
+            participants.append(
+                Participant(agent, settings.role, persona.name, ROLE_CONSUMES[settings.role])
+            )
+    consensus = scenario.consensus
+    curator = Curator(
+        "curator",
+        jurors,
+        consensus.rule,
+        consensus.k,
+        consensus.tiebreaker,
+        consensus.quorum_of(len(jurors)),
+    )
+    participants.append(Participant(curator, "curator", "curator", ROLE_CONSUMES["curator"]))
+    return participants

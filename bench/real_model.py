@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agents.base import MAX_ATTEMPTS  # noqa: E402
-from environment.store import iter_events  # noqa: E402
+from environment.storage.store import iter_events  # noqa: E402
 
 SCENARIO = """\
 name: real-model-bench

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from environment.personas import Persona, load_personas
+from environment.config.personas import Persona, load_personas
 from renderers.chromium import ChromiumRenderer
 
 ROOT = Path(__file__).resolve().parent.parent

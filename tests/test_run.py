@@ -230,7 +230,8 @@ def test_render_loads_no_agents_models_or_exporters(tmp_path: Path) -> None:
         "except SystemExit:\n"
         "    pass\n"
         "heavy = ('agents', 'datasets', 'autogen_core')\n"
-        "rooms = ('environment.models', 'environment.world', 'environment.export')\n"
+        "rooms = ('environment.models', 'environment.simulation', 'environment.core.world',\n"
+        "         'environment.outputs')\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(rooms)]\n"
         "print(loaded)\n"
     )

@@ -21,11 +21,11 @@ from typing import Any, NoReturn
 
 import aiohttp
 
-from environment.messages import IncidentKind, Message, ModelIncident
+from environment.config.scenario import OpenAIModelSettings
+from environment.core.messages import IncidentKind, Message, ModelIncident
 from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
 from environment.models.secrets import Redactor
-from environment.scenario import OpenAIModelSettings
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 BACKOFF_CAP_S = 60.0

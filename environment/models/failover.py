@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from environment.messages import ModelIncident
+from environment.core.messages import ModelIncident
 from environment.models.endpoint import Benched, EndpointModel, RunLink, Stopping
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
 

@@ -10,10 +10,10 @@ import json
 
 import aiohttp
 
+from environment.config.scenario import OpenAIModelSettings
+from environment.config.yaml_source import UserInputError
 from environment.models.endpoint import server_says
 from environment.models.secrets import Redactor
-from environment.scenario import OpenAIModelSettings
-from environment.yaml_source import UserInputError
 
 
 async def preflight(

@@ -12,8 +12,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from environment.messages import Cell, Recipe
-from environment.personas import Behaviour
+from environment.config.personas import Behaviour
+from environment.core.messages import Cell, Recipe
 
 
 class Contract(BaseModel):

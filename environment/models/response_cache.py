@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import Completion, ModelRequest
-from environment.store import write_atomic
+from environment.storage.store import write_atomic
 
 
 class ResponseCache:

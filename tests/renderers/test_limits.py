@@ -11,11 +11,11 @@ import pytest
 import pytest_asyncio
 from autogen_core import MessageContext, message_handler
 
-from environment.bus import Bus, BusAgent
-from environment.event_log import make_event
-from environment.messages import RenderFailed, RenderProblem, TableDrafted
-from environment.rendering import RenderService
-from environment.store import RunStore
+from environment.core.bus import Bus, BusAgent
+from environment.core.event_log import make_event
+from environment.core.messages import RenderFailed, RenderProblem, TableDrafted
+from environment.core.rendering import RenderService
+from environment.storage.store import RunStore
 from renderers.chromium import ChromiumRenderer, RenderResult
 from renderers.errors import LatexRenderError
 from renderers.latex_html import translate

@@ -1,0 +1,309 @@
+"""Scenario files: the schema (pydantic, extra keys forbidden) and a loader with clear errors."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from environment.config.personas import Persona, Role
+from environment.config.yaml_source import UserInputError, YamlSource, did_you_mean
+from renderers.limits import RenderLimits
+
+# What a questioner or juror is shown of a table.
+TableView = Literal["latex", "image", "both"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(Strict):
+    accepted_qa: int = Field(ge=1, le=1_000_000)
+
+
+class SimulatedModelSettings(Strict):
+    kind: Literal["simulated"]
+    skill: float = Field(default=0.9, ge=0, le=1)
+    # Replies bare and in the role's JSON schema, as from a server that constrains decoding;
+    # false: JSON in fences after prose, as from a model asked in words only.
+    structured_output: bool = True
+
+
+class Price(Strict):
+    """US dollars per million tokens, as providers list them."""
+
+    input_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
+    output_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
+
+
+class OpenAIModelSettings(Strict):
+    """Any OpenAI-compatible chat completions endpoint (OpenAI, OpenRouter, vLLM, Ollama…)."""
+
+    kind: Literal["openai"]
+    base_url: str = Field(pattern=r"^https?://[^\s/$.?#].[^\s]*$")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    temperature: float | None = Field(default=0.7, ge=0, le=2)  # null: not sent (o-series)
+    max_tokens: int = Field(default=4000, ge=16, le=1_000_000)
+    # OpenAI's reasoning models take max_completion_tokens and refuse max_tokens.
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    # Provider-specific body fields, e.g. {reasoning_effort: low} or OpenRouter's
+    # {provider: {sort: price}}; they cannot replace model, messages or the token limit.
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    rpm: int | None = Field(default=None, ge=1, le=1_000_000)
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    retry_base_s: float = Field(default=1.0, ge=0.01, le=60)  # first backoff; doubles
+    vision: bool = False
+    # How replies are held to their role's JSON schema: `json_schema` (constrained decoding:
+    # OpenAI, vLLM, llama.cpp server, Ollama), `json_object` (any JSON), `none`. `auto` starts
+    # at json_schema and steps down, once and for the run, when the server refuses it.
+    structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    # What a questioner or juror on this model is shown of a table: its LaTeX source, the
+    # rendered image (vision models only), or both. Default: both if vision, else latex.
+    table_input: TableView | None = None
+    price: Price = Price()
+    bench_after_failures: int = Field(default=3, ge=1, le=100)
+    cooldown_s: float = Field(default=60.0, ge=0, le=86_400)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_name_not_a_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
+            raise ValueError(
+                "api_key_env names an environment variable (e.g. OPENAI_API_KEY); never put "
+                "the key itself in a scenario"
+            )
+        return value
+
+    @field_validator("extra_body")
+    @classmethod
+    def _extras_add_only(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = {"model", "messages", "max_tokens", "max_completion_tokens", "stream", "n"}
+        clash = sorted(reserved & set(value))
+        if clash:
+            raise ValueError(f"extra_body cannot set {', '.join(clash)}: use the model's own keys")
+        return value
+
+    @model_validator(mode="after")
+    def _image_needs_vision(self) -> OpenAIModelSettings:
+        if self.table_input in ("image", "both") and not self.vision:
+            raise ValueError(f"table_input: {self.table_input} needs vision: true")
+        return self
+
+    @property
+    def shown(self) -> TableView:
+        return self.table_input or ("both" if self.vision else "latex")
+
+
+ModelSettings = Annotated[SimulatedModelSettings | OpenAIModelSettings, Field(discriminator="kind")]
+
+
+class BudgetSettings(Strict):
+    usd: float = Field(gt=0, le=1_000_000)
+
+
+class AgentSettings(Strict):
+    role: Role
+    persona: str
+    model: str
+    count: int = Field(default=1, ge=1, le=64)
+
+
+class ConsensusSettings(Strict):
+    rule: Literal["majority", "k_of_n", "unanimous"] = "majority"
+    k: int | None = Field(default=None, ge=1, le=100)
+    tiebreaker: str | None = None
+    # Votes a verdict needs (abstentions do not count); default: a majority of the jury.
+    quorum: int | None = Field(default=None, ge=1, le=100)
+
+    def quorum_of(self, jurors: int) -> int:
+        return self.quorum if self.quorum is not None else jurors // 2 + 1
+
+    @model_validator(mode="after")
+    def _k_only_for_k_of_n(self) -> ConsensusSettings:
+        if self.rule == "k_of_n" and self.k is None:
+            raise ValueError("rule k_of_n needs k (for example k: 2)")
+        return self
+
+
+class RenderSettings(Strict):
+    pages: int = Field(default=2, ge=1, le=16)
+    scale: float = Field(default=2.0, ge=0.5, le=4)
+    timeout_s: float = Field(default=20.0, gt=0, le=600)
+    # A render that drew something differently from TeX in a visible way (content dropped,
+    # a picture not drawn): into the run with its warnings (true) or back to its generator.
+    allow_partial: bool = False
+    # What one document may cost (renderers.limits.RenderLimits): past these it is refused,
+    # except lengths, which are clamped and make the render partial.
+    max_input_kb: int = Field(default=400, ge=1, le=10_000)
+    max_nesting: int = Field(default=100, ge=5, le=150)
+    max_rows: int = Field(default=400, ge=1, le=100_000)  # rows per table
+    max_length_cm: float = Field(default=52.0, gt=0, le=500)  # one \vspace, \rule, row skip
+    max_height_px: int = Field(default=40_000, ge=500, le=200_000)  # laid-out page, CSS px
+    max_megapixels: float = Field(default=80.0, gt=0, le=400)  # the image after scaling
+
+    def limits(self) -> RenderLimits:
+        return RenderLimits(
+            max_input_bytes=self.max_input_kb * 1000,
+            max_nesting=self.max_nesting,
+            max_rows=self.max_rows,
+            max_length_px=self.max_length_cm / 2.54 * 96,
+            max_height_px=self.max_height_px,
+            max_megapixels=self.max_megapixels,
+        )
+
+
+class DedupSettings(Strict):
+    """Similarity at or over which a table (word-shingle Jaccard against committed tables) or
+    a question (edit similarity against the table's other questions) is dropped; 1 = off."""
+
+    table_similarity: float = Field(default=0.9, gt=0, le=1)
+    question_similarity: float = Field(default=0.95, gt=0, le=1)
+
+
+class Scenario(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    target: Target
+    output: str = "out"
+    models: dict[str, ModelSettings]
+    agents: list[AgentSettings] = Field(min_length=1)
+    consensus: ConsensusSettings = ConsensusSettings()
+    tables_per_call: int = Field(default=3, ge=1, le=10)
+    qa_per_table: int = Field(default=3, ge=1, le=20)
+    max_repairs: int = Field(default=2, ge=0, le=10)
+    max_inflight: int = Field(default=4, ge=1, le=256)
+    render: RenderSettings = RenderSettings()
+    dedup: DedupSettings = DedupSettings()
+    seed_tables: bool = True  # show generators an accepted table of an earlier round
+    budget: BudgetSettings | None = None
+    cache_dir: str | None = None  # response cache; default <output>/.cache/responses
+
+
+ROLES_NEEDED: tuple[Role, ...] = ("inspirer", "generator", "questioner", "juror")
+
+
+def load_scenario(path: Path, personas: dict[str, Persona]) -> Scenario:
+    """Reads and checks a scenario; every problem is a UserInputError naming file, line, key."""
+    source = YamlSource.read(path)
+    if not isinstance(source.data, dict):
+        raise source.error(
+            [], "a scenario is a mapping of keys (name, seed, target, models, agents…)"
+        )
+    scenario: Scenario = source.validate(Scenario)
+    check_scenario(scenario, personas, source)
+    return scenario
+
+
+def _jury_mix(scenario: Scenario) -> tuple[int, int, list[str]]:
+    """Jurors on real and on simulated models, and the questioners' real models."""
+    simulated = {
+        name for name, model in scenario.models.items() if isinstance(model, SimulatedModelSettings)
+    }
+    jurors = [a for a in scenario.agents if a.role == "juror" for _ in range(a.count)]
+    real_jurors = sum(1 for a in jurors if a.model not in simulated)
+    real_questioners = [
+        a.model for a in scenario.agents if a.role == "questioner" and a.model not in simulated
+    ]
+    return real_jurors, len(jurors) - real_jurors, real_questioners
+
+
+def scenario_warnings(scenario: Scenario) -> list[str]:
+    """Allowed, but likely not what the user meant: said at load, before any call."""
+    real_jurors, simulated_jurors, real_questioners = _jury_mix(scenario)
+    warnings = []
+    if real_questioners and simulated_jurors:
+        quorum = scenario.consensus.quorum_of(real_jurors + simulated_jurors)
+        warnings.append(
+            f"{simulated_jurors} simulated juror(s) cannot judge questions a real model "
+            f"({', '.join(sorted(set(real_questioners)))}) writes: they abstain, and those "
+            f"questions are decided by the {real_jurors} real juror(s) alone (quorum {quorum})"
+        )
+    return warnings
+
+
+def check_scenario(
+    scenario: Scenario, personas: dict[str, Persona], source: YamlSource | None = None
+) -> None:
+    """Cross-field checks: names that must exist, roles that must be present."""
+
+    def fail(location: list[int | str], message: str) -> UserInputError:
+        if source is not None:
+            return source.error(location, message)
+        return UserInputError(f"{'.'.join(map(str, location))}: {message}")
+
+    for index, agent in enumerate(scenario.agents):
+        if agent.persona not in personas:
+            raise fail(
+                ["agents", index, "persona"],
+                f"unknown persona{did_you_mean(agent.persona, personas)}; "
+                f"personas live in agents/personas/",
+            )
+        persona = personas[agent.persona]
+        if persona.role != agent.role:
+            raise fail(
+                ["agents", index, "persona"],
+                f"persona '{agent.persona}' is a {persona.role}, not a {agent.role}",
+            )
+        if agent.model not in scenario.models:
+            raise fail(
+                ["agents", index, "model"],
+                f"unknown model{did_you_mean(agent.model, scenario.models)}; "
+                "declare it under models:",
+            )
+    roles = Counter(agent.role for agent in scenario.agents for _ in range(agent.count))
+    for role in ROLES_NEEDED:
+        if roles[role] == 0:
+            raise fail(["agents"], f"no {role}: a run needs at least one agent with role: {role}")
+    jurors = roles["juror"]
+    if scenario.consensus.rule == "k_of_n" and (scenario.consensus.k or 0) > jurors:
+        raise fail(
+            ["consensus", "k"], f"k is {scenario.consensus.k} but there are only {jurors} jurors"
+        )
+    if (scenario.consensus.quorum or 0) > jurors:
+        raise fail(
+            ["consensus", "quorum"],
+            f"quorum is {scenario.consensus.quorum} but there are only {jurors} jurors",
+        )
+    real_jurors, simulated_jurors, real_questioners = _jury_mix(scenario)
+    quorum = scenario.consensus.quorum_of(jurors)
+    if real_questioners and simulated_jurors and real_jurors < quorum:
+        raise fail(
+            ["agents"],
+            f"questioner {real_questioners[0]} is a real model, but only {real_jurors} of "
+            f"{jurors} jurors are: simulated jurors abstain on questions a real model writes, "
+            f"and a verdict needs {quorum} votes (consensus.quorum), so every such question "
+            "would be undecided; put more jurors on real models or lower consensus.quorum",
+        )
+    if scenario.budget is not None:
+        for name, model in scenario.models.items():
+            if not isinstance(model, OpenAIModelSettings):
+                continue
+            floor = model.max_tokens * model.price.output_per_mtok / 1_000_000
+            if floor > scenario.budget.usd:
+                raise fail(
+                    ["budget", "usd"],
+                    f"{scenario.budget.usd:g} is below the worst case of a single call to "
+                    f"{name} (max_tokens {model.max_tokens} at "
+                    f"${model.price.output_per_mtok:g}/Mtok = ${floor:.4f}); raise the budget "
+                    "or lower max_tokens",
+                )
+    tiebreaker = scenario.consensus.tiebreaker
+    juror_personas = {a.persona for a in scenario.agents if a.role == "juror"}
+    if tiebreaker is not None and tiebreaker not in juror_personas:
+        raise fail(
+            ["consensus", "tiebreaker"],
+            f"tiebreaker{did_you_mean(tiebreaker, juror_personas)} is not a juror "
+            "persona of this scenario",
+        )

@@ -1,0 +1,292 @@
+"""Every message on the bus. Named for what happened; each carries its ids and provenance.
+
+Each message type is its own topic (`topic_of`), so an agent subscribes by naming the
+message types its handlers take; the event log sees every message as it is published.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Recipe(Message):
+    """A structural seed: the layout a generator should aim for."""
+
+    rows: int = Field(ge=3, le=40)
+    grouped_header: bool = False
+    row_groups: bool = False
+    striped: bool = False
+    highlights: int = Field(default=0, ge=0)
+    totals_row: bool = False
+    footnote: bool = False
+    ruled_grid: bool = False
+    uncertainty: bool = False
+
+
+class InspirationRequested(Message):
+    """The director asks for inspiration number `seq`, naming who will work on it."""
+
+    inspiration_id: str
+    seq: int
+    inspirer: str
+    generator: str
+    questioner: str
+    seed_latex: str | None = None  # an accepted table of an earlier round, as inspiration
+
+
+class InspirationOffered(Message):
+    inspiration_id: str
+    seq: int
+    inspirer: str
+    generator: str
+    questioner: str
+    domain: str
+    topics: tuple[str, ...]
+    recipe: Recipe
+    seed_latex: str | None = None
+
+
+class InspirationFailed(Message):
+    inspiration_id: str
+    seq: int
+    inspirer: str
+    reason: str
+
+
+class TableDrafted(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    index: int
+    count: int
+    topic: str
+    latex: str
+    generator: str
+    questioner: str
+    attempt: int = 1
+
+
+class DraftingFailed(Message):
+    inspiration_id: str
+    seq: int
+    generator: str
+    reason: str
+
+
+class RenderProblem(Message):
+    message: str
+    line: int | None
+    construct_name: str
+
+    def describe(self) -> str:
+        """The form a repair prompt quotes: `line 12: extra '&' (&)`."""
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.message} ({self.construct_name})"
+
+
+class RenderFailed(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    index: int
+    topic: str
+    latex: str
+    generator: str
+    questioner: str
+    attempt: int
+    problem: RenderProblem
+
+
+class Cell(Message):
+    row: int
+    col: int
+    rowspan: int = 1
+    colspan: int = 1
+    text: str
+    background: str | None = None
+    bold: bool = False
+    italic: bool = False
+
+
+class TableRendered(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    topic: str
+    generator: str
+    questioner: str
+    attempt: int
+    latex: str  # the source that rendered: what a text-reading model is shown
+    image: str  # relative to the run directory
+    width: int
+    height: int
+    grid: tuple[Cell, ...]
+    text: str
+    warnings: tuple[str, ...] = ()
+
+
+class TableAbandoned(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    generator: str
+    reason: str
+
+
+class OutputRejected(Message):
+    """A model's output could not be parsed; the agent re-asks (visible in the console)."""
+
+    agent: str
+    role: str
+    subject_id: str
+    attempt: int
+    reason: str
+    model: str = ""
+    reply: str = ""  # what the model wrote, kept in rejects.jsonl for tuning prompts
+
+
+class QAProposed(Message):
+    qa_id: str
+    table_id: str
+    inspiration_id: str
+    seq: int
+    index: int
+    count: int
+    topic: str
+    image: str
+    question: str
+    answer: str
+    reasoning: str
+    kind: str
+    generator: str
+    questioner: str
+    attempt: int
+
+
+class QuestioningFailed(Message):
+    table_id: str
+    inspiration_id: str
+    seq: int
+    questioner: str
+    reason: str
+
+
+class VoteCast(Message):
+    qa_id: str
+    table_id: str
+    juror: str
+    persona: str
+    model: str
+    verdict: bool | None  # None: abstained — the juror's model gave no usable vote
+    reason: str
+    failed_criterion: str | None = None
+
+
+class Vote(Message):
+    juror: str
+    persona: str
+    model: str
+    verdict: bool | None  # None: abstained
+    reason: str
+
+
+class QARecord(Message):
+    """One line of `records.jsonl`: a QA pair with every vote and the verdict."""
+
+    qa_id: str
+    table_id: str
+    inspiration_id: str
+    seq: int
+    image: str
+    topic: str
+    question: str
+    answer: str
+    reasoning: str
+    kind: str
+    accepted: bool
+    confidence: float
+    votes: tuple[Vote, ...]
+    undecided: bool = False  # too few votes cast (abstentions) for a verdict: rejected
+    generator: str
+    questioner: str
+    attempt: int
+    ground_truth: bool | None = None  # only in simulation: the oracle's view
+
+
+class VerdictReached(Message):
+    record: QARecord
+
+
+class DuplicatesDropped(Message):
+    """Near-duplicates removed before (or, for tables, at) commit: counted in the report."""
+
+    kind: Literal["table", "question"]
+    table_id: str
+    count: int
+    duplicate_of: str | None = None
+    similarity: float | None = None
+
+
+class RunStarted(Message):
+    """Kick-off: the director starts issuing inspirations from `next_seq`."""
+
+    run_id: str
+    target: int
+    next_seq: int = 0
+    accepted_so_far: int = 0
+
+
+class InspirationCommitted(Message):
+    """An inspiration's records are on disk (fsync'd), in inspiration order."""
+
+    inspiration_id: str
+    seq: int
+    records: tuple[QARecord, ...]
+    accepted_total: int
+
+
+class StopReason(StrEnum):
+    """Why a run ended; run.json and the events spell it as the value."""
+
+    TARGET = "target"  # enough accepted pairs committed
+    EXHAUSTED = "exhausted"  # the inspiration limit was committed first
+    BUDGET = "budget"  # no call may start past the cap
+    INTERRUPTED = "interrupted"  # Ctrl-C: the rest is redone on resume
+    FAILED = "failed"  # an agent failed in a way the run cannot go on from
+
+
+class RunStopping(Message):
+    reason: StopReason
+    accepted: int
+
+
+# "degraded": the server refused a request feature (structured output); it is left out now.
+IncidentKind = Literal["retry", "failed", "benched", "restored", "degraded"]
+
+
+class ModelIncident(Message):
+    """Something an endpoint did that a user watching the run should see: a retried call,
+    a model benched for a cool-down (or back), a call that failed for good."""
+
+    model: str
+    agent: str
+    kind: IncidentKind
+    detail: str
+
+
+class BudgetReached(Message):
+    """A call was not started: its worst case could exceed what is left of budget.usd."""
+
+    agent: str
+    detail: str
+
+
+def topic_of(message_type: type[Message]) -> str:
+    return f"modswap.{message_type.__name__}"

@@ -1,0 +1,219 @@
+"""The world the agents live in: bus, render service, director, event log, store — and a run.
+
+`run.py` builds the agents from the registry and hands them here; the world wires the
+environment's own services around them and runs until the director says stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from environment.config.scenario import Scenario
+from environment.core.bus import Bus, BusAgent
+from environment.core.dedup import TableIndex
+from environment.core.director import Director, prune_seed_pool
+from environment.core.event_log import Event, EventLog
+from environment.core.messages import Message, RunStarted, StopReason, TableDrafted
+from environment.core.rendering import RenderService
+from environment.models.endpoint import RunLink
+from environment.simulation.oracle import Oracle
+from environment.storage.ledger import Ledger
+from environment.storage.store import RunStore
+from renderers.chromium import ChromiumRenderer
+
+
+@dataclass
+class Participant:
+    agent: BusAgent
+    role: str
+    persona: str
+    consumes: tuple[type[Message], ...]
+
+
+@dataclass
+class RunOutcome:
+    last_committed: int  # seq of the last inspiration on disk (-1: none)
+    reason: StopReason
+    accepted: int
+    wall_s: float
+    render_busy_s: float
+    renders: int
+    render_failures: int
+    events: int
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("autogen-core", "playwright", "pylatexenc", "pydantic", "rich"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[package] = metadata.version(package)
+    return found
+
+
+def run_info(scenario: Scenario, run_id: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "scenario": scenario.model_dump(mode="json"),
+        "seed": scenario.seed,
+        "versions": versions(),
+        "progress": {"committed_inspirations": 0, "accepted": 0},
+    }
+
+
+async def run_world(
+    *,
+    scenario: Scenario,
+    store: RunStore,
+    participants: list[Participant],
+    ledger: Ledger,
+    oracle: Oracle | None,
+    link: RunLink | None = None,
+    listeners: list[Callable[[Event], None]],
+    run_id: str,
+    next_seq: int,
+    known_qa_ids: set[str],
+    accepted_so_far: int,
+    renderer: ChromiumRenderer | None = None,
+    horizon: int | None = None,
+) -> RunOutcome:
+    """Runs the society until the target, an interrupt (SIGINT) or a failure."""
+    bus = Bus()
+    roster = {p.agent.name: (p.role, p.persona) for p in participants}
+    roster.update({"director": ("director", "director"), "renderer": ("renderer", "renderer")})
+    by_role = {
+        role: [p.agent.name for p in participants if p.role == role]
+        for role in ("inspirer", "generator", "questioner")
+    }
+    owned_renderer = renderer is None
+    renderer = renderer or ChromiumRenderer(
+        pages=scenario.render.pages,
+        scale=scenario.render.scale,
+        timeout_s=scenario.render.timeout_s,
+        allow_partial=scenario.render.allow_partial,
+        limits=scenario.render.limits(),
+    )
+    if owned_renderer:
+        await renderer.start()
+    tap = EventLog(store, roster, listeners, bus)
+    bus.interventions.append(tap)
+    if link is not None:  # endpoint incidents onto the bus; no new retries once halted
+        link.publish = bus.publish
+        bus.halt_hooks.append(link.stop)
+    committed = TableIndex(scenario.dedup.table_similarity)
+    records = store.read_records()
+    for table_id in sorted({record.table_id for record in records}):
+        committed.add(table_id, store.table_text(table_id))  # a resumed run's tables
+    seed_pool = None
+    real_generators = any(
+        scenario.models[agent.model].kind != "simulated"
+        for agent in scenario.agents
+        if agent.role == "generator"
+    )
+    if scenario.seed_tables and real_generators:  # simulated ones do not read prompts
+        accepted = {record.table_id: record.seq for record in records if record.accepted}
+        kept = prune_seed_pool(
+            [(seq, table_id) for table_id, seq in accepted.items()],
+            next_seq - scenario.max_inflight,
+        )  # read only the tables a future inspiration may still pick
+        seed_pool = [(seq, store.table_latex(table_id)) for seq, table_id in kept]
+    director = Director(
+        committed=committed,
+        store=store,
+        target=scenario.target.accepted_qa,
+        inspirers=by_role["inspirer"],
+        generators=by_role["generator"],
+        questioners=by_role["questioner"],
+        max_inflight=scenario.max_inflight,
+        known_qa_ids=known_qa_ids,
+        oracle=oracle,
+        prior_yield=0.5 * scenario.tables_per_call * scenario.qa_per_table,
+        seed_pool=seed_pool,
+        horizon=horizon,
+    )
+    render_service = RenderService(
+        renderer, store, slots=scenario.render.pages, committed=committed
+    )
+    await bus.add(director, Director.CONSUMES)
+    await bus.add(render_service, (TableDrafted,))
+    for participant in participants:
+        await bus.add(participant.agent, participant.consumes)
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C: stop waiting for in-flight work
+            bus.done.set()
+            raise KeyboardInterrupt
+        interrupted = True
+        print(
+            "stopping: work in flight finishes first (model answers are kept for --resume); "
+            "Ctrl-C again to stop at once",
+            file=sys.stderr,
+            flush=True,
+        )
+        pending.add(loop.create_task(director.interrupt()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    started = time.perf_counter()
+    try:
+        bus.start()
+        await bus.publish(
+            RunStarted(
+                run_id=run_id,
+                target=scenario.target.accepted_qa,
+                next_seq=next_seq,
+                accepted_so_far=accepted_so_far,
+            )
+        )
+        await bus.run_until_done()
+    finally:
+        wall = time.perf_counter() - started  # the society's time, without browser teardown
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        if owned_renderer:
+            await renderer.close()
+        store.update_run_info(
+            ledger=ledger.as_dict(director.accepted),
+            last_session={
+                "stop_reason": director.stop_reason or StopReason.FAILED,
+                "wall_s": round(wall, 3),
+                "render_busy_s": round(render_service.clock.busy_s, 3),
+                "render_page_s": round(render_service.clock.page_seconds, 3),
+                "renders": render_service.clock.renders,
+                "render_failures": render_service.clock.failures,
+            },
+        )
+        store.close()
+    return RunOutcome(
+        last_committed=director.next_commit - 1,
+        reason=director.stop_reason or StopReason.FAILED,
+        accepted=director.accepted,
+        wall_s=wall,
+        render_busy_s=render_service.clock.busy_s,
+        renders=render_service.clock.renders,
+        render_failures=render_service.clock.failures,
+        events=tap.count,
+    )
+
+
+def new_run_directory(output: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = output / f"{name}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = output / f"{name}-{stamp}-{suffix}"
+    return candidate

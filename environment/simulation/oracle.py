@@ -1,0 +1,54 @@
+"""Ground truth for simulated runs: what each simulated question really asks, and its answer.
+
+The simulated questioner registers the spec behind every question it writes; simulated
+jurors and the run summary ask the oracle whether a proposed answer is right. Questions the
+oracle never saw (written by a real model) get no truth, and jurors must judge them alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from environment.core.criteria import JURY_CRITERIA
+from environment.core.messages import Cell
+from environment.simulation.reasoning import QuestionSpec, answers_match, solve
+from environment.simulation.table_reading import TableView, read_table
+
+
+@dataclass(frozen=True)
+class Truth:
+    valid: bool
+    correct_answer: str
+    failed_criterion: str | None = None
+
+
+class Oracle:
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, str], QuestionSpec] = {}
+        self._views: dict[str, TableView | None] = {}  # a table is rendered once
+
+    def view(self, table_id: str, grid: Sequence[Cell]) -> TableView | None:
+        """The table as read from its grid, read once per table (jurors ask many times)."""
+        if table_id not in self._views:
+            self._views[table_id] = read_table(grid)
+        return self._views[table_id]
+
+    def register(self, table_id: str, question: str, spec: QuestionSpec) -> None:
+        self._specs[(table_id, question.strip())] = spec
+
+    def judge(
+        self, table_id: str, grid: Sequence[Cell], question: str, answer: str
+    ) -> Truth | None:
+        spec = self._specs.get((table_id, question.strip()))
+        if spec is None:
+            return None
+        if spec.kind == "off_topic":
+            return Truth(False, "", JURY_CRITERIA[4])
+        view = self.view(table_id, grid)
+        solution = solve(spec, view) if view is not None else None
+        if solution is None:
+            return Truth(False, "", JURY_CRITERIA[2])
+        if answers_match(answer, solution.answer):
+            return Truth(True, solution.answer)
+        return Truth(False, solution.answer, JURY_CRITERIA[3])

@@ -1,0 +1,73 @@
+"""Simulated questioner: reasoning QA pairs drawn from the rendered grid, with persona faults."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from environment.config.personas import Behaviour
+from environment.core.messages import Cell
+from environment.simulation.oracle import Oracle
+from environment.simulation.reasoning import OFF_TOPIC_QUESTIONS, QuestionSpec, draw_spec, solve
+from environment.simulation.table_reading import parse_number, read_table
+
+
+def _wrong(answer: str, rng: random.Random) -> str:
+    number = parse_number(answer)
+    if number is None:
+        return answer + " (approximately)" if rng.random() < 0.3 else "None of them"
+    shift = max(1.0, abs(number) * rng.uniform(0.05, 0.3)) * rng.choice([-1, 1])
+    decimals = len(answer.split(".")[1].rstrip("%")) if "." in answer else 0
+    suffix = "%" if answer.endswith("%") else ""
+    return f"{number + shift:.{decimals}f}{suffix}"
+
+
+def write_questions(
+    table_id: str,
+    grid: Sequence[Cell],
+    wanted: int,
+    behaviour: Behaviour,
+    fault_scale: float,
+    oracle: Oracle,
+    rng: random.Random,
+) -> dict[str, Any] | str:
+    """The questions as the questioner prompt asks for them, or a refusal in prose when the
+    table has no grid to ask about."""
+    view = read_table(grid)
+    if view is None:
+        return "The table does not contain enough structured data to ask reasoning questions."
+    kinds = [k for k, w in behaviour.question_kinds.items() if w > 0]
+    weights = [behaviour.question_kinds[k] for k in kinds]
+    pairs: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for _ in range(wanted * 8):
+        if len(pairs) >= wanted:
+            break
+        if rng.random() < behaviour.faults.off_topic * fault_scale:
+            question, answer = rng.choice(OFF_TOPIC_QUESTIONS)
+            spec = QuestionSpec("off_topic", first=question, second=answer)
+        else:
+            drawn = draw_spec(rng.choices(kinds, weights)[0], view, rng)
+            if drawn is None:
+                continue
+            spec = drawn
+        solution = solve(spec, view)
+        if solution is None or solution.question in seen:
+            continue
+        seen.add(solution.question)
+        answer = solution.answer
+        steps = list(solution.steps)
+        if spec.kind != "off_topic" and rng.random() < behaviour.faults.wrong_answer * fault_scale:
+            answer = _wrong(answer, rng)
+            steps[-1] = steps[-1] + f" So the answer is {answer}."
+        oracle.register(table_id, solution.question, spec)
+        pairs.append(
+            {
+                "question": solution.question,
+                "reasoning": " ".join(f"Step {i}: {s}" for i, s in enumerate(steps, 1)),
+                "answer": answer,
+                "kind": spec.kind if spec.kind != "off_topic" else "lookup",
+            }
+        )
+    return {"questions": pairs}

@@ -1,0 +1,267 @@
+"""The run directory: crash-safe appends, atomic files, and what `--resume` needs to read back.
+
+Layout: run.json, events.jsonl, records.jsonl, tables/<id>.tex|.html, images/<id>.png.
+Records are fsync'd before the director counts them, so a kill -9 can lose speculative
+work but never an accepted record; a torn last line is cut off on resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+
+from environment.config.yaml_source import UserInputError
+from environment.core.messages import QARecord
+
+LOCK_NAME = ".lock"  # held by the one process writing a run folder
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file + fsync + rename: readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def truncate_torn_tail(path: Path) -> int:
+    """Cuts a last line that a crash left without its newline; returns bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as file:
+        file.seek(max(0, size - 65536))
+        tail = file.read()
+        if tail.endswith(b"\n"):
+            return 0
+        cut = tail.rfind(b"\n")
+        keep = size - len(tail) + cut + 1 if cut >= 0 else 0
+        file.truncate(keep)
+        return size - keep
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+class RunStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.tables = directory / "tables"
+        self.images = directory / "images"
+        self.run_json = directory / "run.json"
+        self.events_path = directory / "events.jsonl"
+        self.records_path = directory / "records.jsonl"
+        self.rejects_path = directory / "rejects.jsonl"  # unusable replies, failed renders
+        self._events: Any = None
+        self._records: Any = None
+        self._rejects: Any = None
+        self._info: dict[str, Any] | None = None  # run.json as last written by this store
+        self._lock: Any = None  # the open .lock file while this store writes
+        # Scrubs API keys from every text this store writes (set when a run has keys).
+        self.redact: Callable[[str], str] = _unchanged
+
+    @classmethod
+    def create(cls, directory: Path, run_info: dict[str, Any]) -> RunStore:
+        if directory.exists() and any(directory.iterdir()):
+            raise UserInputError(
+                f"{directory}: output folder is not empty; choose another "
+                "--out or resume it with --resume"
+            )
+        store = cls(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        store._take_lock()
+        store.tables.mkdir(parents=True, exist_ok=True)
+        store.images.mkdir(parents=True, exist_ok=True)
+        store.write_run_info(run_info)
+        store._open()
+        return store
+
+    @classmethod
+    def existing(cls, directory: Path) -> RunStore:
+        """A finished or stopped run, for reading (report, export)."""
+        store = cls(directory)
+        if not store.run_json.is_file():
+            raise UserInputError(f"{directory}: not a run folder (no run.json)")
+        return store
+
+    @classmethod
+    def reopen(cls, directory: Path) -> RunStore:
+        store = cls(directory)
+        if not store.run_json.is_file():
+            raise UserInputError(
+                f"{directory}: not a run folder (no run.json); pass the "
+                "folder a run printed, e.g. out/quickstart-20260101-120000"
+            )
+        store._take_lock()  # before anything is touched: another writer may be at work
+        truncate_torn_tail(store.records_path)
+        truncate_torn_tail(store.events_path)
+        truncate_torn_tail(store.rejects_path)
+        store.tables.mkdir(parents=True, exist_ok=True)
+        store.images.mkdir(parents=True, exist_ok=True)
+        store._open()
+        return store
+
+    def _take_lock(self) -> None:
+        """One writer per run folder, for the writer's whole life: an exclusive lock on
+        `.lock` (the OS drops it when the process ends, even by kill -9). Readers (export,
+        report, replay) never take it."""
+        handle = (self.directory / LOCK_NAME).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserInputError(
+                f"{self.directory}: another modswap run is writing this folder (process "
+                f"{holder}); wait for it to end or stop it, then resume"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def _open(self) -> None:
+        self._events = self.events_path.open("a", encoding="utf-8")
+        self._records = self.records_path.open("a", encoding="utf-8")
+        self._rejects = self.rejects_path.open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        try:
+            for handle in (self._events, self._records, self._rejects):
+                if handle is not None and not handle.closed:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    handle.close()
+        finally:
+            if self._lock is not None and not self._lock.closed:
+                self._lock.close()  # releases the lock
+
+    # ---------- run.json
+    def read_run_info(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserInputError(f"{self.run_json}: cannot be read ({error})") from None
+        return data
+
+    def write_run_info(self, info: dict[str, Any]) -> None:
+        text = self.redact(json.dumps(info, indent=2, sort_keys=True))
+        write_atomic(self.run_json, text.encode())
+        self._info = info
+
+    def update_run_info(self, **sections: Any) -> None:
+        """Replaces top-level sections of run.json (read once, then kept in memory)."""
+        info = self._info if self._info is not None else self.read_run_info()
+        self.write_run_info({**info, **sections})
+
+    # ---------- artefacts
+    def save_table(
+        self,
+        table_id: str,
+        latex: str,
+        html: str | None,
+        png: bytes | None,
+        text: str | None = None,
+    ) -> str:
+        """Writes the table's files; returns the image path relative to the run folder."""
+        write_atomic(self.tables / f"{table_id}.tex", self.redact(latex).encode("utf-8"))
+        if text is not None:  # what the image says: near-duplicate control reads it on resume
+            write_atomic(self.tables / f"{table_id}.txt", self.redact(text).encode("utf-8"))
+        if html is not None:
+            write_atomic(self.tables / f"{table_id}.html", self.redact(html).encode("utf-8"))
+        if png is not None:
+            write_atomic(self.images / f"{table_id}.png", png)
+        return f"images/{table_id}.png"
+
+    # ---------- logs
+    def append_event(self, event: dict[str, Any]) -> None:
+        # pydantic_core's encoder: the event log is the busiest writer of a run.
+        self._events.write(self.redact(pydantic_core.to_json(event).decode("utf-8")) + "\n")
+        self._events.flush()
+
+    def append_reject(self, reject: dict[str, Any]) -> None:
+        """What a model wrote that could not be used, or a table that could not be drawn."""
+        self._rejects.write(self.redact(json.dumps(reject, ensure_ascii=False)) + "\n")
+        self._rejects.flush()
+
+    def append_records(self, records: list[QARecord]) -> None:
+        if not records:
+            return
+        lines = self.redact("".join(record.model_dump_json() + "\n" for record in records))
+        self._records.write(lines)
+        self._records.flush()
+        os.fsync(self._records.fileno())
+        self._events.flush()
+        os.fsync(self._events.fileno())
+
+    def table_text(self, table_id: str) -> str:
+        path = self.tables / f"{table_id}.txt"
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+    def table_latex(self, table_id: str) -> str:
+        path = self.tables / f"{table_id}.tex"
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+    def read_records(self) -> list[QARecord]:
+        return list(iter_records(self.records_path))
+
+
+def iter_records(path: Path, skipped: list[int] | None = None) -> Iterator[QARecord]:
+    """The records of a file; a corrupt line is an error naming it, or, when `skipped` is
+    given, is left out and its number appended there."""
+    if not path.exists():
+        return
+    with path.open("rb") as file:  # bytes: a line that is not UTF-8 is one corrupt line
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield QARecord.model_validate_json(line.decode("utf-8"))
+            except ValueError as error:  # UnicodeDecodeError is one too
+                if skipped is None:
+                    raise UserInputError(
+                        f"{path}:{number}: corrupt record ({str(error)[:120]})"
+                    ) from None
+                skipped.append(number)
+
+
+def iter_events(path: Path, skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """The events of a file, read as bytes; a corrupt line is an error naming it or, when
+    `skipped` is given, is left out and its number appended there."""
+    if not path.exists():
+        raise UserInputError(f"{path}: not found; replay needs a run folder with events.jsonl")
+    with path.open("rb") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line.decode("utf-8"))
+            except ValueError:  # not UTF-8 or not JSON
+                if not line.endswith(b"\n"):
+                    return  # a torn last line from a crash
+                if skipped is None:
+                    raise UserInputError(
+                        f"{path}:{number}: corrupt event line (use --skip-corrupt to leave it out)"
+                    ) from None
+                skipped.append(number)

@@ -1,0 +1,75 @@
+"""The bus on autogen-core's real runtime: delivery by message type, and failures that surface."""
+
+from __future__ import annotations
+
+import pytest
+from autogen_core import MessageContext, message_handler
+
+from environment.core.bus import AgentFailure, Bus, BusAgent
+from environment.core.messages import OutputRejected, RunStopping
+
+
+class Echo(BusAgent):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.seen: list[str] = []
+
+    @message_handler
+    async def on_rejected(self, message: OutputRejected, ctx: MessageContext) -> None:
+        self.seen.append(message.subject_id)
+        await self.emit(RunStopping(reason="target", accepted=len(self.seen)))
+
+
+class Stopper(BusAgent):
+    @message_handler
+    async def on_stopping(self, message: RunStopping, ctx: MessageContext) -> None:
+        assert self.bus is not None
+        self.bus.halt()
+
+
+class Broken(BusAgent):
+    @message_handler
+    async def on_rejected(self, message: OutputRejected, ctx: MessageContext) -> None:
+        raise ZeroDivisionError("bug in a handler")
+
+
+def rejected(subject: str) -> OutputRejected:
+    return OutputRejected(agent="x", role="juror", subject_id=subject, attempt=1, reason="r")
+
+
+async def test_messages_reach_subscribers_and_the_run_ends() -> None:
+    bus = Bus()
+    echo = Echo("echo")
+    await bus.add(echo, (OutputRejected,))
+    await bus.add(Stopper("stopper"), (RunStopping,))
+    bus.start()
+    await bus.publish(rejected("s1"))
+    await bus.run_until_done()
+    assert echo.seen == ["s1"]
+
+
+async def test_a_handler_exception_fails_the_run_loudly() -> None:
+    bus = Bus()
+    await bus.add(Broken("broken"), (OutputRejected,))
+    bus.start()
+    await bus.publish(rejected("s1"))
+    with pytest.raises(
+        AgentFailure,
+        match="agent 'broken' failed on OutputRejected: ZeroDivisionError: bug in a handler",
+    ):
+        await bus.run_until_done()
+
+
+def test_lean_runtime_still_overrides_real_methods() -> None:
+    """If autogen-core renames these private methods, our overrides would silently stop
+    saving work; this makes that visible."""
+    from autogen_core import SingleThreadedAgentRuntime
+
+    from environment.core.bus import LeanRuntime
+
+    for name in ("_try_serialize", "_create_otel_attributes"):
+        assert callable(getattr(SingleThreadedAgentRuntime, name, None)), name
+        assert getattr(LeanRuntime, name) is not getattr(SingleThreadedAgentRuntime, name)
+    plain = SingleThreadedAgentRuntime()
+    assert hasattr(plain._tracer_helper, "trace_block")
+    assert not hasattr(LeanRuntime()._tracer_helper, "tracer")
