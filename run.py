@@ -226,6 +226,12 @@ def finish(
             f"raise budget.usd in {store.run_json}, then: {resume}"
         )
         return EXIT_BUDGET
+    if outcome.reason == StopReason.STALLED:
+        console.message(
+            f"stalled ({outcome.detail}); everything accepted so far is saved. This is a bug "
+            f"worth reporting with events.jsonl; to go on: {resume}"
+        )
+        return 1
     if outcome.reason == StopReason.EXHAUSTED:
         console.message(
             f"gave up before the target ({outcome.accepted}/"

@@ -16,15 +16,6 @@ from agents.juror import Juror
 from agents.questioner import Questioner
 from environment.config.personas import Persona
 from environment.config.scenario import Scenario
-from environment.core.messages import (
-    InspirationOffered,
-    InspirationRequested,
-    Message,
-    QAProposed,
-    RenderFailed,
-    TableRendered,
-    VoteCast,
-)
 from environment.core.world import Participant
 from environment.models.assembly import ModelShop, model_for_agent
 
@@ -52,15 +43,6 @@ ROLE_BUILDERS: dict[str, Builder] = {
         name, persona, model, knobs.qa_per_table, knobs.question_similarity, knobs.table_view
     ),
     "juror": lambda name, persona, model, knobs: Juror(name, persona, model, knobs.table_view),
-}
-
-# What each role listens to: its subscriptions on the bus.
-ROLE_CONSUMES: dict[str, tuple[type[Message], ...]] = {
-    "inspirer": (InspirationRequested,),
-    "generator": (InspirationOffered, RenderFailed),
-    "questioner": (TableRendered,),
-    "juror": (TableRendered, QAProposed),
-    "curator": (QAProposed, VoteCast),
 }
 
 
@@ -91,9 +73,7 @@ def build_participants(
             agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
             if settings.role == "juror":
                 jurors.append(name)
-            participants.append(
-                Participant(agent, settings.role, persona.name, ROLE_CONSUMES[settings.role])
-            )
+            participants.append(Participant(agent, settings.role, persona.name))
     consensus = scenario.consensus
     curator = Curator(
         "curator",
@@ -103,5 +83,5 @@ def build_participants(
         consensus.tiebreaker,
         consensus.quorum_of(len(jurors)),
     )
-    participants.append(Participant(curator, "curator", "curator", ROLE_CONSUMES["curator"]))
+    participants.append(Participant(curator, "curator", "curator"))
     return participants

@@ -189,7 +189,21 @@ class Scenario(Strict):
     seed_tables: bool = True  # show generators an accepted table of an earlier round
     budget: BudgetSettings | None = None
     cache_dir: str | None = None  # response cache; default <output>/.cache/responses
+    # A run in which nothing has moved on the bus for this long ends as "stalled", naming
+    # what it waits for. Default: longer than any one model call or render may take.
+    stall_timeout_s: float | None = Field(default=None, ge=1, le=86_400)
 
+    def stall_after_s(self) -> float:
+        if self.stall_timeout_s is not None:
+            return self.stall_timeout_s
+        slowest = max(
+            [self.render.timeout_s]
+            + [m.timeout_s for m in self.models.values() if isinstance(m, OpenAIModelSettings)]
+        )
+        return 2 * slowest + STALL_MARGIN_S
+
+
+STALL_MARGIN_S = 300.0
 
 ROLES_NEEDED: tuple[Role, ...] = ("inspirer", "generator", "questioner", "juror")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from autogen_core import (
@@ -98,11 +98,12 @@ class Bus:
         self.done = asyncio.Event()
         self._started = False
 
-    async def add(self, agent: BusAgent, consumes: Iterable[type[Message]]) -> None:
-        """Registers a constructed agent and subscribes it to the message types it handles."""
+    async def add(self, agent: BusAgent) -> None:
+        """Registers a constructed agent and subscribes it to the message types it has
+        handlers for: what an agent hears is declared once, by its handlers."""
         agent.bus = self
         await agent.register_instance(self.runtime, AgentId(agent.name, RUN_SOURCE))
-        for message_type in consumes:
+        for message_type in agent.handled_messages():
             await self.runtime.add_subscription(
                 TypeSubscription(topic_type=topic_of(message_type), agent_type=agent.name)
             )
@@ -152,6 +153,12 @@ class BusAgent(RoutedAgent):
         super().__init__(description or name)
         self.name = name
         self.bus: Bus | None = None
+
+    @classmethod
+    def handled_messages(cls) -> tuple[type[Message], ...]:
+        """The message types this agent's `@message_handler`s take, by name."""
+        types = {t for handler in cls._discover_handlers() for t in handler.target_types}
+        return tuple(sorted(types, key=lambda t: t.__name__))
 
     async def emit(self, message: Message) -> None:
         await self.publish_message(message, TopicId(topic_of(type(message)), RUN_SOURCE))

@@ -20,7 +20,6 @@ from environment.core.messages import (
     InspirationCommitted,
     InspirationFailed,
     InspirationRequested,
-    Message,
     QAProposed,
     QARecord,
     QuestioningFailed,
@@ -52,18 +51,6 @@ def inspiration_id(seq: int) -> str:
 
 class Director(BusAgent):
     role = "director"
-    CONSUMES: tuple[type[Message], ...] = (
-        RunStarted,
-        InspirationFailed,
-        DraftingFailed,
-        TableDrafted,
-        TableRendered,
-        TableAbandoned,
-        QuestioningFailed,
-        QAProposed,
-        VerdictReached,
-        BudgetReached,
-    )
 
     def __init__(
         self,
@@ -98,6 +85,7 @@ class Director(BusAgent):
         self.seed_pool = seed_pool
         self.committed = committed or TableIndex(threshold=1.0)
         self.run_id = ""
+        self.stall_detail = ""
         # What a table's commit needs, kept from its render until then.
         self._latex: dict[str, str] = {}
         self._texts: dict[str, str] = {}
@@ -277,9 +265,20 @@ class Director(BusAgent):
         if self.schedule.stop(StopReason.BUDGET):
             await self._halt()
 
+    async def stalled(self, seconds: float) -> None:
+        """The watchdog saw nothing move for `seconds`: end the run, naming what waits."""
+        waiting = self.schedule.waiting_for()
+        if self.schedule.stop(StopReason.STALLED):
+            self.stall_detail = f"nothing moved for {seconds:g} s; {waiting}"
+            await self._halt()
+
     async def _halt(self) -> None:
         assert self.schedule.stop_reason is not None
-        await self.emit(RunStopping(reason=self.schedule.stop_reason, accepted=self.accepted))
+        await self.emit(
+            RunStopping(
+                reason=self.schedule.stop_reason, accepted=self.accepted, detail=self.stall_detail
+            )
+        )
         assert self.bus is not None
         self.bus.halt()
 

@@ -260,11 +260,13 @@ class StopReason(StrEnum):
     BUDGET = "budget"  # no call may start past the cap
     INTERRUPTED = "interrupted"  # Ctrl-C: the rest is redone on resume
     FAILED = "failed"  # an agent failed in a way the run cannot go on from
+    STALLED = "stalled"  # nothing moved for scenario.stall_timeout_s: a bug, never silent
 
 
 class RunStopping(Message):
     reason: StopReason
     accepted: int
+    detail: str = ""  # for a stall: what the run was waiting for
 
 
 # "degraded": the server refused a request feature (structured output); it is left out now.

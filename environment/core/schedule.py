@@ -159,6 +159,28 @@ class Schedule:
         if (table := self._table(record.seq, record.table_id)) is not None:
             table.records[record.qa_id] = record
 
+    def waiting_for(self, most: int = 3) -> str:
+        """What the oldest open inspirations still wait for, in words (for a stall)."""
+        parts = []
+        for seq in sorted(self.open)[:most]:
+            state = self.open[seq]
+            name = f"i{seq:05d}"
+            if state.tables_expected is None:
+                parts.append(f"{name} waits for its tables")
+                continue
+            missing = state.tables_expected - len(state.tables)
+            if missing > 0:
+                parts.append(f"{name} waits for {missing} of {state.tables_expected} tables")
+            for table_id, table in sorted(state.tables.items()):
+                if table.qa_expected is None:
+                    parts.append(f"{table_id} waits for its questions")
+                elif not table.complete:
+                    parts.append(
+                        f"{table_id} waits for {table.qa_expected - len(table.records)} of "
+                        f"{table.qa_expected} verdicts"
+                    )
+        return "; ".join(parts) or "nothing open"
+
     # ---------- committing and stopping
     def next_ready(self) -> OpenInspiration | None:
         """The oldest uncommitted inspiration if it is complete (closed as it is returned);

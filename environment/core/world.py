@@ -23,7 +23,7 @@ from environment.core.bus import Bus, BusAgent
 from environment.core.dedup import TableIndex
 from environment.core.director import Director, prune_seed_pool
 from environment.core.event_log import Event, EventLog
-from environment.core.messages import Message, RunStarted, StopReason, TableDrafted
+from environment.core.messages import RunStarted, StopReason
 from environment.core.rendering import RenderService
 from environment.models.endpoint import RunLink
 from environment.simulation.oracle import Oracle
@@ -37,7 +37,6 @@ class Participant:
     agent: BusAgent
     role: str
     persona: str
-    consumes: tuple[type[Message], ...]
 
 
 @dataclass
@@ -50,6 +49,7 @@ class RunOutcome:
     renders: int
     render_failures: int
     events: int
+    detail: str = ""  # for a stall: what the run was waiting for
 
 
 def versions() -> dict[str, str]:
@@ -143,10 +143,10 @@ async def run_world(
     render_service = RenderService(
         renderer, store, slots=scenario.render.pages, committed=committed
     )
-    await bus.add(director, Director.CONSUMES)
-    await bus.add(render_service, (TableDrafted,))
+    await bus.add(director)
+    await bus.add(render_service)
     for participant in participants:
-        await bus.add(participant.agent, participant.consumes)
+        await bus.add(participant.agent)
     loop = asyncio.get_running_loop()
     interrupted = False
     pending: set[asyncio.Task[None]] = set()
@@ -168,6 +168,7 @@ async def run_world(
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     started = time.perf_counter()
+    watchdog = loop.create_task(watch_for_stalls(bus, tap, director, scenario.stall_after_s()))
     try:
         bus.start()
         await bus.publish(
@@ -180,6 +181,7 @@ async def run_world(
         )
         await bus.run_until_done()
     finally:
+        watchdog.cancel()
         wall = time.perf_counter() - started  # the society's time, without browser teardown
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
@@ -206,7 +208,24 @@ async def run_world(
         renders=render_service.clock.renders,
         render_failures=render_service.clock.failures,
         events=tap.count,
+        detail=director.stall_detail,
     )
+
+
+async def watch_for_stalls(bus: Bus, tap: EventLog, director: Director, stall_s: float) -> None:
+    """Ends a run in which no message has crossed the bus for `stall_s`: a lost message or
+    a hung part would otherwise leave it waiting silently for ever. Every model retry and
+    incident is a message, so only a call or render longer than its own timeout is
+    mistaken for a stall, and the default leaves twice that."""
+    seen, since = tap.count, time.monotonic()
+    while not bus.done.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(bus.done.wait(), timeout=min(stall_s / 4, 30.0))
+        if tap.count != seen:
+            seen, since = tap.count, time.monotonic()
+        elif not bus.done.is_set() and time.monotonic() - since >= stall_s:
+            await director.stalled(stall_s)
+            return
 
 
 def new_run_directory(output: Path, name: str) -> Path:

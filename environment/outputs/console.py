@@ -83,7 +83,8 @@ def preview(event: dict[str, Any]) -> str:
             near = f" (near-duplicate of {d['duplicate_of']})" if d["duplicate_of"] else ""
             return f"{d['table_id']}: dropped {d['count']} {d['kind']}(s){near}"
         case "RunStopping":
-            return f"stopping ({d['reason']}) with {d['accepted']} accepted"
+            detail = f": {d['detail']}" if d.get("detail") else ""
+            return f"stopping ({d['reason']}) with {d['accepted']} accepted{detail}"
         case "ModelIncident":
             return f"{d['model']} {d['kind']}: {d['detail']}"
         case "BudgetReached":

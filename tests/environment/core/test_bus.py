@@ -6,7 +6,7 @@ import pytest
 from autogen_core import MessageContext, message_handler
 
 from environment.core.bus import AgentFailure, Bus, BusAgent
-from environment.core.messages import OutputRejected, RunStopping
+from environment.core.messages import OutputRejected, RunStopping, StopReason
 
 
 class Echo(BusAgent):
@@ -17,7 +17,7 @@ class Echo(BusAgent):
     @message_handler
     async def on_rejected(self, message: OutputRejected, ctx: MessageContext) -> None:
         self.seen.append(message.subject_id)
-        await self.emit(RunStopping(reason="target", accepted=len(self.seen)))
+        await self.emit(RunStopping(reason=StopReason.TARGET, accepted=len(self.seen)))
 
 
 class Stopper(BusAgent):
@@ -40,8 +40,8 @@ def rejected(subject: str) -> OutputRejected:
 async def test_messages_reach_subscribers_and_the_run_ends() -> None:
     bus = Bus()
     echo = Echo("echo")
-    await bus.add(echo, (OutputRejected,))
-    await bus.add(Stopper("stopper"), (RunStopping,))
+    await bus.add(echo)
+    await bus.add(Stopper("stopper"))
     bus.start()
     await bus.publish(rejected("s1"))
     await bus.run_until_done()
@@ -50,7 +50,7 @@ async def test_messages_reach_subscribers_and_the_run_ends() -> None:
 
 async def test_a_handler_exception_fails_the_run_loudly() -> None:
     bus = Bus()
-    await bus.add(Broken("broken"), (OutputRejected,))
+    await bus.add(Broken("broken"))
     bus.start()
     await bus.publish(rejected("s1"))
     with pytest.raises(
@@ -73,3 +73,40 @@ def test_lean_runtime_still_overrides_real_methods() -> None:
     plain = SingleThreadedAgentRuntime()
     assert hasattr(plain._tracer_helper, "trace_block")
     assert not hasattr(LeanRuntime()._tracer_helper, "tracer")
+
+
+def test_each_role_hears_what_its_handlers_take_and_the_pipeline_needs() -> None:
+    """Subscriptions come from the handlers; this table is the pipeline's routing, so a
+    handler added or lost shows up here rather than as a run that waits for ever."""
+    from agents.curator import Curator
+    from agents.generator import Generator
+    from agents.inspirer import Inspirer
+    from agents.juror import Juror
+    from agents.questioner import Questioner
+    from environment.core.director import Director
+    from environment.core.rendering import RenderService
+
+    heard = {
+        agent.__name__: {t.__name__ for t in agent.handled_messages()}
+        for agent in (Inspirer, Generator, Questioner, Juror, Curator, Director, RenderService)
+    }
+    assert heard == {
+        "Inspirer": {"InspirationRequested"},
+        "Generator": {"InspirationOffered", "RenderFailed"},
+        "Questioner": {"TableRendered"},
+        "Juror": {"TableRendered", "QAProposed"},
+        "Curator": {"QAProposed", "VoteCast"},
+        "Director": {
+            "RunStarted",
+            "InspirationFailed",
+            "DraftingFailed",
+            "TableDrafted",
+            "TableRendered",
+            "TableAbandoned",
+            "QuestioningFailed",
+            "QAProposed",
+            "VerdictReached",
+            "BudgetReached",
+        },
+        "RenderService": {"TableDrafted"},
+    }

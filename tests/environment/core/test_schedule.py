@@ -175,3 +175,18 @@ def test_only_the_first_stop_counts() -> None:
     assert schedule.stop(StopReason.BUDGET) is True
     assert schedule.stop(StopReason.INTERRUPTED) is False
     assert schedule.stop_reason is StopReason.BUDGET and schedule.to_issue() == []
+
+
+def test_what_a_stalled_run_waits_for_is_named_per_inspiration_and_table() -> None:
+    schedule = Schedule(target=1000, max_inflight=3, prior_yield=1.0)
+    schedule.start(0, 0)
+    schedule.to_issue()
+    schedule.table_drafted(0, "i00000-t1", 2)
+    schedule.questions_proposed(0, "i00000-t1", 3)
+    schedule.verdict(record(0, 1, 1))
+    schedule.table_drafted(1, "i00001-t1", 1)
+    assert schedule.waiting_for() == (
+        "i00000 waits for 1 of 2 tables; i00000-t1 waits for 2 of 3 verdicts; "
+        "i00001-t1 waits for its questions; i00002 waits for its tables"
+    )
+    assert schedule.waiting_for(most=1).startswith("i00000 waits")
