@@ -13,7 +13,7 @@ from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
 from agents.parsing import OutputParseError, extract_json, response_schema
 from environment.config.personas import Persona
 from environment.core.criteria import JURY_CRITERIA
-from environment.core.messages import QAProposed, TableRendered, VoteCast
+from environment.core.messages import InspirationCommitted, QAProposed, TableRendered, VoteCast
 from environment.models.protocol import JurorInputs
 
 
@@ -97,6 +97,15 @@ class Juror(RoleAgent):
         future = self._table(message.table_id)
         if not future.done():
             future.set_result(message)
+
+    @message_handler
+    async def on_inspiration_committed(
+        self, message: InspirationCommitted, ctx: MessageContext
+    ) -> None:
+        """Its tables are voted on and on disk: a juror need not hold them any longer."""
+        prefix = f"{message.inspiration_id}-"
+        for table_id in [t for t in self._tables if t.startswith(prefix)]:
+            del self._tables[table_id]
 
     @message_handler
     async def on_qa_proposed(self, message: QAProposed, ctx: MessageContext) -> None:

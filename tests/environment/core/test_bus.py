@@ -94,7 +94,7 @@ def test_each_role_hears_what_its_handlers_take_and_the_pipeline_needs() -> None
         "Inspirer": {"InspirationRequested"},
         "Generator": {"InspirationOffered", "RenderFailed"},
         "Questioner": {"TableRendered"},
-        "Juror": {"TableRendered", "QAProposed"},
+        "Juror": {"TableRendered", "QAProposed", "InspirationCommitted"},
         "Curator": {"QAProposed", "VoteCast"},
         "Director": {
             "RunStarted",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from autogen_core import MessageContext, message_handler
 
+from agents.juror import Juror
 from agents.registry import build_participants
 from environment.config.personas import Persona
 from environment.config.scenario import Scenario
@@ -83,6 +84,34 @@ async def test_a_run_that_stops_moving_ends_as_stalled_naming_what_it_waits_for(
         ("stalled", outcome.detail)
     ]
     assert store.read_run_info()["last_session"]["stop_reason"] == "stalled"
+
+
+async def test_jurors_let_go_of_the_tables_of_committed_inspirations(
+    tmp_path: Path, personas: dict[str, Persona], renderer: ChromiumRenderer
+) -> None:
+    scenario = tiny_scenario(tmp_path, stall_s=600)
+    store = RunStore.create(tmp_path / "run", run_info(scenario, "run"))
+    shop = open_model_shop(scenario, store, no_cache=True, keys=Keys({}, Redactor()))
+    participants = build_participants(scenario, personas, shop)
+    outcome = await run_world(
+        scenario=scenario,
+        store=store,
+        participants=participants,
+        ledger=shop.ledger,
+        oracle=shop.oracle,
+        listeners=[],
+        run_id="run",
+        next_seq=0,
+        known_qa_ids=set(),
+        accepted_so_far=0,
+        renderer=renderer,
+    )
+    await shop.close()
+    assert outcome.reason is StopReason.TARGET and outcome.last_committed >= 1
+    (juror,) = [p.agent for p in participants if isinstance(p.agent, Juror)]
+    held = {int(table_id[1:6]) for table_id in juror._tables}
+    # The last commit stops the run before jurors hear of it; every earlier one is let go.
+    assert all(seq >= outcome.last_committed for seq in held), held
 
 
 def test_the_default_stall_time_outlasts_the_slowest_call_or_render(tmp_path: Path) -> None:
