@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from environment.config.yaml_source import UserInputError
+from environment.errors import (
+    BudgetError,
+    ModswapError,
+    RenderError,
+    StoreError,
+    UserInputError,
+)
 
 # Each command imports what it needs when it runs: `render` starts without the agents.
 if TYPE_CHECKING:
@@ -42,13 +48,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent
 PERSONAS_DIR = ROOT / "agents" / "personas"
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = UserInputError.exit_status
 EXIT_INTERRUPTED = 130
-EXIT_BUDGET = 3
-
-
-class RunFolderUnwritable(Exception):
-    """The disk refused a write during a run: a machine problem, reported in one line."""
+EXIT_BUDGET = BudgetError.exit_status  # a run that stopped at its cap, everything saved
 
 
 def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
@@ -173,7 +175,7 @@ async def run_command(args: argparse.Namespace) -> int:
             )
     except RendererUnavailable as error:
         store.close()
-        raise UserInputError(str(error)) from None
+        raise RenderError(str(error)) from None
     except (AgentFailure, OSError) as failure:
         # An agent's write failed (AgentFailure), or the world's own closing write (OSError).
         cause = failure.error if isinstance(failure, AgentFailure) else failure
@@ -184,7 +186,7 @@ async def run_command(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             store.close()
         reason = cause.strerror or str(cause)
-        raise RunFolderUnwritable(
+        raise StoreError(
             f"cannot write to {store.directory} ({reason}); everything accepted so far is "
             f"saved. Free some space, then: python run.py run --resume {store.directory}"
         ) from None
@@ -510,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                     seed=args.seed,
                 )
             except OSError as error:  # a full or failing disk: files already written are whole
-                raise RunFolderUnwritable(
+                raise StoreError(
                     f"cannot write the export to {args.out} ({error.strerror or error})"
                 ) from None
             counts = ", ".join(f"{name} {count}" for name, count in summary.written.items())
@@ -528,9 +530,7 @@ def main(argv: list[str] | None = None) -> int:
                     Path(args.run_dir), Path(args.out) if args.out else None, args.skip_corrupt
                 )
             except OSError as error:  # nothing was renamed into place: no partial report
-                raise RunFolderUnwritable(
-                    f"cannot write the report ({error.strerror or error})"
-                ) from None
+                raise StoreError(f"cannot write the report ({error.strerror or error})") from None
             print(f"report: {target}")
             if skipped:
                 print(f"skipped corrupt lines: {skipped}")
@@ -544,12 +544,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_command(args))
         parser().print_help()
         return EXIT_USER_ERROR
-    except (UserInputError, RendererUnavailable) as error:
+    except RendererUnavailable as error:  # the renderer's own set-up error, outside a run
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except RunFolderUnwritable as error:
+        return RenderError.exit_status
+    except ModswapError as error:  # the one place an error becomes a line and a status
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return error.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -11,6 +11,7 @@ from environment.config.personas import Persona
 from environment.config.scenario import TableView
 from environment.core.bus import BusAgent
 from environment.core.messages import BudgetReached, OutputRejected
+from environment.errors import ModelError
 from environment.models.protocol import (
     BudgetExhausted,
     ChatMessage,
@@ -39,7 +40,7 @@ class AgentModel(ChatModel, Protocol):
     def report_unusable(self, model: str) -> None: ...
 
 
-class GaveUp(Exception):
+class GaveUp(ModelError):
     """No usable answer: output unparseable after the re-ask, a failed call, or no budget."""
 
 

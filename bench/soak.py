@@ -84,16 +84,19 @@ def main() -> int:
         f"soak: {info['progress']['accepted']} accepted in {info['last_session']['wall_s']:.0f} s "
         f"(seed {options.seed}), {len(samples)} samples"
     )
-    print("  accepted   PSS MiB (peak up to here)")
+    print("  accepted up to   PSS MiB: median   max   (samples in that tenth)")
     for tenth in range(1, 11):
-        upto = options.target * tenth // 10
-        seen = [pss for accepted, pss in samples if accepted <= upto]
-        if seen:
-            print(f"  {upto:>8}   {max(seen) / 2**20:7.0f}")
-    warm = [(a, p) for a, p in samples if a >= options.target // 5]
-    if len(warm) >= 2:
-        (a0, p0), (a1, p1) = warm[0], warm[-1]
-        slope = (p1 - p0) / 2**20 / max(1, a1 - a0) * 1000
+        low, high = options.target * (tenth - 1) // 10, options.target * tenth // 10
+        window = sorted(pss for accepted, pss in samples if low < accepted <= high)
+        if window:
+            median, peak = window[len(window) // 2] / 2**20, window[-1] / 2**20
+            print(f"  {high:>14}   {median:15.0f} {peak:5.0f}   ({len(window)})")
+    warm = [(a, p / 2**20) for a, p in samples if a >= options.target // 5]
+    if len(warm) >= 3:  # least-squares slope: one sample's noise does not decide it
+        mean_a = sum(a for a, _ in warm) / len(warm)
+        mean_p = sum(p for _, p in warm) / len(warm)
+        spread = sum((a - mean_a) ** 2 for a, _ in warm) or 1.0
+        slope = sum((a - mean_a) * (p - mean_p) for a, p in warm) / spread * 1000
         print(f"  after warm-up: {slope:+.1f} MiB per 1,000 accepted pairs (goal: flat)")
     return 0
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from environment.config.yaml_source import UserInputError, YamlSource
+from environment.config.yaml_source import YamlSource
+from environment.errors import UserInputError
 
 Role = Literal["inspirer", "generator", "questioner", "juror"]
 QUESTION_KINDS = (

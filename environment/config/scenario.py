@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from environment.config.personas import Persona, Role
-from environment.config.yaml_source import UserInputError, YamlSource, did_you_mean
+from environment.config.yaml_source import YamlSource, did_you_mean
+from environment.errors import UserInputError
 from renderers.limits import RenderLimits
 
 # What a questioner or juror is shown of a table.

@@ -10,10 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-
-class UserInputError(Exception):
-    """A user's file is wrong. The message is one sentence naming the file, line and fix."""
-
+from environment.errors import UserInputError
 
 Location = tuple[int | str, ...]
 # Keys whose values may be secrets: never quoted back in an error.

@@ -11,7 +11,7 @@ import json
 import aiohttp
 
 from environment.config.scenario import OpenAIModelSettings
-from environment.config.yaml_source import UserInputError
+from environment.errors import UserInputError
 from environment.models.endpoint import server_says
 from environment.models.secrets import Redactor
 

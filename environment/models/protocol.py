@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from environment.config.personas import Behaviour
 from environment.core.messages import Cell, Recipe
+from environment.errors import BudgetError, ModelError
 
 
 class Contract(BaseModel):
@@ -156,7 +157,7 @@ class Completion(Contract):
     seconds: float = 0.0  # the call's wall time, for benchmarks (ledger.jsonl keeps it)
 
 
-class ModelCallFailed(Exception):
+class ModelCallFailed(ModelError):
     """A call gave no usable reply after the client's retries (or was cut off at
     max_tokens). The role treats it like unusable output; the run goes on."""
 
@@ -166,7 +167,7 @@ class ModelCallFailed(Exception):
         self.reason = reason
 
 
-class BudgetExhausted(Exception):
+class BudgetExhausted(BudgetError):
     """The call's worst case could exceed what is left of `budget.usd`; it was not started."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from environment.config.yaml_source import UserInputError
+from environment.errors import UserInputError
 
 REDACTED = "[redacted]"
 

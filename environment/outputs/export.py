@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from environment.config.yaml_source import UserInputError
 from environment.core.messages import QARecord
 from environment.core.randomness import derive
+from environment.errors import UserInputError
 from environment.storage.store import RunStore, iter_records, write_atomic
 
 FORMATS = ("hf", "llava", "sharegpt", "internvl", "swift")

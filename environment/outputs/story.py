@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from environment.config.yaml_source import UserInputError
+from environment.errors import UserInputError
 from environment.storage.store import RunStore, iter_events
 
 _ID_FIELDS = ("qa_id", "table_id", "subject_id", "inspiration_id")  # most specific first

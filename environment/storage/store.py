@@ -18,8 +18,8 @@ from typing import Any
 
 import pydantic_core
 
-from environment.config.yaml_source import UserInputError
 from environment.core.messages import QARecord
+from environment.errors import UserInputError
 
 LOCK_NAME = ".lock"  # held by the one process writing a run folder
 

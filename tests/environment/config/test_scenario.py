@@ -6,7 +6,7 @@ import pytest
 
 from environment.config.personas import Persona
 from environment.config.scenario import load_scenario, scenario_warnings
-from environment.config.yaml_source import UserInputError
+from environment.errors import UserInputError
 from tests.conftest import ROOT, SCENARIO
 
 

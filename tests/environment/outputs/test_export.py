@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from environment.config.yaml_source import UserInputError
 from environment.core.messages import QARecord, Vote
+from environment.errors import UserInputError
 from environment.outputs.export import assign_splits, export
 from environment.outputs.report import write_report
 from tests.conftest import ROOT

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from environment.config.yaml_source import UserInputError
 from environment.core.messages import QARecord, Vote
+from environment.errors import UserInputError
 from environment.models.protocol import Completion
 from environment.storage.ledger import Ledger
 from environment.storage.store import RunStore
