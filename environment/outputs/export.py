@@ -162,8 +162,14 @@ def _export_hf(
     include_rejected: bool,
 ) -> dict[str, int]:
     """Parquet shards with the image bytes embedded, and a dataset card."""
-    from datasets import Dataset, Features, Image, Value  # heavy: only for this format
-    from datasets.utils.logging import disable_progress_bar
+    try:  # heavy: only for this format, and an extra (modswap[hf]) that set-up installs
+        from datasets import Dataset, Features, Image, Value
+        from datasets.utils.logging import disable_progress_bar
+    except ImportError:
+        raise UserInputError(
+            "--format hf needs the `datasets` package: pip install 'modswap[hf]' (make setup "
+            "installs it), or choose llava, sharegpt, internvl or swift"
+        ) from None
 
     disable_progress_bar()
 

@@ -151,6 +151,16 @@ def test_hf_folder_loads_with_datasets(tmp_path: Path, monkeypatch: pytest.Monke
     assert card.startswith("---\nlicense:") and "num_examples: 16" in card
 
 
+def test_hf_without_the_datasets_extra_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as where modswap[hf] is not installed
+    run = make_run(tmp_path, tables=2)
+    with pytest.raises(UserInputError, match=r"modswap\[hf\]"):
+        export(run, "hf", tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
+
+
 @pytest.mark.parametrize("reader", ["export", "report"])
 def test_a_line_that_is_not_utf8_is_named_or_skipped(tmp_path: Path, reader: str) -> None:
     run = make_run(tmp_path, tables=2)
