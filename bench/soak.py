@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -35,8 +35,6 @@ class ProgressSampler(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        import os
-
         while not self._halt.wait(0.5):
             try:
                 accepted = json.loads(self.run_json.read_text())["progress"]["accepted"]
@@ -71,7 +69,8 @@ def main() -> int:
     )
     sampler = ProgressSampler(run_dir / "run.json")
     sampler.start()
-    with contextlib.redirect_stdout(io.StringIO()):
+    # To /dev/null, not a StringIO: a buffer holding every log line would be the leak.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         code = asyncio.run(modswap.run_command(args))
     sampler.stop()
     if code != 0:

@@ -179,6 +179,8 @@ class Director(BusAgent):
             self.known_qa_ids.update(r.qa_id for r in fresh)
             stop = self.schedule.committed(sum(r.accepted for r in fresh))
             self._remember_seeds(fresh)
+            if self.oracle is not None:
+                self.oracle.forget(state.tables)
             for table_id in state.tables:
                 self._grids.pop(table_id, None)
                 self._texts.pop(table_id, None)

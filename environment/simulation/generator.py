@@ -326,7 +326,11 @@ def break_latex(document: str, rng: random.Random) -> str:
 
 
 class GeneratorMemory:
-    """What a generator model remembers of its own drafts, so a repair can fix its fault."""
+    """What a generator model remembers of its own drafts, so a repair can fix its fault.
+    Only the latest drafts: a repair comes within a few rounds of its draft, and a long run
+    must not keep every table it wrote."""
+
+    KEPT = 4096  # drafts; above what max_inflight × tables_per_call can have open
 
     def __init__(self) -> None:
         self._clean: dict[str, str] = {}
@@ -337,6 +341,8 @@ class GeneratorMemory:
 
     def remember(self, written: str, clean: str) -> None:
         self._clean[self._key(written)] = clean
+        if len(self._clean) > self.KEPT:
+            del self._clean[next(iter(self._clean))]  # the oldest draft
 
     def clean_version(self, written: str) -> str | None:
         return self._clean.get(self._key(written))

@@ -7,7 +7,7 @@ oracle never saw (written by a real model) get no truth, and jurors must judge t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from environment.core.criteria import JURY_CRITERIA
@@ -25,7 +25,7 @@ class Truth:
 
 class Oracle:
     def __init__(self) -> None:
-        self._specs: dict[tuple[str, str], QuestionSpec] = {}
+        self._specs: dict[str, dict[str, QuestionSpec]] = {}  # table → question → spec
         self._views: dict[str, TableView | None] = {}  # a table is rendered once
 
     def view(self, table_id: str, grid: Sequence[Cell]) -> TableView | None:
@@ -35,12 +35,19 @@ class Oracle:
         return self._views[table_id]
 
     def register(self, table_id: str, question: str, spec: QuestionSpec) -> None:
-        self._specs[(table_id, question.strip())] = spec
+        self._specs.setdefault(table_id, {})[question.strip()] = spec
+
+    def forget(self, table_ids: Iterable[str]) -> None:
+        """The tables are committed, their truth is in the records: a long run must not
+        keep every table's view and questions."""
+        for table_id in table_ids:
+            self._specs.pop(table_id, None)
+            self._views.pop(table_id, None)
 
     def judge(
         self, table_id: str, grid: Sequence[Cell], question: str, answer: str
     ) -> Truth | None:
-        spec = self._specs.get((table_id, question.strip()))
+        spec = self._specs.get(table_id, {}).get(question.strip())
         if spec is None:
             return None
         if spec.kind == "off_topic":
