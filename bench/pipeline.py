@@ -91,13 +91,9 @@ async def render_only(drafts: list[str], pages: int) -> float:
         return time.perf_counter() - started
 
 
-def measure(target: int, seed: int) -> dict[str, float]:
-    """One pipeline run plus its render-only baseline; returns the figures."""
-    workdir = Path(tempfile.mkdtemp(prefix="modswap-bench-"))
-    run_dir = workdir / "run"
-    sampler = MemorySampler()
-    sampler.start()
-    args = modswap.parser().parse_args(
+def quickstart_args(run_dir: Path, target: int, seed: int) -> argparse.Namespace:
+    """`run.py run scenarios/quickstart.yaml --quiet` into `run_dir`, as parsed arguments."""
+    return modswap.parser().parse_args(
         [
             "run",
             str(ROOT / "scenarios" / "quickstart.yaml"),
@@ -110,6 +106,15 @@ def measure(target: int, seed: int) -> dict[str, float]:
             str(seed),
         ]
     )
+
+
+def measure(target: int, seed: int) -> dict[str, float]:
+    """One pipeline run plus its render-only baseline; returns the figures."""
+    workdir = Path(tempfile.mkdtemp(prefix="modswap-bench-"))
+    run_dir = workdir / "run"
+    sampler = MemorySampler()
+    sampler.start()
+    args = quickstart_args(run_dir, target, seed)
     before = resource.getrusage(resource.RUSAGE_SELF)
     with contextlib.redirect_stdout(io.StringIO()):
         code = asyncio.run(modswap.run_command(args))

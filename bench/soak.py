@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import run as modswap  # noqa: E402
-from bench.pipeline import _pss_bytes, _tree  # noqa: E402
+from bench.pipeline import _pss_bytes, _tree, quickstart_args  # noqa: E402
 
 
 class ProgressSampler(threading.Thread):
@@ -54,19 +54,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     options = parser.parse_args()
     run_dir = Path(tempfile.mkdtemp(prefix="modswap-soak-")) / "run"
-    args = modswap.parser().parse_args(
-        [
-            "run",
-            str(ROOT / "scenarios" / "quickstart.yaml"),
-            "--quiet",
-            "--out",
-            str(run_dir),
-            "--target",
-            str(options.target),
-            "--seed",
-            str(options.seed),
-        ]
-    )
+    args = quickstart_args(run_dir, options.target, options.seed)
     sampler = ProgressSampler(run_dir / "run.json")
     sampler.start()
     # To /dev/null, not a StringIO: a buffer holding every log line would be the leak.

@@ -71,7 +71,6 @@ class Director(BusAgent):
     ) -> None:
         super().__init__(name, description="holds the target, back-pressure and stopping")
         self.store = store
-        self.target = target
         self.inspirers = inspirers
         self.generators = generators
         self.questioners = questioners

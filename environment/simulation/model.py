@@ -126,15 +126,11 @@ class SimulatedModel:
             text=text, model=self.name, prompt_tokens=prompt, completion_tokens=_tokens(text)
         )
 
-    def _reply(self, payload: dict[str, Any] | str, request: ModelRequest, intro: str) -> str:
+    def _reply(self, payload: dict[str, Any], request: ModelRequest, intro: str) -> str:
         """A JSON payload as a model writes it: bare and in the schema's shape when the
         request carries one and the model honours it (constrained decoding), else in fences
         after a line of prose. A reply breaking its schema is a bug in the simulation."""
         schema = request.response_schema
-        if isinstance(payload, str):  # a refusal in prose
-            payload = {"questions": []} if schema and self.structured_output else payload
-            if isinstance(payload, str):
-                return payload
         if schema is None or not self.structured_output:
             fenced = "```json\n" + json.dumps(payload, indent=2, ensure_ascii=False) + "\n```\n"
             return f"{intro}\n\n{fenced}" if intro else fenced

@@ -31,12 +31,12 @@ def write_questions(
     fault_scale: float,
     oracle: Oracle,
     rng: random.Random,
-) -> dict[str, Any] | str:
-    """The questions as the questioner prompt asks for them, or a refusal in prose when the
-    table has no grid to ask about."""
+) -> dict[str, Any]:
+    """The questions as the questioner prompt asks for them; none when the table has no
+    grid to ask about (the questioner's parser turns that into a re-ask)."""
     view = read_table(grid)
     if view is None:
-        return "The table does not contain enough structured data to ask reasoning questions."
+        return {"questions": []}
     kinds = [k for k, w in behaviour.question_kinds.items() if w > 0]
     weights = [behaviour.question_kinds[k] for k in kinds]
     pairs: list[dict[str, str]] = []

@@ -3,6 +3,7 @@ what it waits for."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from autogen_core import MessageContext, message_handler
@@ -13,7 +14,7 @@ from environment.config.personas import Persona
 from environment.config.scenario import Scenario
 from environment.core.bus import BusAgent
 from environment.core.messages import StopReason, TableRendered
-from environment.core.world import Participant, run_info, run_world
+from environment.core.world import Participant, RunOutcome, run_info, run_world
 from environment.models.assembly import Keys, open_model_shop
 from environment.models.secrets import Redactor
 from environment.storage.store import RunStore, iter_events
@@ -49,15 +50,20 @@ def tiny_scenario(output: Path, stall_s: float) -> Scenario:
     )
 
 
-async def test_a_run_that_stops_moving_ends_as_stalled_naming_what_it_waits_for(
-    tmp_path: Path, personas: dict[str, Persona], renderer: ChromiumRenderer
-) -> None:
-    scenario = tiny_scenario(tmp_path, stall_s=2)
+async def run_tiny(
+    scenario: Scenario,
+    tmp_path: Path,
+    personas: dict[str, Persona],
+    renderer: ChromiumRenderer,
+    questioner: Callable[[str], BusAgent] | None = None,
+) -> tuple[RunOutcome, RunStore, list[Participant]]:
+    """The scenario run in this process, on the shared renderer; `questioner` replaces the
+    questioner agent when given."""
     store = RunStore.create(tmp_path / "run", run_info(scenario, "run"))
     shop = open_model_shop(scenario, store, no_cache=True, keys=Keys({}, Redactor()))
     participants = [
-        Participant(LosesEveryTable(p.agent.name), p.role, p.persona)
-        if p.role == "questioner"
+        Participant(questioner(p.agent.name), p.role, p.persona)
+        if questioner is not None and p.role == "questioner"
         else p
         for p in build_participants(scenario, personas, shop)
     ]
@@ -75,6 +81,15 @@ async def test_a_run_that_stops_moving_ends_as_stalled_naming_what_it_waits_for(
         renderer=renderer,
     )
     await shop.close()
+    return outcome, store, participants
+
+
+async def test_a_run_that_stops_moving_ends_as_stalled_naming_what_it_waits_for(
+    tmp_path: Path, personas: dict[str, Persona], renderer: ChromiumRenderer
+) -> None:
+    outcome, store, _ = await run_tiny(
+        tiny_scenario(tmp_path, stall_s=2), tmp_path, personas, renderer, LosesEveryTable
+    )
     assert outcome.reason is StopReason.STALLED
     # Only inspiration 0 may be open (max_inflight 1), and its table never gets questions.
     assert outcome.detail.startswith("nothing moved for 2 s; i00000"), outcome.detail
@@ -89,24 +104,9 @@ async def test_a_run_that_stops_moving_ends_as_stalled_naming_what_it_waits_for(
 async def test_jurors_let_go_of_the_tables_of_committed_inspirations(
     tmp_path: Path, personas: dict[str, Persona], renderer: ChromiumRenderer
 ) -> None:
-    scenario = tiny_scenario(tmp_path, stall_s=600)
-    store = RunStore.create(tmp_path / "run", run_info(scenario, "run"))
-    shop = open_model_shop(scenario, store, no_cache=True, keys=Keys({}, Redactor()))
-    participants = build_participants(scenario, personas, shop)
-    outcome = await run_world(
-        scenario=scenario,
-        store=store,
-        participants=participants,
-        ledger=shop.ledger,
-        oracle=shop.oracle,
-        listeners=[],
-        run_id="run",
-        next_seq=0,
-        known_qa_ids=set(),
-        accepted_so_far=0,
-        renderer=renderer,
+    outcome, _, participants = await run_tiny(
+        tiny_scenario(tmp_path, stall_s=600), tmp_path, personas, renderer
     )
-    await shop.close()
     assert outcome.reason is StopReason.TARGET and outcome.last_committed >= 1
     (juror,) = [p.agent for p in participants if isinstance(p.agent, Juror)]
     held = {int(table_id[1:6]) for table_id in juror._tables}
