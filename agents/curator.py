@@ -56,12 +56,9 @@ class Curator(BusAgent):
         )
         del self._proposals[qa_id], self._votes[qa_id]
         record = QARecord(
+            **proposal.provenance(),
             qa_id=qa_id,
-            table_id=proposal.table_id,
-            inspiration_id=proposal.inspiration_id,
-            seq=proposal.seq,
             image=proposal.image,
-            topic=proposal.topic,
             question=proposal.question,
             answer=proposal.answer,
             reasoning=proposal.reasoning,
@@ -81,8 +78,5 @@ class Curator(BusAgent):
                 )
                 for v in ordered
             ),
-            generator=proposal.generator,
-            questioner=proposal.questioner,
-            attempt=proposal.attempt,
         )
         await self.emit(VerdictReached(record=record))

@@ -207,16 +207,10 @@ class Generator(RoleAgent):
             return
         await self.emit(
             TableDrafted(
-                table_id=message.table_id,
-                inspiration_id=message.inspiration_id,
-                seq=message.seq,
+                **message.provenance(attempt=message.attempt + 1),
                 index=message.index,
                 count=0,
-                topic=message.topic,
                 latex=latex,
-                generator=self.name,
-                questioner=message.questioner,
-                attempt=message.attempt + 1,
             )
         )
 

@@ -147,20 +147,14 @@ class Questioner(RoleAgent):
         for index, pair in enumerate(pairs):
             await self.emit(
                 QAProposed(
+                    **message.provenance(questioner=self.name),
                     qa_id=f"{message.table_id}-q{index}",
-                    table_id=message.table_id,
-                    inspiration_id=message.inspiration_id,
-                    seq=message.seq,
                     index=index,
                     count=len(pairs),
-                    topic=message.topic,
                     image=message.image,
                     question=pair["question"],
                     answer=pair["answer"],
                     reasoning=pair["reasoning"],
                     kind=pair["kind"],
-                    generator=message.generator,
-                    questioner=self.name,
-                    attempt=message.attempt,
                 )
             )

@@ -22,6 +22,7 @@ from renderers.errors import (
     RenderWarning,
     refuse_partial,
 )
+from renderers.grid import GridCell
 from renderers.limits import RenderLimits
 from renderers.tikz import TikzFailure, TikzRenderer
 from renderers.translation import Picture, Translation, picture_placeholder
@@ -90,20 +91,6 @@ def chromium_path() -> Path:
 def check_assets() -> None:
     if not (KATEX_DIR / "katex.min.js").is_file():
         raise RendererUnavailable(f"KaTeX assets are missing in {KATEX_DIR}; {SETUP_HINT}")
-
-
-@dataclass(frozen=True)
-class GridCell:
-    """One drawn table cell, as the browser laid it out."""
-
-    row: int
-    col: int
-    rowspan: int
-    colspan: int
-    text: str
-    background: str | None
-    bold: bool
-    italic: bool
 
 
 @dataclass(frozen=True)

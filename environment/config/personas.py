@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from environment.config.yaml_source import YamlSource
 from environment.errors import UserInputError
+from environment.frozen import Frozen
 
 Role = Literal["inspirer", "generator", "questioner", "juror"]
 QUESTION_KINDS = (
@@ -24,20 +25,18 @@ QUESTION_KINDS = (
 )
 
 
-class Faults(BaseModel):
+class Faults(Frozen):
     """Rates at which a simulated model makes each mistake (before the model's skill)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     malformed_output: float = Field(default=0.0, ge=0, le=1)
     broken_latex: float = Field(default=0.0, ge=0, le=1)
     wrong_answer: float = Field(default=0.0, ge=0, le=1)
     off_topic: float = Field(default=0.0, ge=0, le=1)
 
 
-class Behaviour(BaseModel):
+class Behaviour(Frozen):
     """Knobs the simulated models read; real models see only the system prompt."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     complexity: float = Field(default=0.5, ge=0, le=1)
     colour_use: float = Field(default=0.3, ge=0, le=1)
     math_use: float = Field(default=0.3, ge=0, le=1)
@@ -51,8 +50,7 @@ class Behaviour(BaseModel):
     faults: Faults = Faults()
 
 
-class Persona(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Persona(Frozen):
     name: str
     role: Role
     system_prompt: str = Field(min_length=10)

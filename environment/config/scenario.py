@@ -7,26 +7,23 @@ from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from environment.config.personas import Persona, Role
 from environment.config.yaml_source import YamlSource, did_you_mean
 from environment.errors import UserInputError
+from environment.frozen import Frozen
 from renderers.limits import RenderLimits
 
 # What a questioner or juror is shown of a table.
 TableView = Literal["latex", "image", "both"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Target(Strict):
+class Target(Frozen):
     accepted_qa: int = Field(ge=1, le=1_000_000)
 
 
-class SimulatedModelSettings(Strict):
+class SimulatedModelSettings(Frozen):
     kind: Literal["simulated"]
     skill: float = Field(default=0.9, ge=0, le=1)
     # Replies bare and in the role's JSON schema, as from a server that constrains decoding;
@@ -34,14 +31,14 @@ class SimulatedModelSettings(Strict):
     structured_output: bool = True
 
 
-class Price(Strict):
+class Price(Frozen):
     """US dollars per million tokens, as providers list them."""
 
     input_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
     output_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
 
 
-class OpenAIModelSettings(Strict):
+class OpenAIModelSettings(Frozen):
     """Any OpenAI-compatible chat completions endpoint (OpenAI, OpenRouter, vLLM, Ollama…)."""
 
     kind: Literal["openai"]
@@ -110,18 +107,18 @@ class OpenAIModelSettings(Strict):
 ModelSettings = Annotated[SimulatedModelSettings | OpenAIModelSettings, Field(discriminator="kind")]
 
 
-class BudgetSettings(Strict):
+class BudgetSettings(Frozen):
     usd: float = Field(gt=0, le=1_000_000)
 
 
-class AgentSettings(Strict):
+class AgentSettings(Frozen):
     role: Role
     persona: str
     model: str
     count: int = Field(default=1, ge=1, le=64)
 
 
-class ConsensusSettings(Strict):
+class ConsensusSettings(Frozen):
     rule: Literal["majority", "k_of_n", "unanimous"] = "majority"
     k: int | None = Field(default=None, ge=1, le=100)
     tiebreaker: str | None = None
@@ -138,7 +135,7 @@ class ConsensusSettings(Strict):
         return self
 
 
-class RenderSettings(Strict):
+class RenderSettings(Frozen):
     pages: int = Field(default=2, ge=1, le=16)
     scale: float = Field(default=2.0, ge=0.5, le=4)
     timeout_s: float = Field(default=20.0, gt=0, le=600)
@@ -165,7 +162,7 @@ class RenderSettings(Strict):
         )
 
 
-class DedupSettings(Strict):
+class DedupSettings(Frozen):
     """Similarity at or over which a table (word-shingle Jaccard against committed tables) or
     a question (edit similarity against the table's other questions) is dropped; 1 = off."""
 
@@ -173,7 +170,7 @@ class DedupSettings(Strict):
     question_similarity: float = Field(default=0.95, gt=0, le=1)
 
 
-class Scenario(Strict):
+class Scenario(Frozen):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     target: Target

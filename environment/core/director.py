@@ -14,7 +14,6 @@ from environment.core.bus import BusAgent
 from environment.core.dedup import TableIndex
 from environment.core.messages import (
     BudgetReached,
-    Cell,
     DraftingFailed,
     DuplicatesDropped,
     InspirationCommitted,
@@ -34,6 +33,7 @@ from environment.core.messages import (
 from environment.core.schedule import OpenInspiration, Schedule
 from environment.simulation.oracle import Oracle
 from environment.storage.store import RunStore
+from renderers.grid import GridCell
 
 SEED_POOL_SIZE = 64
 
@@ -88,7 +88,7 @@ class Director(BusAgent):
         # What a table's commit needs, kept from its render until then.
         self._latex: dict[str, str] = {}
         self._texts: dict[str, str] = {}
-        self._grids: dict[str, tuple[Cell, ...]] = {}
+        self._grids: dict[str, tuple[GridCell, ...]] = {}
 
     @property
     def accepted(self) -> int:

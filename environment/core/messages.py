@@ -7,13 +7,16 @@ message types its handlers take; the event log sees every message as it is publi
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from environment.frozen import Frozen
+from renderers.grid import GridCell
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Message(Frozen):
+    """What travels on the bus and is written to the event log."""
 
 
 class Recipe(Message):
@@ -60,17 +63,33 @@ class InspirationFailed(Message):
     reason: str
 
 
-class TableDrafted(Message):
+class TableProvenance(Message):
+    """Which table, from which inspiration, by whom, at which attempt.
+
+    Declared once and inherited by every message about one table, so an agent passes it on
+    with `**message.provenance()` instead of copying seven fields by hand. It stays flat on
+    the wire: `records.jsonl` rows and the exports' columns keep one level.
+    """
+
     table_id: str
     inspiration_id: str
     seq: int
-    index: int
-    count: int
     topic: str
-    latex: str
     generator: str
     questioner: str
     attempt: int = 1
+
+    def provenance(self, **changes: Any) -> dict[str, Any]:
+        """The provenance fields, to pass on to the next message, with `changes` applied."""
+        carried = {name: getattr(self, name) for name in TableProvenance.model_fields}
+        carried.update(changes)
+        return carried
+
+
+class TableDrafted(TableProvenance):
+    index: int
+    count: int
+    latex: str
 
 
 class DraftingFailed(Message):
@@ -91,43 +110,18 @@ class RenderProblem(Message):
         return f"{where}{self.message} ({self.construct_name})"
 
 
-class RenderFailed(Message):
-    table_id: str
-    inspiration_id: str
-    seq: int
+class RenderFailed(TableProvenance):
     index: int
-    topic: str
     latex: str
-    generator: str
-    questioner: str
-    attempt: int
     problem: RenderProblem
 
 
-class Cell(Message):
-    row: int
-    col: int
-    rowspan: int = 1
-    colspan: int = 1
-    text: str
-    background: str | None = None
-    bold: bool = False
-    italic: bool = False
-
-
-class TableRendered(Message):
-    table_id: str
-    inspiration_id: str
-    seq: int
-    topic: str
-    generator: str
-    questioner: str
-    attempt: int
+class TableRendered(TableProvenance):
     latex: str  # the source that rendered: what a text-reading model is shown
     image: str  # relative to the run directory
     width: int
     height: int
-    grid: tuple[Cell, ...]
+    grid: tuple[GridCell, ...]
     text: str
     warnings: tuple[str, ...] = ()
 
@@ -152,22 +146,15 @@ class OutputRejected(Message):
     reply: str = ""  # what the model wrote, kept in rejects.jsonl for tuning prompts
 
 
-class QAProposed(Message):
+class QAProposed(TableProvenance):
     qa_id: str
-    table_id: str
-    inspiration_id: str
-    seq: int
     index: int
     count: int
-    topic: str
     image: str
     question: str
     answer: str
     reasoning: str
     kind: str
-    generator: str
-    questioner: str
-    attempt: int
 
 
 class QuestioningFailed(Message):
@@ -197,15 +184,11 @@ class Vote(Message):
     reason: str
 
 
-class QARecord(Message):
+class QARecord(TableProvenance):
     """One line of `records.jsonl`: a QA pair with every vote and the verdict."""
 
     qa_id: str
-    table_id: str
-    inspiration_id: str
-    seq: int
     image: str
-    topic: str
     question: str
     answer: str
     reasoning: str
@@ -214,9 +197,6 @@ class QARecord(Message):
     confidence: float
     votes: tuple[Vote, ...]
     undecided: bool = False  # too few votes cast (abstentions) for a verdict: rejected
-    generator: str
-    questioner: str
-    attempt: int
     ground_truth: bool | None = None  # only in simulation: the oracle's view
 
 

@@ -16,7 +16,6 @@ from autogen_core import MessageContext, message_handler
 from environment.core.bus import BusAgent
 from environment.core.dedup import TableIndex
 from environment.core.messages import (
-    Cell,
     DuplicatesDropped,
     RenderFailed,
     RenderProblem,
@@ -184,15 +183,9 @@ class RenderService(BusAgent):
             )
             await self.emit(
                 RenderFailed(
-                    table_id=message.table_id,
-                    inspiration_id=message.inspiration_id,
-                    seq=message.seq,
+                    **message.provenance(),
                     index=message.index,
-                    topic=message.topic,
                     latex=message.latex,
-                    generator=message.generator,
-                    questioner=message.questioner,
-                    attempt=message.attempt,
                     problem=RenderProblem(
                         message=problem.message, line=problem.line, construct_name=problem.construct
                     ),
@@ -236,30 +229,12 @@ class RenderService(BusAgent):
             return
         await self.emit(
             TableRendered(
-                table_id=message.table_id,
-                inspiration_id=message.inspiration_id,
-                seq=message.seq,
-                topic=message.topic,
-                generator=message.generator,
-                questioner=message.questioner,
-                attempt=message.attempt,
+                **message.provenance(),
                 latex=message.latex,
                 image=image,
                 width=result.width,
                 height=result.height,
-                grid=tuple(
-                    Cell(
-                        row=c.row,
-                        col=c.col,
-                        rowspan=c.rowspan,
-                        colspan=c.colspan,
-                        text=c.text,
-                        background=c.background,
-                        bold=c.bold,
-                        italic=c.italic,
-                    )
-                    for c in result.grid
-                ),
+                grid=result.grid,
                 text=result.text,
                 warnings=tuple(warning.describe() for warning in result.warnings),
             )

@@ -10,17 +10,17 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from environment.config.personas import Behaviour
-from environment.core.messages import Cell, Recipe
+from environment.core.messages import Recipe
 from environment.errors import BudgetError, ModelError
+from environment.frozen import Frozen
+from renderers.grid import GridCell
 
 
-class Contract(BaseModel):
-    """Frozen, and a typo in a field name is an error."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Contract(Frozen):
+    """What a role hands its model besides the chat: the simulated models read it."""
 
 
 class ChatMessage(Contract):
@@ -61,7 +61,7 @@ class QuestionerInputs(Contract):
     table_id: str
     topic: str
     latex: str
-    grid: tuple[Cell, ...]
+    grid: tuple[GridCell, ...]
     questions_wanted: int
 
 
@@ -71,7 +71,7 @@ class JurorInputs(Contract):
     table_id: str
     topic: str
     latex: str
-    grid: tuple[Cell, ...]
+    grid: tuple[GridCell, ...]
     question: str
     answer: str
     reasoning: str

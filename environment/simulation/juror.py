@@ -8,13 +8,13 @@ from typing import Any
 
 from environment.config.personas import Behaviour
 from environment.core.criteria import JURY_CRITERIA
-from environment.core.messages import Cell
 from environment.simulation.oracle import Oracle
+from renderers.grid import GridCell
 
 
 def judge(
     table_id: str,
-    grid: Sequence[Cell],
+    grid: Sequence[GridCell],
     question: str,
     answer: str,
     behaviour: Behaviour,

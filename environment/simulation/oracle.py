@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from environment.core.criteria import JURY_CRITERIA
-from environment.core.messages import Cell
 from environment.simulation.reasoning import QuestionSpec, answers_match, solve
 from environment.simulation.table_reading import TableView, read_table
+from renderers.grid import GridCell
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Oracle:
         self._specs: dict[str, dict[str, QuestionSpec]] = {}  # table → question → spec
         self._views: dict[str, TableView | None] = {}  # a table is rendered once
 
-    def view(self, table_id: str, grid: Sequence[Cell]) -> TableView | None:
+    def view(self, table_id: str, grid: Sequence[GridCell]) -> TableView | None:
         """The table as read from its grid, read once per table (jurors ask many times)."""
         if table_id not in self._views:
             self._views[table_id] = read_table(grid)
@@ -45,7 +45,7 @@ class Oracle:
             self._views.pop(table_id, None)
 
     def judge(
-        self, table_id: str, grid: Sequence[Cell], question: str, answer: str
+        self, table_id: str, grid: Sequence[GridCell], question: str, answer: str
     ) -> Truth | None:
         spec = self._specs.get(table_id, {}).get(question.strip())
         if spec is None:

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from environment.config.personas import Behaviour
-from environment.core.messages import Cell
 from environment.simulation.oracle import Oracle
 from environment.simulation.reasoning import OFF_TOPIC_QUESTIONS, QuestionSpec, draw_spec, solve
 from environment.simulation.table_reading import parse_number, read_table
+from renderers.grid import GridCell
 
 
 def _wrong(answer: str, rng: random.Random) -> str:
@@ -25,7 +25,7 @@ def _wrong(answer: str, rng: random.Random) -> str:
 
 def write_questions(
     table_id: str,
-    grid: Sequence[Cell],
+    grid: Sequence[GridCell],
     wanted: int,
     behaviour: Behaviour,
     fault_scale: float,

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from environment.core.messages import Cell
+from renderers.grid import GridCell
 
 _NUMBER = re.compile(r"[-−–]?\d[\d,\u2009 ]*(?:\.\d+)?")
 _SUMMARY = re.compile(r"^(total|sum|average|mean|overall|all)\b", re.IGNORECASE)
@@ -63,8 +63,8 @@ class TableView:
         return parse_number(row.values.get(column, ""))
 
 
-def _matrix(grid: Sequence[Cell]) -> tuple[dict[tuple[int, int], Cell], int, int]:
-    slots: dict[tuple[int, int], Cell] = {}
+def _matrix(grid: Sequence[GridCell]) -> tuple[dict[tuple[int, int], GridCell], int, int]:
+    slots: dict[tuple[int, int], GridCell] = {}
     for cell in grid:
         for r in range(cell.row, cell.row + cell.rowspan):
             for c in range(cell.col, cell.col + cell.colspan):
@@ -74,7 +74,7 @@ def _matrix(grid: Sequence[Cell]) -> tuple[dict[tuple[int, int], Cell], int, int
     return slots, rows, cols
 
 
-def read_table(grid: Sequence[Cell]) -> TableView | None:
+def read_table(grid: Sequence[GridCell]) -> TableView | None:
     """A TableView, or None when the grid is too small to ask anything about."""
     slots, nrows, ncols = _matrix(grid)
     if nrows < 3 or ncols < 2:

@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from environment.frozen import Frozen
 
 BANK_FILE = Path(__file__).with_name("topic_bank.yaml")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Metric(_Frozen):
+class Metric(Frozen):
     name: str
     unit: str  # LaTeX, may contain math
     low: float
@@ -36,7 +34,7 @@ class Metric(_Frozen):
         return value
 
 
-class Domain(_Frozen):
+class Domain(Frozen):
     name: str
     subjects: tuple[str, ...] = Field(min_length=1)
     contexts: tuple[str, ...] = Field(min_length=1)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from renderers.chromium import ChromiumRenderer, GridCell, RenderResult
+from renderers.chromium import ChromiumRenderer, RenderResult
 from renderers.errors import LatexRenderError
+from renderers.grid import GridCell
 from renderers.latex_html import translate
 from renderers.latex_vocabulary import supported_constructs
 from tests.conftest import ink_share, png_image

@@ -12,8 +12,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from renderers.chromium import ChromiumRenderer, GridCell
+from renderers.chromium import ChromiumRenderer
 from renderers.errors import LatexRenderError
+from renderers.grid import GridCell
 from renderers.latex_html import translate
 from tests.conftest import ink_share, png_image
 

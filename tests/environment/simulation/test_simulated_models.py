@@ -11,7 +11,7 @@ from agents.inspirer import INSPIRATION_SCHEMA, parse_inspiration
 from agents.juror import VERDICT_SCHEMA, parse_verdict
 from agents.questioner import QUESTIONS_SCHEMA, parse_questions
 from environment.config.personas import Behaviour, Faults, Persona
-from environment.core.messages import Cell, Recipe
+from environment.core.messages import Recipe
 from environment.core.randomness import derive
 from environment.models.protocol import (
     ChatMessage,
@@ -31,6 +31,7 @@ from environment.simulation.table_reading import read_table
 from environment.simulation.topic_bank import DOMAINS, all_subjects
 from renderers.chromium import ChromiumRenderer
 from renderers.errors import LatexRenderError
+from renderers.grid import GridCell
 from renderers.latex_html import translate
 
 FAULTLESS = Behaviour(faults=Faults())
@@ -54,7 +55,7 @@ def request(
     )  # type: ignore[arg-type]
 
 
-def judging(grid: tuple[Cell, ...], question: str, answer: str, reasoning: str) -> JurorInputs:
+def judging(grid: tuple[GridCell, ...], question: str, answer: str, reasoning: str) -> JurorInputs:
     """A juror's task about table t1."""
     return JurorInputs(
         latex="",
@@ -140,7 +141,7 @@ async def test_generator_output_parses_and_repair_fixes_the_fault() -> None:
         translate(fixed, strict=True)
 
 
-async def grid_for(renderer: ChromiumRenderer, recipe: Recipe, seed: int) -> tuple[Cell, ...]:
+async def grid_for(renderer: ChromiumRenderer, recipe: Recipe, seed: int) -> tuple[GridCell, ...]:
     document = design_table(
         DOMAINS[seed % len(DOMAINS)],
         "Topic",
@@ -149,7 +150,7 @@ async def grid_for(renderer: ChromiumRenderer, recipe: Recipe, seed: int) -> tup
         derive(seed, "grid"),
     )
     result = await renderer.render(document)
-    return tuple(Cell(**vars(c)) for c in result.grid)
+    return result.grid
 
 
 @pytest.mark.parametrize("recipe_index", range(len(RECIPES)))
@@ -213,7 +214,7 @@ def test_reasoning_on_a_known_grid() -> None:
         ["Total", "28", "123"],
     ]
     grid = tuple(
-        Cell(row=r, col=c, text=t) for r, row in enumerate(texts) for c, t in enumerate(row)
+        GridCell(row=r, col=c, text=t) for r, row in enumerate(texts) for c, t in enumerate(row)
     )
     view = read_table(grid)
     assert view is not None and [r.label for r in view.summary_rows] == ["Total"]
