@@ -174,7 +174,13 @@ class Director(BusAgent):
         while (state := self.schedule.next_ready()) is not None:
             records = await self._without_duplicate_tables(state)
             fresh = [self._with_truth(r) for r in records if r.qa_id not in self.known_qa_ids]
-            self.store.append_records(fresh)
+            await self.store.commit(
+                fresh,
+                progress={
+                    "committed_inspirations": state.seq + 1,
+                    "accepted": self.accepted + sum(r.accepted for r in fresh),
+                },
+            )
             self.known_qa_ids.update(r.qa_id for r in fresh)
             stop = self.schedule.committed(sum(r.accepted for r in fresh))
             self._remember_seeds(fresh)
@@ -184,9 +190,6 @@ class Director(BusAgent):
                 self._grids.pop(table_id, None)
                 self._texts.pop(table_id, None)
                 self._latex.pop(table_id, None)
-            self.store.update_run_info(
-                progress={"committed_inspirations": self.next_commit, "accepted": self.accepted}
-            )
             await self.emit(
                 InspirationCommitted(
                     inspiration_id=inspiration_id(state.seq),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from environment.config.scenario import Scenario
-from environment.core.bus import Bus, BusAgent
+from environment.core.bus import AgentFailure, Bus, BusAgent
 from environment.core.dedup import TableIndex
 from environment.core.director import Director, prune_seed_pool
 from environment.core.event_log import Event, EventLog
@@ -105,6 +105,7 @@ async def run_world(
     if owned_renderer:
         await renderer.start()
     tap = EventLog(store, roster, listeners, bus)
+    store.start_writer(lambda error: bus.fail(AgentFailure("run-writer", "a write", error)))
     bus.interventions.append(tap)
     if link is not None:  # endpoint incidents onto the bus; no new retries once halted
         link.publish = bus.publish
@@ -187,7 +188,9 @@ async def run_world(
             loop.remove_signal_handler(signal.SIGINT)
         if owned_renderer:
             await renderer.close()
-        store.update_run_info(
+        await store.stop_writer()  # a write failure is raised here, as an OSError
+        await asyncio.to_thread(
+            store.update_run_info,
             ledger=ledger.as_dict(director.accepted),
             last_session={
                 "stop_reason": director.stop_reason or StopReason.FAILED,
@@ -198,7 +201,7 @@ async def run_world(
                 "render_failures": render_service.clock.failures,
             },
         )
-        store.close()
+        await asyncio.to_thread(store.close)
     return RunOutcome(
         last_committed=director.next_commit - 1,
         reason=director.stop_reason or StopReason.FAILED,

@@ -99,7 +99,7 @@ def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: K
         cache = ResponseCache(directory, images)
     budget = scenario.budget.usd if scenario.budget else None
     return ModelShop(
-        ledger=Ledger.open(store.directory / "ledger.jsonl", budget),
+        ledger=Ledger.open(store.ledger_path, budget, append=store.append_ledger),
         oracle=Oracle(),
         link=RunLink(redact=keys.redact),
         images=images,

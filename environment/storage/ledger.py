@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -33,12 +34,18 @@ class Ledger:
     cap_usd: float | None = None
     usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
     reserved_usd: float = 0.0
-    journal: IO[str] | None = None  # ledger.jsonl: one line per call, survives a kill -9
+    # ledger.jsonl, one line per call, survives a kill -9: where its lines go (in a run, the
+    # run folder's writer) and the file this ledger opened itself, if any.
+    append: Callable[[str], None] | None = None
+    journal: IO[str] | None = None
     _settled: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @classmethod
-    def open(cls, journal: Path, cap_usd: float | None) -> Ledger:
-        """The run's ledger, going on from the calls earlier sessions journaled."""
+    def open(
+        cls, journal: Path, cap_usd: float | None, append: Callable[[str], None] | None = None
+    ) -> Ledger:
+        """The run's ledger, going on from the calls earlier sessions journaled; new lines
+        go to `append` (else to the journal, opened here)."""
         ledger = cls(cap_usd=cap_usd)
         truncate_torn_tail(journal)  # a line a kill -9 cut short would swallow the next one
         if journal.exists():
@@ -50,22 +57,30 @@ class Ledger:
                 except (ValueError, KeyError, TypeError):
                     continue  # unreadable: not ours to guess at
                 ledger._add(model, role, completion)
-        ledger.journal = journal.open("a", encoding="utf-8")
+        if append is None:
+            ledger.journal = journal.open("a", encoding="utf-8")
+            append = ledger._write_journal
+        ledger.append = append
         return ledger
 
     def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        self.append = None
+
+    def _write_journal(self, line: str) -> None:
+        assert self.journal is not None
+        self.journal.write(line)
+        self.journal.flush()
 
     def record(self, model: str, role: str, completion: Completion) -> None:
         self._add(model, role, completion)
-        if self.journal is not None:
+        if self.append is not None:
             slim = completion.model_dump(exclude={"text"})
-            self.journal.write(
+            self.append(
                 json.dumps({"model": model, "role": role, "completion": slim | {"text": ""}}) + "\n"
             )
-            self.journal.flush()
 
     def _add(self, model: str, role: str, completion: Completion) -> None:
         entry = self.usage.setdefault((model, role), Usage())

@@ -2,7 +2,8 @@
 
 Layout: run.json, events.jsonl, records.jsonl, tables/<id>.tex|.html, images/<id>.png.
 Records are fsync'd before the director counts them, so a kill -9 can lose speculative
-work but never an accepted record; a torn last line is cut off on resume.
+work but never an accepted record; a torn last line is cut off on resume. While a run is
+live its appends go through one writer task (`start_writer`), off the event loop.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pydantic_core
 
 from environment.core.messages import QARecord
 from environment.errors import UserInputError
+from environment.storage.writer import RunWriter
 
 LOCK_NAME = ".lock"  # held by the one process writing a run folder
 
@@ -71,9 +73,9 @@ class RunStore:
         self.events_path = directory / "events.jsonl"
         self.records_path = directory / "records.jsonl"
         self.rejects_path = directory / "rejects.jsonl"  # unusable replies, failed renders
-        self._events: Any = None
-        self._records: Any = None
-        self._rejects: Any = None
+        self.ledger_path = directory / "ledger.jsonl"  # one line per paid or cached call
+        self._files: dict[str, IO[str]] = {}  # stream name → its open file
+        self._writer: RunWriter | None = None
         self._info: dict[str, Any] | None = None  # run.json as last written by this store
         self._lock: Any = None  # the open .lock file while this store writes
         # Scrubs API keys from every text this store writes (set when a run has keys).
@@ -142,14 +144,29 @@ class RunStore:
         self._lock = handle
 
     def _open(self) -> None:
-        self._events = self.events_path.open("a", encoding="utf-8")
-        self._records = self.records_path.open("a", encoding="utf-8")
-        self._rejects = self.rejects_path.open("a", encoding="utf-8")
+        for stream, path in (
+            ("events", self.events_path),
+            ("records", self.records_path),
+            ("rejects", self.rejects_path),
+            ("ledger", self.ledger_path),
+        ):
+            self._files[stream] = path.open("a", encoding="utf-8")
+
+    def start_writer(self, on_failure: Callable[[BaseException], None]) -> None:
+        """From now until `stop_writer`, appends queue for one task (call inside the loop);
+        a write that fails calls `on_failure` and stops the writer."""
+        self._writer = RunWriter(self._files, on_failure)
+
+    async def stop_writer(self) -> None:
+        """Writes what is queued; raises a write failure (a full disk) once more."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.close()
 
     def close(self) -> None:
         try:
-            for handle in (self._events, self._records, self._rejects):
-                if handle is not None and not handle.closed:
+            for handle in self._files.values():
+                if not handle.closed:
                     handle.flush()
                     os.fsync(handle.fileno())
                     handle.close()
@@ -172,8 +189,12 @@ class RunStore:
 
     def update_run_info(self, **sections: Any) -> None:
         """Replaces top-level sections of run.json (read once, then kept in memory)."""
+        write_atomic(self.run_json, self._run_info_text(sections))
+
+    def _run_info_text(self, sections: dict[str, Any]) -> bytes:
         info = self._info if self._info is not None else self.read_run_info()
-        self.write_run_info({**info, **sections})
+        self._info = {**info, **sections}
+        return self.redact(json.dumps(self._info, indent=2, sort_keys=True)).encode()
 
     # ---------- artefacts
     def save_table(
@@ -195,25 +216,42 @@ class RunStore:
         return f"images/{table_id}.png"
 
     # ---------- logs
+    def _append(self, stream: str, text: str) -> None:
+        if self._writer is not None:
+            self._writer.append(stream, text)
+        else:  # no run is live (tools, tests): write at once
+            self._files[stream].write(text)
+            self._files[stream].flush()
+
     def append_event(self, event: dict[str, Any]) -> None:
         # pydantic_core's encoder: the event log is the busiest writer of a run.
-        self._events.write(self.redact(pydantic_core.to_json(event).decode("utf-8")) + "\n")
-        self._events.flush()
+        self._append("events", self.redact(pydantic_core.to_json(event).decode("utf-8")) + "\n")
 
     def append_reject(self, reject: dict[str, Any]) -> None:
         """What a model wrote that could not be used, or a table that could not be drawn."""
-        self._rejects.write(self.redact(json.dumps(reject, ensure_ascii=False)) + "\n")
-        self._rejects.flush()
+        self._append("rejects", self.redact(json.dumps(reject, ensure_ascii=False)) + "\n")
 
-    def append_records(self, records: list[QARecord]) -> None:
-        if not records:
-            return
+    def append_ledger(self, line: str) -> None:
+        """One line of the ledger's journal (it carries no secrets: no texts)."""
+        self._append("ledger", line)
+
+    async def commit(self, records: list[QARecord], **run_info: Any) -> None:
+        """Appends the records and replaces `run_info`'s sections of run.json; returns once
+        both, and every event logged before, are on disk — the director's commit point."""
         lines = self.redact("".join(record.model_dump_json() + "\n" for record in records))
-        self._records.write(lines)
-        self._records.flush()
-        os.fsync(self._records.fileno())
-        self._events.flush()
-        os.fsync(self._events.fileno())
+        new_info = self._run_info_text(run_info)
+
+        def replace_run_json() -> None:
+            write_atomic(self.run_json, new_info)
+
+        if self._writer is not None:
+            await self._writer.commit("records", lines, ("records", "events"), replace_run_json)
+            return
+        for stream, text in (("records", lines), ("events", "")):
+            self._files[stream].write(text)
+            self._files[stream].flush()
+            os.fsync(self._files[stream].fileno())
+        replace_run_json()
 
     def table_text(self, table_id: str) -> str:
         path = self.tables / f"{table_id}.txt"

@@ -1,3 +1,4 @@
+import asyncio
 import json
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def record(qa_id: str) -> QARecord:
 
 def test_torn_last_line_is_cut_on_reopen(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path / "run", {"run_id": "x"})
-    store.append_records([record("a-q0"), record("a-q1")])
+    asyncio.run(store.commit([record("a-q0"), record("a-q1")]))
     store.close()
     with (tmp_path / "run" / "records.jsonl").open("a") as file:
         file.write(record("a-q2").model_dump_json()[:40])  # a kill -9 mid-write
@@ -51,7 +52,7 @@ def test_create_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 
 def test_corrupt_record_names_file_and_line(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path / "run", {"run_id": "x"})
-    store.append_records([record("a-q0")])
+    asyncio.run(store.commit([record("a-q0")]))
     store.close()
     with (tmp_path / "run" / "records.jsonl").open("a") as file:
         file.write(json.dumps({"qa_id": 3}) + "\n")

@@ -1,0 +1,135 @@
+"""The one task that writes a running run's folder, so the event loop never waits on a disk.
+
+Agents publish hundreds of events a second; each used to be a write and a flush on the
+event loop, and every commit two fsyncs and an atomic run.json there too. Now lines queue
+up in memory in the order things happened and one task writes them in batches through
+aiofiles (a thread does the blocking part). A commit is a barrier: it returns once its
+records, and every line queued before them, are fsync'd and run.json is replaced — the
+director counts nothing that is not on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import aiofiles.os
+import aiofiles.threadpool
+
+_fsync = aiofiles.os.wrap(os.fsync)
+
+
+@dataclass(frozen=True)
+class _Line:
+    stream: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Barrier:
+    """Write `text` to `stream`, fsync every stream in `durable`, then call `after` in a
+    thread; `done` tells the caller."""
+
+    stream: str
+    text: str
+    durable: tuple[str, ...]
+    after: Callable[[], None] | None
+    done: asyncio.Future[None]
+
+
+_Op = _Line | _Barrier | None  # None: write what is queued, then end
+
+
+class RunWriter:
+    """Appends lines to the run folder's open files from one task, in queue order."""
+
+    def __init__(
+        self, files: dict[str, IO[str]], on_failure: Callable[[BaseException], None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._files: dict[str, Any] = {
+            name: aiofiles.threadpool.wrap(handle, loop=loop) for name, handle in files.items()
+        }
+        self._on_failure = on_failure
+        self._queue: asyncio.Queue[_Op] = asyncio.Queue()
+        self.failure: BaseException | None = None
+        self._closing = False
+        self._task = loop.create_task(self._work(), name="run-writer")
+
+    def append(self, stream: str, text: str) -> None:
+        """Queues `text` (whole lines) for `stream`; never waits. After a failure the run
+        is stopping and its lines have nowhere to go: they are dropped."""
+        if self.failure is None and not self._closing:
+            self._queue.put_nowait(_Line(stream, text))
+
+    async def commit(
+        self, stream: str, text: str, durable: tuple[str, ...], after: Callable[[], None] | None
+    ) -> None:
+        """Appends `text` to `stream` and returns when it and everything queued before it
+        are written, the `durable` streams fsync'd, and `after` (run in a thread) is done."""
+        if self.failure is not None:
+            raise self.failure
+        if self._closing:
+            raise RuntimeError("the run writer is closed")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Barrier(stream, text, durable, after, done))
+        await done
+
+    async def close(self) -> None:
+        """Writes what is queued, then stops; a write failure is raised here too."""
+        if not self._closing:
+            self._closing = True
+            self._queue.put_nowait(None)
+        await asyncio.shield(self._task)
+        if self.failure is not None:
+            raise self.failure
+
+    async def _work(self) -> None:
+        batch: list[_Op] = []
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                pending: dict[str, list[str]] = {}
+                for op in batch:
+                    if isinstance(op, _Line):
+                        pending.setdefault(op.stream, []).append(op.text)
+                        continue
+                    await self._write(pending)
+                    pending = {}
+                    if op is None:
+                        return
+                    await self._write({op.stream: [op.text]})
+                    for name in op.durable:
+                        await _fsync(self._files[name].fileno())
+                    if op.after is not None:
+                        await asyncio.to_thread(op.after)
+                    op.done.set_result(None)
+                await self._write(pending)
+        except asyncio.CancelledError as error:
+            self._closing = True
+            self._fail_waiting(batch, error)
+            raise
+        except Exception as error:  # a full or failing disk
+            self.failure = error
+            self._closing = True
+            self._fail_waiting(batch, error)
+            self._on_failure(error)  # the run stops; close() raises it again
+
+    async def _write(self, pending: dict[str, list[str]]) -> None:
+        for stream, texts in pending.items():
+            handle = self._files[stream]
+            await handle.write("".join(texts))
+            await handle.flush()
+
+    def _fail_waiting(self, batch: list[_Op], error: BaseException) -> None:
+        waiting = list(batch)
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        for op in waiting:
+            if isinstance(op, _Barrier) and not op.done.done():
+                op.done.set_exception(error)
