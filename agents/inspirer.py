@@ -24,7 +24,7 @@ def direction(seed: int, inspiration_id: str) -> tuple[str, list[str]]:
     prompt every time would make a model at low temperature propose the same topics again."""
     rng = derive(seed, "inspiration-direction", inspiration_id)
     domain = rng.choice(DOMAINS)
-    return domain.name, rng.sample(list(domain.subjects), min(3, len(domain.subjects)))
+    return domain.name, rng.sample([s.name for s in domain.subjects], min(3, len(domain.subjects)))
 
 
 def build_prompt(topics_wanted: int, domain: str, subjects: list[str]) -> str:

@@ -57,9 +57,12 @@ def design_table(
     low, high = behaviour.rows
     rows = max(5, min(25, recipe.rows if low <= recipe.rows <= high else rng.randint(low, high)))
     rows = min(rows, len(domain.entities))
-    entities = rng.sample(list(domain.entities), rows)
     groups: list[str] | None = None
-    if recipe.row_groups:
+    if recipe.row_groups and any(entity.group for entity in domain.entities):
+        entities, groups = _rows_in_their_groups(domain, rows, rng)
+    else:
+        entities = [entity.name for entity in rng.sample(list(domain.entities), rows)]
+    if recipe.row_groups and groups is None:
         group_names = rng.sample(list(domain.groups), min(len(domain.groups), rng.randint(2, 3)))
         groups = sorted((rng.choice(group_names) for _ in entities), key=group_names.index)
         # Every group needs two rows or more to be a real \multirow group.
@@ -69,8 +72,11 @@ def design_table(
         order = sorted(range(rows), key=lambda i: group_names.index(groups[i]))  # type: ignore[index]
         entities = [entities[i] for i in order]
         groups = [groups[i] for i in order]
-    metric_count = 2 if recipe.grouped_header else rng.randint(2, 3 + round(behaviour.complexity))
-    metrics = rng.sample(list(domain.metrics), metric_count)
+    # The topic's subject decides what is measured: its lead metric always, then others of
+    # its own, so a caption about generation costs draws costs.
+    lead, *others = domain.metrics_of(domain.subject_of(topic))
+    wanted = 2 if recipe.grouped_header else rng.randint(2, 3 + round(behaviour.complexity))
+    metrics = [lead, *rng.sample(others, min(wanted, len(others) + 1) - 1)]
     columns: list[Column] = []
     for metric in metrics:
         if recipe.grouped_header:
@@ -115,6 +121,25 @@ def design_table(
     return _write_document(
         domain, topic, recipe, behaviour, rng, entities, groups, columns, attribute
     )
+
+
+def _rows_in_their_groups(
+    domain: Domain, rows: int, rng: random.Random
+) -> tuple[list[str], list[str]]:
+    """Rows from two or three of the domain's groups, each entity in its own group (a port
+    on its corridor), every group with two rows or more, groups in the bank's order."""
+    members: dict[str, list[str]] = {}
+    for entity in domain.entities:
+        if entity.group is not None:
+            members.setdefault(entity.group, []).append(entity.name)
+    eligible = [group for group in domain.groups if len(members.get(group, [])) >= 2]
+    chosen = rng.sample(eligible, min(len(eligible), rng.randint(2, 3)))
+    chosen.sort(key=domain.groups.index)
+    picked = {name for group in chosen for name in rng.sample(members[group], 2)}
+    rest = [name for group in chosen for name in members[group] if name not in picked]
+    picked.update(rng.sample(rest, max(0, min(rows - len(picked), len(rest)))))
+    kept = [(group, name) for group in chosen for name in members[group] if name in picked]
+    return [name for _, name in kept], [group for group, _ in kept]
 
 
 def _write_document(

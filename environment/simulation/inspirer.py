@@ -14,7 +14,7 @@ def inspire(topics_wanted: int, behaviour: Behaviour, rng: random.Random) -> dic
     domain = rng.choice(DOMAINS)
     pairs = [(s, c) for s in domain.subjects for c in domain.contexts]
     chosen = rng.sample(pairs, min(topics_wanted, len(pairs)))
-    topics = [f"{subject} {context}" for subject, context in chosen]
+    topics = [f"{subject.name} {context}" for subject, context in chosen]
     complexity = behaviour.complexity
     low, high = behaviour.rows
     recipe = Recipe(

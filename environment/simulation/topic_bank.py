@@ -34,17 +34,72 @@ class Metric(Frozen):
         return value
 
 
+class Subject(Frozen):
+    """What a topic is about, and the metrics a table about it shows (the first leads)."""
+
+    name: str
+    metrics: tuple[str, ...] = Field(min_length=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, value: Any) -> Any:
+        """The file writes a subject as [name, [metric, ...]]."""
+        if isinstance(value, list):
+            return dict(zip(("name", "metrics"), value, strict=True))
+        return value
+
+
+class Entity(Frozen):
+    """A table row's subject; `group` fixed where the world fixes it (a port's corridor)."""
+
+    name: str
+    group: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, value: Any) -> Any:
+        """The file writes an entity as a name, or as [name, group]."""
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, list):
+            return dict(zip(("name", "group"), value, strict=True))
+        return value
+
+
 class Domain(Frozen):
     name: str
-    subjects: tuple[str, ...] = Field(min_length=1)
+    subjects: tuple[Subject, ...] = Field(min_length=1)
     contexts: tuple[str, ...] = Field(min_length=1)
     entity_label: str
-    entities: tuple[str, ...] = Field(min_length=3)
+    entities: tuple[Entity, ...] = Field(min_length=3)
     group_label: str
     groups: tuple[str, ...] = Field(min_length=2)
     metrics: tuple[Metric, ...] = Field(min_length=3)
     attribute_label: str
     attributes: tuple[str, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> Domain:
+        known = {metric.name for metric in self.metrics}
+        for subject in self.subjects:
+            unknown = [name for name in subject.metrics if name not in known]
+            if unknown:
+                raise ValueError(f"{self.name}: subject '{subject.name}' names {unknown}")
+        for entity in self.entities:
+            if entity.group is not None and entity.group not in self.groups:
+                raise ValueError(f"{self.name}: '{entity.name}' is in unknown '{entity.group}'")
+        return self
+
+    def subject_of(self, topic: str) -> Subject | None:
+        """The subject a composed topic ("<subject> <context>") starts with, if any."""
+        return next((s for s in self.subjects if topic.startswith(s.name)), None)
+
+    def metrics_of(self, subject: Subject | None) -> list[Metric]:
+        """The subject's metrics, lead first; a topic from elsewhere may use any."""
+        if subject is None:
+            return list(self.metrics)
+        by_name = {metric.name: metric for metric in self.metrics}
+        return [by_name[name] for name in subject.metrics]
 
 
 def load_domains(path: Path = BANK_FILE) -> tuple[Domain, ...]:
@@ -62,7 +117,7 @@ DOMAINS_BY_NAME = {domain.name: domain for domain in DOMAINS}
 def all_subjects() -> list[tuple[str, str]]:
     """Every (domain, subject) the bank can compose."""
     return [
-        (d.name, f"{subject} {context}")
+        (d.name, f"{subject.name} {context}")
         for d in DOMAINS
         for subject in d.subjects
         for context in d.contexts
