@@ -105,7 +105,6 @@ async def run_world(
     if owned_renderer:
         await renderer.start()
     tap = EventLog(store, roster, listeners, bus)
-    store.start_writer(lambda error: bus.fail(AgentFailure("run-writer", "a write", error)))
     bus.interventions.append(tap)
     if link is not None:  # endpoint incidents onto the bus; no new retries once halted
         link.publish = bus.publish
@@ -169,6 +168,7 @@ async def run_world(
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     started = time.perf_counter()
+    store.start_writer(lambda error: bus.fail(AgentFailure("run-writer", "a write", error)))
     watchdog = loop.create_task(watch_for_stalls(bus, tap, director, scenario.stall_after_s()))
     try:
         bus.start()

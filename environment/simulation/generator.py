@@ -73,10 +73,15 @@ def design_table(
         entities = [entities[i] for i in order]
         groups = [groups[i] for i in order]
     # The topic's subject decides what is measured: its lead metric always, then others of
-    # its own, so a caption about generation costs draws costs.
-    lead, *others = domain.metrics_of(domain.subject_of(topic))
+    # its own, so a caption about generation costs draws costs. A topic from elsewhere (a
+    # real inspirer's) may draw any of the domain's.
     wanted = 2 if recipe.grouped_header else rng.randint(2, 3 + round(behaviour.complexity))
-    metrics = [lead, *rng.sample(others, min(wanted, len(others) + 1) - 1)]
+    subject = domain.subject_of(topic)
+    if subject is None:
+        metrics = rng.sample(list(domain.metrics), min(wanted, len(domain.metrics)))
+    else:
+        lead, *others = domain.metrics_of(subject)
+        metrics = [lead, *rng.sample(others, min(wanted, len(others) + 1) - 1)]
     columns: list[Column] = []
     for metric in metrics:
         if recipe.grouped_header:

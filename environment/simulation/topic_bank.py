@@ -94,10 +94,8 @@ class Domain(Frozen):
         """The subject a composed topic ("<subject> <context>") starts with, if any."""
         return next((s for s in self.subjects if topic.startswith(s.name)), None)
 
-    def metrics_of(self, subject: Subject | None) -> list[Metric]:
-        """The subject's metrics, lead first; a topic from elsewhere may use any."""
-        if subject is None:
-            return list(self.metrics)
+    def metrics_of(self, subject: Subject) -> list[Metric]:
+        """The subject's metrics, lead first."""
         by_name = {metric.name: metric for metric in self.metrics}
         return [by_name[name] for name in subject.metrics]
 

@@ -61,3 +61,15 @@ def test_a_subject_naming_an_unknown_metric_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValidationError, match="Headcount"):
         load_domains(broken)
+
+
+def test_a_topic_from_outside_the_bank_may_draw_any_of_the_domains_metrics() -> None:
+    domain = DOMAINS[0]
+    rng = random.Random(3)
+    drawn: set[str] = set()
+    for _ in range(30):
+        latex = design_table(
+            domain, "A topic a real inspirer wrote", Recipe(rows=5), Behaviour(), rng
+        )
+        drawn |= {m.name for m in domain.metrics if f"{{{_header(m)}}}" in latex}
+    assert drawn == {m.name for m in domain.metrics}
