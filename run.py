@@ -109,7 +109,7 @@ async def run_command(args: argparse.Namespace) -> int:
                 "--resume continues a run folder with its own scenario; drop "
                 "the scenario file and --out"
             )
-        store = RunStore.reopen(Path(args.resume))
+        store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
         info = store.read_run_info()
         try:
             scenario = Scenario.model_validate(info["scenario"])
@@ -131,7 +131,7 @@ async def run_command(args: argparse.Namespace) -> int:
         next_seq = int(info.get("progress", {}).get("committed_inspirations", 0))
         run_id = info.get("run_id", store.directory.name)
         info["scenario"] = scenario.model_dump(mode="json")
-        store.write_run_info(info)
+        await asyncio.to_thread(store.write_run_info, info)
     else:
         if args.scenario is None:
             raise UserInputError(
@@ -148,7 +148,7 @@ async def run_command(args: argparse.Namespace) -> int:
         if directory.exists() and not directory.is_dir():
             raise UserInputError(f"--out {directory} is a file; give a folder for the run")
         run_id = directory.name
-        store = RunStore.create(directory, run_info(scenario, run_id))
+        store = await asyncio.to_thread(RunStore.create, directory, run_info(scenario, run_id))
         known, accepted, next_seq = set(), 0, 0
     shop = open_model_shop(scenario, store, args.no_cache, keys)
     participants = build_participants(scenario, personas, shop)
@@ -196,10 +196,10 @@ async def run_command(args: argparse.Namespace) -> int:
         shop.cache.remember_horizon(scenario_key, outcome.last_committed)
     if shop.cache is not None and shop.cache.hits:
         console.message(f"response cache: {shop.cache.hits} answers reused, not paid again")
-    return finish(console, store, scenario, outcome, shop.ledger)
+    return await finish(console, store, scenario, outcome, shop.ledger)
 
 
-def finish(
+async def finish(
     console: RunConsole, store: RunStore, scenario: Scenario, outcome: RunOutcome, ledger: Ledger
 ) -> int:
     from environment.core.messages import StopReason
@@ -215,7 +215,7 @@ def finish(
             "run_folder": str(store.directory),
         }
     )
-    store.update_run_info(summary=console.stats.as_dict(), ledger=costs)
+    await asyncio.to_thread(store.update_run_info, summary=console.stats.as_dict(), ledger=costs)
     resume = f"python run.py run --resume {store.directory}"
     if outcome.reason == StopReason.INTERRUPTED:
         console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")
