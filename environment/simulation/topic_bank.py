@@ -91,8 +91,10 @@ class Domain(Frozen):
         return self
 
     def subject_of(self, topic: str) -> Subject | None:
-        """The subject a composed topic ("<subject> <context>") starts with, if any."""
-        return next((s for s in self.subjects if topic.startswith(s.name)), None)
+        """The subject a composed topic ("<subject> <context>") starts with, if any (the
+        longest, should one subject's name begin another's)."""
+        starts = [s for s in self.subjects if topic.startswith(s.name)]
+        return max(starts, key=lambda s: len(s.name)) if starts else None
 
     def metrics_of(self, subject: Subject) -> list[Metric]:
         """The subject's metrics, lead first."""
