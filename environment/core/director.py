@@ -174,15 +174,17 @@ class Director(BusAgent):
         while (state := self.schedule.next_ready()) is not None:
             records = await self._without_duplicate_tables(state)
             fresh = [self._with_truth(r) for r in records if r.qa_id not in self.known_qa_ids]
+            accepted = sum(r.accepted for r in fresh)
+            # run.json's progress as it will be once this commit counts (seq is next_commit).
             await self.store.commit(
                 fresh,
                 progress={
                     "committed_inspirations": state.seq + 1,
-                    "accepted": self.accepted + sum(r.accepted for r in fresh),
+                    "accepted": self.accepted + accepted,
                 },
             )
             self.known_qa_ids.update(r.qa_id for r in fresh)
-            stop = self.schedule.committed(sum(r.accepted for r in fresh))
+            stop = self.schedule.committed(accepted)
             self._remember_seeds(fresh)
             if self.oracle is not None:
                 self.oracle.forget(state.tables)

@@ -55,7 +55,6 @@ class ModelShop:
     async def close(self) -> None:
         for endpoint in self.endpoints.values():
             await endpoint.close()
-        self.ledger.close()
 
 
 def endpoint_key_envs(scenario: Scenario) -> dict[str, str | None]:

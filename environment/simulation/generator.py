@@ -57,21 +57,13 @@ def design_table(
     low, high = behaviour.rows
     rows = max(5, min(25, recipe.rows if low <= recipe.rows <= high else rng.randint(low, high)))
     rows = min(rows, len(domain.entities))
-    groups: list[str] | None = None
-    if recipe.row_groups and any(entity.group for entity in domain.entities):
+    if not recipe.row_groups:
+        entities = [entity.name for entity in rng.sample(list(domain.entities), rows)]
+        groups: list[str] | None = None
+    elif domain.places_rows:
         entities, groups = _rows_in_their_groups(domain, rows, rng)
     else:
-        entities = [entity.name for entity in rng.sample(list(domain.entities), rows)]
-    if recipe.row_groups and groups is None:
-        group_names = rng.sample(list(domain.groups), min(len(domain.groups), rng.randint(2, 3)))
-        groups = sorted((rng.choice(group_names) for _ in entities), key=group_names.index)
-        # Every group needs two rows or more to be a real \multirow group.
-        for name in group_names:
-            if groups.count(name) == 1:
-                groups[groups.index(name)] = group_names[0]
-        order = sorted(range(rows), key=lambda i: group_names.index(groups[i]))  # type: ignore[index]
-        entities = [entities[i] for i in order]
-        groups = [groups[i] for i in order]
+        entities, groups = _rows_in_random_groups(domain, rows, rng)
     # The topic's subject decides what is measured: its lead metric always, then others of
     # its own, so a caption about generation costs draws costs. A topic from elsewhere (a
     # real inspirer's) may draw any of the domain's.
@@ -126,6 +118,22 @@ def design_table(
     return _write_document(
         domain, topic, recipe, behaviour, rng, entities, groups, columns, attribute
     )
+
+
+def _rows_in_random_groups(
+    domain: Domain, rows: int, rng: random.Random
+) -> tuple[list[str], list[str]]:
+    """Rows put in two or three of the domain's groups at random (its rows are invented:
+    any company may be in any sector), every group with two rows or more."""
+    entities = [entity.name for entity in rng.sample(list(domain.entities), rows)]
+    group_names = rng.sample(list(domain.groups), min(len(domain.groups), rng.randint(2, 3)))
+    groups = sorted((rng.choice(group_names) for _ in entities), key=group_names.index)
+    # Every group needs two rows or more to be a real \multirow group.
+    for name in group_names:
+        if groups.count(name) == 1:
+            groups[groups.index(name)] = group_names[0]
+    order = sorted(range(rows), key=lambda i: group_names.index(groups[i]))
+    return [entities[i] for i in order], [groups[i] for i in order]
 
 
 def _rows_in_their_groups(

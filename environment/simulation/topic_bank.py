@@ -18,6 +18,13 @@ from environment.frozen import Frozen
 BANK_FILE = Path(__file__).with_name("topic_bank.yaml")
 
 
+def _named_fields(names: tuple[str, ...], value: Any) -> Any:
+    """The file writes an entry as one short row, its fields in `names` order."""
+    if isinstance(value, list):
+        return dict(zip(names, value, strict=True))
+    return value
+
+
 class Metric(Frozen):
     name: str
     unit: str  # LaTeX, may contain math
@@ -28,10 +35,8 @@ class Metric(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _from_row(cls, value: Any) -> Any:
-        """The file writes a metric as one row: [name, unit, low, high, decimals]."""
-        if isinstance(value, list):
-            return dict(zip(("name", "unit", "low", "high", "decimals"), value, strict=True))
-        return value
+        """[name, unit, low, high, decimals]"""
+        return _named_fields(("name", "unit", "low", "high", "decimals"), value)
 
 
 class Subject(Frozen):
@@ -43,10 +48,8 @@ class Subject(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _from_row(cls, value: Any) -> Any:
-        """The file writes a subject as [name, [metric, ...]]."""
-        if isinstance(value, list):
-            return dict(zip(("name", "metrics"), value, strict=True))
-        return value
+        """[name, [metric, ...]]"""
+        return _named_fields(("name", "metrics"), value)
 
 
 class Entity(Frozen):
@@ -58,12 +61,10 @@ class Entity(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _from_row(cls, value: Any) -> Any:
-        """The file writes an entity as a name, or as [name, group]."""
+        """A name, or [name, group]"""
         if isinstance(value, str):
             return {"name": value}
-        if isinstance(value, list):
-            return dict(zip(("name", "group"), value, strict=True))
-        return value
+        return _named_fields(("name", "group"), value)
 
 
 class Domain(Frozen):
@@ -89,6 +90,11 @@ class Domain(Frozen):
             if entity.group is not None and entity.group not in self.groups:
                 raise ValueError(f"{self.name}: '{entity.name}' is in unknown '{entity.group}'")
         return self
+
+    @property
+    def places_rows(self) -> bool:
+        """Whether its rows sit in groups the world fixes (a port on its corridor)."""
+        return any(entity.group is not None for entity in self.entities)
 
     def subject_of(self, topic: str) -> Subject | None:
         """The subject a composed topic ("<subject> <context>") starts with, if any (the

@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from environment.models.protocol import (
     BudgetExhausted,
@@ -34,19 +33,16 @@ class Ledger:
     cap_usd: float | None = None
     usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
     reserved_usd: float = 0.0
-    # ledger.jsonl, one line per call, survives a kill -9: where its lines go (in a run, the
-    # run folder's writer) and the file this ledger opened itself, if any.
+    # Where each call's journal line goes (ledger.jsonl, through the run folder's writer):
+    # one line per call, so the spend survives a kill -9. None: not journaled.
     append: Callable[[str], None] | None = None
-    journal: IO[str] | None = None
     _settled: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @classmethod
-    def open(
-        cls, journal: Path, cap_usd: float | None, append: Callable[[str], None] | None = None
-    ) -> Ledger:
-        """The run's ledger, going on from the calls earlier sessions journaled; new lines
-        go to `append` (else to the journal, opened here)."""
-        ledger = cls(cap_usd=cap_usd)
+    def open(cls, journal: Path, cap_usd: float | None, append: Callable[[str], None]) -> Ledger:
+        """The run's ledger, going on from the calls earlier sessions journaled in
+        `journal`; new lines go to `append`."""
+        ledger = cls(cap_usd=cap_usd, append=append)
         truncate_torn_tail(journal)  # a line a kill -9 cut short would swallow the next one
         if journal.exists():
             for line in journal.read_text(encoding="utf-8").splitlines():
@@ -57,22 +53,7 @@ class Ledger:
                 except (ValueError, KeyError, TypeError):
                     continue  # unreadable: not ours to guess at
                 ledger._add(model, role, completion)
-        if append is None:
-            ledger.journal = journal.open("a", encoding="utf-8")
-            append = ledger._write_journal
-        ledger.append = append
         return ledger
-
-    def close(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
-            self.journal = None
-        self.append = None
-
-    def _write_journal(self, line: str) -> None:
-        assert self.journal is not None
-        self.journal.write(line)
-        self.journal.flush()
 
     def record(self, model: str, role: str, completion: Completion) -> None:
         self._add(model, role, completion)

@@ -183,18 +183,20 @@ class RunStore:
         return data
 
     def write_run_info(self, info: dict[str, Any]) -> None:
-        text = self.redact(json.dumps(info, indent=2, sort_keys=True))
-        write_atomic(self.run_json, text.encode())
-        self._info = info
+        write_atomic(self.run_json, self._run_info_text(info))
 
     def update_run_info(self, **sections: Any) -> None:
         """Replaces top-level sections of run.json (read once, then kept in memory)."""
-        write_atomic(self.run_json, self._run_info_text(sections))
+        write_atomic(self.run_json, self._run_info_text(self._with_sections(sections)))
 
-    def _run_info_text(self, sections: dict[str, Any]) -> bytes:
+    def _with_sections(self, sections: dict[str, Any]) -> dict[str, Any]:
         info = self._info if self._info is not None else self.read_run_info()
-        self._info = {**info, **sections}
-        return self.redact(json.dumps(self._info, indent=2, sort_keys=True)).encode()
+        return {**info, **sections}
+
+    def _run_info_text(self, info: dict[str, Any]) -> bytes:
+        """run.json's bytes; `info` becomes what this store knows as run.json."""
+        self._info = info
+        return self.redact(json.dumps(info, indent=2, sort_keys=True)).encode()
 
     # ---------- artefacts
     def save_table(
@@ -238,20 +240,15 @@ class RunStore:
     async def commit(self, records: list[QARecord], **run_info: Any) -> None:
         """Appends the records and replaces `run_info`'s sections of run.json; returns once
         both, and every event logged before, are on disk — the director's commit point."""
+        if self._writer is None:
+            raise RuntimeError("commit needs the run's writer: call start_writer first")
         lines = self.redact("".join(record.model_dump_json() + "\n" for record in records))
-        new_info = self._run_info_text(run_info)
+        new_info = self._run_info_text(self._with_sections(run_info))
 
         def replace_run_json() -> None:
             write_atomic(self.run_json, new_info)
 
-        if self._writer is not None:
-            await self._writer.commit("records", lines, ("records", "events"), replace_run_json)
-            return
-        for stream, text in (("records", lines), ("events", "")):
-            self._files[stream].write(text)
-            self._files[stream].flush()
-            os.fsync(self._files[stream].fileno())
-        replace_run_json()
+        await self._writer.commit("records", lines, ("records", "events"), replace_run_json)
 
     def table_text(self, table_id: str) -> str:
         path = self.tables / f"{table_id}.txt"

@@ -1,5 +1,6 @@
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,20 @@ def record(qa_id: str) -> QARecord:
     )
 
 
+async def commit(store: RunStore, records: list[QARecord]) -> None:
+    """The records committed as a run commits them: through the folder's writer."""
+
+    def fail(error: BaseException) -> None:
+        raise error
+
+    store.start_writer(fail)
+    await store.commit(records)
+    await store.stop_writer()
+
+
 def test_torn_last_line_is_cut_on_reopen(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path / "run", {"run_id": "x"})
-    asyncio.run(store.commit([record("a-q0"), record("a-q1")]))
+    asyncio.run(commit(store, [record("a-q0"), record("a-q1")]))
     store.close()
     with (tmp_path / "run" / "records.jsonl").open("a") as file:
         file.write(record("a-q2").model_dump_json()[:40])  # a kill -9 mid-write
@@ -52,7 +64,7 @@ def test_create_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 
 def test_corrupt_record_names_file_and_line(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path / "run", {"run_id": "x"})
-    asyncio.run(store.commit([record("a-q0")]))
+    asyncio.run(commit(store, [record("a-q0")]))
     store.close()
     with (tmp_path / "run" / "records.jsonl").open("a") as file:
         file.write(json.dumps({"qa_id": 3}) + "\n")
@@ -60,18 +72,25 @@ def test_corrupt_record_names_file_and_line(tmp_path: Path) -> None:
         RunStore(tmp_path / "run").read_records()
 
 
+def appending_to(path: Path) -> Callable[[str], None]:
+    """What the run folder's writer does with a journal line, done at once."""
+
+    def append(line: str) -> None:
+        with path.open("a", encoding="utf-8") as file:
+            file.write(line)
+
+    return append
+
+
 def test_the_ledger_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
     journal = tmp_path / "ledger.jsonl"
-    ledger = Ledger.open(journal, cap_usd=None)
+    ledger = Ledger.open(journal, cap_usd=None, append=appending_to(journal))
     paid = Completion(text="x", model="m", prompt_tokens=10, completion_tokens=5, cost_usd=0.25)
     ledger.record("m", "juror", paid)
-    ledger.close()
     with journal.open("a") as file:
         file.write('{"model": "m", "role": "juror", "comp')  # a kill -9 mid-write
-    again = Ledger.open(journal, cap_usd=None)
+    again = Ledger.open(journal, cap_usd=None, append=appending_to(journal))
     again.record("m", "juror", paid)
-    again.close()
-    reopened = Ledger.open(journal, cap_usd=None)
-    reopened.close()
+    reopened = Ledger.open(journal, cap_usd=None, append=appending_to(journal))
     assert reopened.total_cost_usd == pytest.approx(0.5)
     assert reopened.usage[("m", "juror")].calls == 2
