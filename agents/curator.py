@@ -1,4 +1,4 @@
-"""Curator: counts every juror's vote on a QA pair and announces the verdict."""
+"""Curator: counts every juror's votes on a table's QA pairs and announces the verdicts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from autogen_core import MessageContext, message_handler
 
 from environment.core.bus import BusAgent
 from environment.core.consensus import Ballot, Rule, decide
-from environment.core.messages import QAProposed, QARecord, VerdictReached, Vote, VoteCast
+from environment.core.messages import (
+    PairVote,
+    ProposedPair,
+    QARecord,
+    QuestionsProposed,
+    VerdictsReached,
+    Vote,
+    VotesCast,
+)
 
 
 class Curator(BusAgent):
@@ -27,56 +35,70 @@ class Curator(BusAgent):
         self.k = k
         self.tiebreaker = tiebreaker
         self.quorum = quorum
-        self._proposals: dict[str, QAProposed] = {}
-        self._votes: dict[str, dict[str, VoteCast]] = {}
+        # By table, until every juror has voted on it.
+        self._proposals: dict[str, QuestionsProposed] = {}
+        self._votes: dict[str, dict[str, VotesCast]] = {}
 
     @message_handler
-    async def on_qa_proposed(self, message: QAProposed, ctx: MessageContext) -> None:
-        self._proposals[message.qa_id] = message
-        await self._maybe_decide(message.qa_id)
+    async def on_questions_proposed(self, message: QuestionsProposed, ctx: MessageContext) -> None:
+        self._proposals[message.table_id] = message
+        await self._maybe_decide(message.table_id)
 
     @message_handler
-    async def on_vote_cast(self, message: VoteCast, ctx: MessageContext) -> None:
-        self._votes.setdefault(message.qa_id, {})[message.juror] = message
-        await self._maybe_decide(message.qa_id)
+    async def on_votes_cast(self, message: VotesCast, ctx: MessageContext) -> None:
+        self._votes.setdefault(message.table_id, {})[message.juror] = message
+        await self._maybe_decide(message.table_id)
 
-    async def _maybe_decide(self, qa_id: str) -> None:
-        proposal = self._proposals.get(qa_id)
-        votes = self._votes.get(qa_id, {})
-        if proposal is None or set(votes) != set(self.jurors):
+    async def _maybe_decide(self, table_id: str) -> None:
+        proposal = self._proposals.get(table_id)
+        cast = self._votes.get(table_id, {})
+        if proposal is None or set(cast) != set(self.jurors):
             return
+        del self._proposals[table_id], self._votes[table_id]
         # Votes in juror order, not arrival order: the record must not depend on timing.
-        ordered = [votes[juror] for juror in self.jurors]
+        by_juror = [
+            (cast[juror], {vote.qa_id: vote for vote in cast[juror].votes}) for juror in self.jurors
+        ]
+        records = tuple(
+            self._record(proposal, pair, [(c, votes[pair.qa_id]) for c, votes in by_juror])
+            for pair in proposal.pairs
+        )
+        await self.emit(VerdictsReached(table_id=table_id, seq=proposal.seq, records=records))
+
+    def _record(
+        self,
+        proposal: QuestionsProposed,
+        pair: ProposedPair,
+        votes: list[tuple[VotesCast, PairVote]],
+    ) -> QARecord:
         decision = decide(
-            [Ballot(v.juror, v.persona, v.verdict) for v in ordered],
+            [Ballot(cast.juror, cast.persona, vote.verdict) for cast, vote in votes],
             self.rule,
             k=self.k,
             tiebreaker=self.tiebreaker,
             quorum=self.quorum,
         )
-        del self._proposals[qa_id], self._votes[qa_id]
-        record = QARecord(
+        return QARecord(
             **proposal.provenance(),
-            qa_id=qa_id,
+            qa_id=pair.qa_id,
             image=proposal.image,
-            question=proposal.question,
-            answer=proposal.answer,
-            reasoning=proposal.reasoning,
-            kind=proposal.kind,
+            question=pair.question,
+            answer=pair.answer,
+            reasoning=pair.reasoning,
+            kind=pair.kind,
             accepted=decision.accepted,
             confidence=decision.confidence,
             undecided=decision.undecided,
             votes=tuple(
                 Vote(
-                    juror=v.juror,
-                    persona=v.persona,
-                    model=v.model,
-                    verdict=v.verdict,
-                    reason=v.reason
-                    if v.verdict is not False or not v.failed_criterion
-                    else f"{v.failed_criterion}: {v.reason}",
+                    juror=cast.juror,
+                    persona=cast.persona,
+                    model=vote.model,
+                    verdict=vote.verdict,
+                    reason=vote.reason
+                    if vote.verdict is not False or not vote.failed_criterion
+                    else f"{vote.failed_criterion}: {vote.reason}",
                 )
-                for v in ordered
+                for cast, vote in votes
             ),
         )
-        await self.emit(VerdictReached(record=record))

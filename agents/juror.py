@@ -1,4 +1,4 @@
-"""Juror: votes on one QA pair against the reference pipeline's criteria."""
+"""Juror: votes on each QA pair of a table against the reference pipeline's criteria."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
 from agents.parsing import OutputParseError, extract_json, response_schema
 from environment.config.personas import Persona
 from environment.core.criteria import JURY_CRITERIA
-from environment.core.messages import InspirationCommitted, QAProposed, TableRendered, VoteCast
+from environment.core.messages import (
+    InspirationCommitted,
+    PairVote,
+    ProposedPair,
+    QuestionsProposed,
+    TableRendered,
+    VotesCast,
+)
 from environment.models.protocol import JurorInputs
 
 
@@ -108,24 +115,39 @@ class Juror(RoleAgent):
             del self._tables[table_id]
 
     @message_handler
-    async def on_qa_proposed(self, message: QAProposed, ctx: MessageContext) -> None:
+    async def on_questions_proposed(self, message: QuestionsProposed, ctx: MessageContext) -> None:
         # Delivery order across topics is not guaranteed: wait for the table if need be.
         table = await self._table(message.table_id)
+        # Each pair is its own call, all at once, as if each had come in its own message;
+        # the votes travel back together.
+        votes = await asyncio.gather(
+            *(self._vote(message.topic, table, pair) for pair in message.pairs)
+        )
+        await self.emit(
+            VotesCast(
+                table_id=message.table_id,
+                juror=self.name,
+                persona=self.persona.name,
+                votes=tuple(votes),
+            )
+        )
+
+    async def _vote(self, topic: str, table: TableRendered, pair: ProposedPair) -> PairVote:
         inputs = JurorInputs(
-            qa_id=message.qa_id,
-            table_id=message.table_id,
-            topic=message.topic,
+            qa_id=pair.qa_id,
+            table_id=table.table_id,
+            topic=topic,
             latex=table.latex,
             grid=table.grid,
-            question=message.question,
-            answer=message.answer,
-            reasoning=message.reasoning,
+            question=pair.question,
+            answer=pair.answer,
+            reasoning=pair.reasoning,
         )
         model = self.model.name
         try:
             answer = await self.ask(
-                f"judge:{message.qa_id}",
-                message.qa_id,
+                f"judge:{pair.qa_id}",
+                pair.qa_id,
                 build_prompt(inputs, self.table_view),
                 inputs,
                 parse_verdict,
@@ -135,15 +157,10 @@ class Juror(RoleAgent):
             verdict, model = answer.value, answer.model
         except GaveUp as error:  # no vote is not a "no": abstain
             verdict = Verdict(None, None, f"abstained: {error}")
-        await self.emit(
-            VoteCast(
-                qa_id=message.qa_id,
-                table_id=message.table_id,
-                juror=self.name,
-                persona=self.persona.name,
-                model=model,
-                verdict=verdict.accept,
-                reason=verdict.rationale,
-                failed_criterion=verdict.failed_criterion,
-            )
+        return PairVote(
+            qa_id=pair.qa_id,
+            model=model,
+            verdict=verdict.accept,
+            reason=verdict.rationale,
+            failed_criterion=verdict.failed_criterion,
         )

@@ -10,8 +10,9 @@ from environment.config.personas import QUESTION_KINDS, Persona
 from environment.core.dedup import drop_near_duplicate_questions
 from environment.core.messages import (
     DuplicatesDropped,
-    QAProposed,
+    ProposedPair,
     QuestioningFailed,
+    QuestionsProposed,
     TableRendered,
 )
 from environment.models.protocol import QuestionerInputs
@@ -144,17 +145,19 @@ class Questioner(RoleAgent):
                 )
             )
         pairs = [pairs[index] for index in kept][: self.qa_per_table]
-        for index, pair in enumerate(pairs):
-            await self.emit(
-                QAProposed(
-                    **message.provenance(questioner=self.name),
-                    qa_id=f"{message.table_id}-q{index}",
-                    index=index,
-                    count=len(pairs),
-                    image=message.image,
-                    question=pair["question"],
-                    answer=pair["answer"],
-                    reasoning=pair["reasoning"],
-                    kind=pair["kind"],
-                )
+        await self.emit(
+            QuestionsProposed(
+                **message.provenance(questioner=self.name),
+                image=message.image,
+                pairs=tuple(
+                    ProposedPair(
+                        qa_id=f"{message.table_id}-q{index}",
+                        question=pair["question"],
+                        answer=pair["answer"],
+                        reasoning=pair["reasoning"],
+                        kind=pair["kind"],
+                    )
+                    for index, pair in enumerate(pairs)
+                ),
             )
+        )

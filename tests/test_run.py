@@ -88,9 +88,9 @@ def test_offline_run_writes_a_voted_dataset(tmp_path: Path) -> None:
         "InspirationOffered",
         "TableDrafted",
         "TableRendered",
-        "QAProposed",
-        "VoteCast",
-        "VerdictReached",
+        "QuestionsProposed",
+        "VotesCast",
+        "VerdictsReached",
         "InspirationCommitted",
         "RunStopping",
     } <= kinds
@@ -413,10 +413,25 @@ def test_show_tells_an_items_whole_story(tmp_path: Path) -> None:
     shown = run("show", str(run_dir), str(record["qa_id"]), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     story = shown.stdout
-    order = ["InspirationOffered", "TableDrafted", "TableRendered", "QAProposed", "VerdictReached"]
+    order = [
+        "InspirationOffered",
+        "TableDrafted",
+        "TableRendered",
+        "QuestionsProposed",
+        "VerdictsReached",
+    ]
     assert [story.index(kind) for kind in order] == sorted(story.index(kind) for kind in order)
-    assert story.count("VoteCast") == len(record["votes"])  # type: ignore[arg-type]
+    assert story.count("VotesCast") == len(record["votes"])  # type: ignore[arg-type]
     assert json.dumps(record["question"])[1:-1] in story
+    # The table's other pairs travel in the same messages but are not this item's story.
+    siblings = [
+        row
+        for row in records(run_dir)
+        if row["table_id"] == record["table_id"] and row["qa_id"] != record["qa_id"]
+    ]
+    assert siblings, "the scenario asks for several pairs per table"
+    assert all(f"{row['qa_id']}:" not in story for row in siblings)
+    assert story.count(f"{record['qa_id']}:") >= 2 + len(record["votes"])  # pair, votes, verdict
     assert "\\begin{tabular}" in story and f"images/{record['table_id']}.png" in story
     sibling = f"{record['inspiration_id']}-t{int(str(record['table_id']).rsplit('-t', 1)[1]) + 1}"
     assert f'"table_id": "{sibling}"' not in story and f"{sibling}.png" not in story

@@ -19,16 +19,16 @@ from environment.core.messages import (
     InspirationCommitted,
     InspirationFailed,
     InspirationRequested,
-    QAProposed,
     QARecord,
     QuestioningFailed,
+    QuestionsProposed,
     RunStarted,
     RunStopping,
     StopReason,
     TableAbandoned,
     TableDrafted,
     TableRendered,
-    VerdictReached,
+    VerdictsReached,
 )
 from environment.core.schedule import OpenInspiration, Schedule
 from environment.simulation.oracle import Oracle
@@ -160,13 +160,14 @@ class Director(BusAgent):
         await self._commit_ready()
 
     @message_handler
-    async def on_qa_proposed(self, message: QAProposed, ctx: MessageContext) -> None:
-        self.schedule.questions_proposed(message.seq, message.table_id, message.count)
+    async def on_questions_proposed(self, message: QuestionsProposed, ctx: MessageContext) -> None:
+        self.schedule.questions_proposed(message.seq, message.table_id, len(message.pairs))
         await self._commit_ready()
 
     @message_handler
-    async def on_verdict_reached(self, message: VerdictReached, ctx: MessageContext) -> None:
-        self.schedule.verdict(message.record)
+    async def on_verdicts_reached(self, message: VerdictsReached, ctx: MessageContext) -> None:
+        for record in message.records:
+            self.schedule.verdict(record)
         await self._commit_ready()
 
     # ---------- committing and stopping

@@ -146,15 +146,22 @@ class OutputRejected(Message):
     reply: str = ""  # what the model wrote, kept in rejects.jsonl for tuning prompts
 
 
-class QAProposed(TableProvenance):
+class ProposedPair(Frozen):
+    """One question–answer pair as its questioner wrote it."""
+
     qa_id: str
-    index: int
-    count: int
-    image: str
     question: str
     answer: str
     reasoning: str
     kind: str
+
+
+class QuestionsProposed(TableProvenance):
+    """A table's question–answer pairs, in one message: jurors and the curator take a
+    table's pairs together, which keeps the bus's deliveries per pair low."""
+
+    image: str
+    pairs: tuple[ProposedPair, ...]
 
 
 class QuestioningFailed(Message):
@@ -165,23 +172,31 @@ class QuestioningFailed(Message):
     reason: str
 
 
-class VoteCast(Message):
-    qa_id: str
-    table_id: str
-    juror: str
-    persona: str
-    model: str
-    verdict: bool | None  # None: abstained — the juror's model gave no usable vote
-    reason: str
-    failed_criterion: str | None = None
-
-
 class Vote(Message):
     juror: str
     persona: str
     model: str
     verdict: bool | None  # None: abstained
     reason: str
+
+
+class PairVote(Frozen):
+    """A juror's vote on one pair; `model` is the one that answered (after failover)."""
+
+    qa_id: str
+    model: str
+    verdict: bool | None  # None: abstained — the juror's model gave no usable vote
+    reason: str
+    failed_criterion: str | None = None
+
+
+class VotesCast(Message):
+    """One juror's votes on every pair of a table."""
+
+    table_id: str
+    juror: str
+    persona: str
+    votes: tuple[PairVote, ...]
 
 
 class QARecord(TableProvenance):
@@ -200,8 +215,12 @@ class QARecord(TableProvenance):
     ground_truth: bool | None = None  # only in simulation: the oracle's view
 
 
-class VerdictReached(Message):
-    record: QARecord
+class VerdictsReached(Message):
+    """The curator's verdicts on a table's pairs, in question order."""
+
+    table_id: str
+    seq: int
+    records: tuple[QARecord, ...]
 
 
 class DuplicatesDropped(Message):

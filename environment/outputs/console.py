@@ -65,15 +65,6 @@ def preview(event: dict[str, Any]) -> str:
             return f"{d['table_id']}: {problem.describe()} — asking for a repair"
         case "OutputRejected":
             return f"{d['subject_id']}: unusable output ({d['reason']}) — re-asking"
-        case "QAProposed":
-            return f"[{d['kind']}] {d['question']} → {d['answer']}"
-        case "VoteCast":
-            mark = {True: "✓", False: "✗", None: "–"}[d["verdict"]]
-            return f"{mark} {d['qa_id']}: {d['reason']}"
-        case "VerdictReached":
-            r = d["record"]
-            word = "ACCEPTED" if r["accepted"] else "rejected"
-            return f"{word} {r['qa_id']} ({r['confidence']:.0%} agree)"
         case "InspirationCommitted":
             return (
                 f"{d['inspiration_id']}: {len(d['records'])} records saved; "
@@ -90,6 +81,29 @@ def preview(event: dict[str, Any]) -> str:
         case "BudgetReached":
             return f"{d['detail']} — stopping"
     return kind
+
+
+_VOTE_MARKS = {True: "✓", False: "✗", None: "–"}
+
+
+def previews(event: dict[str, Any]) -> list[str]:
+    """What happened, one line per item: a table's questions, votes and verdicts travel in
+    one message each but are read one by one."""
+    kind, d = event["kind"], event["data"]
+    match kind:
+        case "QuestionsProposed":
+            lines = [f"[{p['kind']}] {p['question']} → {p['answer']}" for p in d["pairs"]]
+        case "VotesCast":
+            lines = [f"{_VOTE_MARKS[v['verdict']]} {v['qa_id']}: {v['reason']}" for v in d["votes"]]
+        case "VerdictsReached":
+            lines = [
+                f"{'ACCEPTED' if r['accepted'] else 'rejected'} {r['qa_id']} "
+                f"({r['confidence']:.0%} agree)"
+                for r in d["records"]
+            ]
+        case _:
+            lines = [preview(event)]
+    return lines or [kind]
 
 
 class RunConsole:
@@ -145,21 +159,23 @@ class RunConsole:
         self.stats.observe(event)
         role, sender = event.get("role", "system"), event.get("sender", "")
         if self.quiet:
-            print(
-                f"{event.get('t', 0):8.2f}  {role:<10} {sender:<16} {event['kind']:<20} "
-                f"{_short(preview(event), 140)}",
-                file=self.stream,
-                flush=True,
-            )
+            for said in previews(event):
+                print(
+                    f"{event.get('t', 0):8.2f}  {role:<10} {sender:<16} {event['kind']:<20} "
+                    f"{_short(said, 140)}",
+                    file=self.stream,
+                    flush=True,
+                )
             return
         style = ROLE_STYLES.get(role, "white")
-        line = Text()
-        line.append(f"{sender:<14} ", style=f"bold {style}")
-        line.append(f"{role:<10} ", style=style)
-        line.append(f"{event['kind']:<20} ", style="dim")
-        # One screen line per event: the fixed columns take 48 cells, the panel border 4.
-        line.append(_short(preview(event), max(20, self.console.width - 52)))
-        self.lines.append(line)
+        for said in previews(event):
+            line = Text()
+            line.append(f"{sender:<14} ", style=f"bold {style}")
+            line.append(f"{role:<10} ", style=style)
+            line.append(f"{event['kind']:<20} ", style="dim")
+            # One screen line per item: the fixed columns take 48 cells, the panel border 4.
+            line.append(_short(said, max(20, self.console.width - 52)))
+            self.lines.append(line)
         self._refresh()
 
     def _refresh(self) -> None:

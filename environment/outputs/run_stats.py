@@ -48,8 +48,8 @@ class RunStats:
             self.abandoned += 1
         elif kind == "OutputRejected":
             self.rejected_outputs += 1
-        elif kind == "VoteCast":
-            self.votes += 1
+        elif kind == "VotesCast":
+            self.votes += len(data["votes"])
         elif kind == "InspirationCommitted":
             self.accepted = data["accepted_total"]
             for record in data["records"]:
