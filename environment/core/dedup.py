@@ -97,15 +97,24 @@ def _normal(question: str) -> str:
     return " ".join(_WORD.findall(question.lower()))
 
 
+def _similar(first: str, second: str, threshold: float) -> bool:
+    """Edit similarity at least `threshold`. The quick ratios are upper bounds of the full
+    one and cost little: most pairs of questions fail them, and skip the full comparison."""
+    matcher = difflib.SequenceMatcher(None, first, second)
+    return (
+        matcher.real_quick_ratio() >= threshold
+        and matcher.quick_ratio() >= threshold
+        and matcher.ratio() >= threshold
+    )
+
+
 def drop_near_duplicate_questions(questions: Sequence[str], threshold: float) -> list[int]:
     """Indexes of questions to keep: later ones too close to a kept one are dropped."""
+    if threshold >= 1.0:
+        return list(range(len(questions)))
+    texts = [_normal(question) for question in questions]
     kept: list[int] = []
-    for index, question in enumerate(questions):
-        text = _normal(question)
-        if threshold < 1.0 and any(
-            difflib.SequenceMatcher(None, text, _normal(questions[k])).ratio() >= threshold
-            for k in kept
-        ):
-            continue
-        kept.append(index)
+    for index, text in enumerate(texts):
+        if not any(_similar(text, texts[k], threshold) for k in kept):
+            kept.append(index)
     return kept
