@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from autogen_core import (
     AgentId,
+    CancellationToken,
     InterventionHandler,
     MessageContext,
     RoutedAgent,
@@ -22,6 +24,7 @@ from autogen_core import (
     TopicId,
     TypeSubscription,
 )
+from autogen_core._single_threaded_agent_runtime import PublishMessageEnvelope
 
 from environment.core.messages import Message, topic_of
 
@@ -40,6 +43,7 @@ class AgentFailure(Exception):
 
 
 _EVENT_LOG = logging.getLogger("autogen_core.events")
+_RUNTIME_LOG = logging.getLogger("autogen_core")
 
 
 class _SurfacedByTheBus(logging.Filter):
@@ -66,16 +70,49 @@ class LeanRuntime(SingleThreadedAgentRuntime):
 
     For every delivery it serialises the message to JSON twice — for a debug event log and
     for tracing-span attributes — and opens no-op tracing spans, even when that logger is off
-    and no tracer is set: together about a third of the bus's CPU in a simulated run. We run
-    without a tracer provider, so spans and their attributes are dropped, and the message is
-    serialised only when the log is listening. (Private hooks: tests/environment/test_bus.py
-    fails if they vanish.)
+    and no tracer is set: together about a third of the bus's CPU in a simulated run. Each
+    publish also formats the whole message (a table's LaTeX and every cell) into a log line
+    nobody reads, and draws a uuid4. We run without a tracer provider, so spans and their
+    attributes are dropped; the message is serialised and formatted only when autogen's
+    logs listen; message ids come from a counter. (Private hooks:
+    tests/environment/core/test_bus.py fails if they vanish.)
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if kwargs.get("tracer_provider") is None:
             self._tracer_helper = _NoTracing()  # type: ignore[assignment]
+        self._message_numbers = itertools.count()
+
+    async def publish_message(
+        self,
+        message: Any,
+        topic_id: TopicId,
+        *,
+        sender: AgentId | None = None,
+        cancellation_token: CancellationToken | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        listening = _RUNTIME_LOG.isEnabledFor(logging.INFO) or _EVENT_LOG.isEnabledFor(logging.INFO)
+        if listening or not isinstance(self._tracer_helper, _NoTracing):
+            await super().publish_message(
+                message,
+                topic_id,
+                sender=sender,
+                cancellation_token=cancellation_token,
+                message_id=message_id,
+            )
+            return
+        await self._message_queue.put(
+            PublishMessageEnvelope(
+                message=message,
+                cancellation_token=cancellation_token or CancellationToken(),
+                sender=sender,
+                topic_id=topic_id,
+                metadata=None,
+                message_id=message_id or f"m{next(self._message_numbers)}",
+            )
+        )
 
     def _try_serialize(self, message: Any) -> str:
         if _EVENT_LOG.isEnabledFor(logging.INFO):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from autogen_core import MessageContext, message_handler
 
@@ -48,6 +50,22 @@ async def test_messages_reach_subscribers_and_the_run_ends() -> None:
     assert echo.seen == ["s1"]
 
 
+async def test_autogens_logs_still_see_messages_when_someone_listens(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lean publish skips autogen's log lines only while nobody reads them."""
+    with caplog.at_level(logging.INFO, logger="autogen_core"):
+        bus = Bus()
+        echo = Echo("echo")
+        await bus.add(echo)
+        await bus.add(Stopper("stopper"))
+        bus.start()
+        await bus.publish(rejected("s1"))
+        await bus.run_until_done()
+    assert echo.seen == ["s1"]
+    assert any("Publishing message of type OutputRejected" in r.message for r in caplog.records)
+
+
 async def test_a_handler_exception_fails_the_run_loudly() -> None:
     bus = Bus()
     await bus.add(Broken("broken"))
@@ -67,9 +85,10 @@ def test_lean_runtime_still_overrides_real_methods() -> None:
 
     from environment.core.bus import LeanRuntime
 
-    for name in ("_try_serialize", "_create_otel_attributes"):
+    for name in ("_try_serialize", "_create_otel_attributes", "publish_message"):
         assert callable(getattr(SingleThreadedAgentRuntime, name, None)), name
         assert getattr(LeanRuntime, name) is not getattr(SingleThreadedAgentRuntime, name)
+    assert callable(SingleThreadedAgentRuntime()._message_queue.put)  # the lean publish's
     plain = SingleThreadedAgentRuntime()
     assert hasattr(plain._tracer_helper, "trace_block")
     assert not hasattr(LeanRuntime()._tracer_helper, "tracer")
