@@ -34,7 +34,11 @@ KATEX_DIR = Path(os.environ.get("MODSWAP_KATEX_DIR", ASSETS_DIR / "katex"))
 # Only the page and the math assets may load: every other request (network, other files)
 # is aborted.
 TIKZ_CSS_DIR = ASSETS_DIR / "tikzjax" / "node_modules" / "node-tikzjax" / "css"
-ALLOWED_ROOTS = (f"{PAGE_DIR}/", f"{KATEX_DIR.resolve()}/", f"{TIKZ_CSS_DIR.resolve()}/")
+ALLOWED_ROOTS = (
+    f"{PAGE_DIR.resolve()}/",
+    f"{KATEX_DIR.resolve()}/",
+    f"{TIKZ_CSS_DIR.resolve()}/",
+)
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -211,6 +215,11 @@ class ChromiumRenderer:
         self._cdp[page] = await context.new_cdp_session(page)
         await page.goto((PAGE_DIR / "base.html").as_uri())
         await page.wait_for_function("typeof window.modswapRender === 'function'")
+        if not await page.evaluate("typeof window.katex === 'object'"):
+            # Every table with math would fail and its generator be asked for repairs.
+            raise RendererUnavailable(
+                f"KaTeX did not load in the render page (from {KATEX_DIR}); {SETUP_HINT}"
+            )
         return page
 
     async def close(self) -> None:
@@ -477,6 +486,8 @@ def _is_crash(error: PlaywrightError) -> bool:
 
 
 def _file_path(url: str) -> str:
+    """The file a URL names, links resolved: the guard judges where a read really lands
+    (an assets folder may be a link to a shared copy; a link inside it may not lead out)."""
     from urllib.parse import unquote, urlparse
 
-    return unquote(urlparse(url).path)
+    return str(Path(unquote(urlparse(url).path)).resolve())

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from renderers.chromium import ChromiumRenderer
+from renderers.chromium import KATEX_DIR, ChromiumRenderer
 from renderers.errors import LatexRenderError
 from renderers.grid import GridCell
 from renderers.latex_html import translate
@@ -235,25 +235,39 @@ async def test_render_page_has_no_network_and_no_files(
     renderer: ChromiumRenderer, counting_server: tuple[str, list[str]]
 ) -> None:
     url, hits = counting_server
+    # A link inside the allowed assets folder must not lead out of it.
+    link = KATEX_DIR / "modswap-test-link-out"
+    link.unlink(missing_ok=True)
+    link.symlink_to("/etc/passwd")
     page = await renderer._pages.get()
     try:
         outcome = await page.evaluate(
-            """async (url) => {
-                const tries = [url + '/fetch', 'file:///etc/passwd'];
+            """async ([url, link]) => {
                 const results = [];
-                for (const target of tries) {
-                    try { const r = await fetch(target); results.push(await r.text()); }
-                    catch (e) { results.push('blocked'); }
+                try { const r = await fetch(url + '/fetch'); results.push(await r.text()); }
+                catch (e) { results.push('blocked'); }
+                // fetch() refuses file:// by itself; a script tag loads files unless the
+                // guard aborts the request (onload fires even for a file that is no script).
+                for (const target of ['file:///etc/passwd', link]) {
+                    const script = document.createElement('script');
+                    script.src = target;
+                    results.push(await new Promise(resolve => {
+                        script.onload = () => resolve('loaded');
+                        script.onerror = () => resolve('blocked');
+                        document.head.appendChild(script);
+                    }));
+                    script.remove();
                 }
                 const img = new Image(); img.src = url + '/image';
                 await new Promise(resolve => { img.onload = img.onerror = resolve; });
                 return results;
             }""",
-            url,
+            [url, link.as_uri()],
         )
     finally:
         renderer._pages.put_nowait(page)
-    assert outcome == ["blocked", "blocked"]
+        link.unlink()
+    assert outcome == ["blocked", "blocked", "blocked"]
     assert hits == []
 
 
