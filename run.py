@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """modswap: run a scenario's agent society, replay a run, or render LaTeX files.
 
-    python run.py SCENARIO [--out DIR] [--target N] [--seed N] [--quiet]
+    python run.py SCENARIO [--out DIR] [--target N] [--seed N] [--set KEY=VALUE] [--quiet]
     python run.py run SCENARIO ...            (same as above)
     python run.py run --resume RUN_DIR        (finish a run that was stopped or killed)
     python run.py replay RUN_DIR [--quiet]
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
     python run.py validate SCENARIO...        (check files; list the API keys they need)
+    python run.py personas [NAME] [--scenario FILE]  (personas, every knob and its source)
     python run.py report RUN_DIR [--out FILE]  (one self-contained HTML file)
     python run.py show RUN_DIR ITEM_ID         (one item's story: drafts, renders, votes)
     python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
@@ -39,6 +40,7 @@ from environment.errors import (
 
 # Each command imports what it needs when it runs: `render` starts without the agents.
 if TYPE_CHECKING:
+    from environment.config.personas import Persona
     from environment.config.scenario import Scenario
     from environment.core.world import RunOutcome
     from environment.models.assembly import Keys
@@ -72,6 +74,23 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
         raise UserInputError(f"{flag}: {first['msg'].lower()}") from None
 
 
+def snapshot_personas(info: dict[str, object], run_json: Path) -> dict[str, Persona]:
+    """The personas a run folder was started with (run.json), so a resume runs the same
+    agents whatever the package or the user's folder hold now. A folder from before
+    snapshots were kept falls back to the package's personas."""
+    from environment.config.persona_book import library_personas
+    from environment.config.personas import Persona
+
+    saved = info.get("personas")
+    if saved is None:
+        return library_personas(PERSONAS_DIR)
+    try:
+        assert isinstance(saved, dict)
+        return {name: Persona.model_validate(data) for name, data in saved.items()}
+    except (AssertionError, ValueError):
+        raise UserInputError(f"{run_json}: personas snapshot is invalid") from None
+
+
 async def checked_endpoints(scenario: Scenario) -> Keys:
     """The endpoints' preflight, its warnings on stderr; its errors end the command."""
     from environment.models.assembly import check_endpoints
@@ -84,7 +103,6 @@ async def checked_endpoints(scenario: Scenario) -> Keys:
 
 async def run_command(args: argparse.Namespace) -> int:
     from agents.registry import build_participants
-    from environment.config.personas import load_personas
     from environment.config.scenario import (
         Scenario,
         check_scenario,
@@ -100,14 +118,13 @@ async def run_command(args: argparse.Namespace) -> int:
     from renderers.chromium import check_assets, chromium_path
     from renderers.errors import RendererUnavailable
 
-    personas = load_personas(PERSONAS_DIR)
     chromium_path()  # set-up problems first, before a run folder is made
     check_assets()
     if args.resume is not None:
-        if args.out or args.scenario:
+        if args.out or args.scenario or args.set:
             raise UserInputError(
-                "--resume continues a run folder with its own scenario; drop "
-                "the scenario file and --out"
+                "--resume continues a run folder with its own scenario and personas; drop "
+                "the scenario file, --out and --set"
             )
         store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
         info = store.read_run_info()
@@ -117,6 +134,7 @@ async def run_command(args: argparse.Namespace) -> int:
             raise UserInputError(
                 f"{store.run_json}: scenario snapshot is missing or invalid"
             ) from None
+        personas = snapshot_personas(info, store.run_json)
         if args.seed is not None and args.seed != scenario.seed:
             raise UserInputError(
                 "--seed cannot change on --resume: the run's records come "
@@ -138,7 +156,9 @@ async def run_command(args: argparse.Namespace) -> int:
                 "give a scenario file, e.g. python run.py "
                 "scenarios/quickstart.yaml (or --resume RUN_DIR)"
             )
-        scenario = apply_overrides(load_scenario(Path(args.scenario), personas), args)
+        loaded = load_scenario(Path(args.scenario), PERSONAS_DIR, args.set)
+        scenario = apply_overrides(loaded.scenario, args)
+        personas = loaded.personas.used_by(agent.persona for agent in scenario.agents)
         for warning in scenario_warnings(scenario):
             print(f"warning: {warning}", file=sys.stderr)
         keys = await checked_endpoints(scenario)  # a missing key, a dead server: before a folder
@@ -148,7 +168,9 @@ async def run_command(args: argparse.Namespace) -> int:
         if directory.exists() and not directory.is_dir():
             raise UserInputError(f"--out {directory} is a file; give a folder for the run")
         run_id = directory.name
-        store = await asyncio.to_thread(RunStore.create, directory, run_info(scenario, run_id))
+        store = await asyncio.to_thread(
+            RunStore.create, directory, run_info(scenario, run_id, personas)
+        )
         known, accepted, next_seq = set(), 0, 0
     shop = open_model_shop(scenario, store, args.no_cache, keys)
     participants = build_participants(scenario, personas, shop)
@@ -247,13 +269,11 @@ async def finish(
 
 def validate_command(args: argparse.Namespace) -> int:
     """Checks each scenario (schema, names, roles); says which keys the run will need."""
-    from environment.config.personas import load_personas
     from environment.config.scenario import load_scenario, scenario_warnings
     from environment.models.assembly import endpoint_key_envs
 
-    personas = load_personas(PERSONAS_DIR)
     for name in args.scenarios:
-        scenario = load_scenario(Path(name), personas)
+        scenario = load_scenario(Path(name), PERSONAS_DIR, args.set).scenario
         for warning in scenario_warnings(scenario):
             print(f"{name}: warning: {warning}")
         endpoints = endpoint_key_envs(scenario)
@@ -266,6 +286,23 @@ def validate_command(args: argparse.Namespace) -> int:
         if missing:
             line += f"; set {', '.join(missing)} before running"
         print(line)
+    return 0
+
+
+def personas_command(args: argparse.Namespace) -> int:
+    """The personas a scenario can use (or the package's), or one persona's every knob
+    with where its value comes from."""
+    from environment.config.persona_book import build_persona_book, read_persona_folder
+    from environment.config.scenario import load_scenario
+    from environment.outputs.persona_listing import describe_persona, list_personas
+
+    if args.scenario:
+        book = load_scenario(Path(args.scenario), PERSONAS_DIR, args.set).personas
+    elif args.set:
+        raise UserInputError("--set changes a scenario: give it with --scenario FILE")
+    else:
+        book = build_persona_book([read_persona_folder(PERSONAS_DIR, "package")])
+    print(describe_persona(book, args.name) if args.name else list_personas(book))
     return 0
 
 
@@ -423,12 +460,27 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--target", type=int, help="accepted QA pairs to reach")
     run.add_argument("--seed", type=int, help="override the scenario seed")
     run.add_argument("--quiet", action="store_true", help="plain log lines, no live view")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a scenario key, persona knobs included (personas.NAME.behaviour."
+        "false_accept=0.2); repeatable",
+    )
     run.add_argument("--resume", metavar="RUN_DIR", help="finish a stopped or killed run")
     run.add_argument(
         "--no-cache", action="store_true", help="ask real models again instead of reusing answers"
     )
     validate = commands.add_parser("validate", help="check scenario files without running")
     validate.add_argument("scenarios", nargs="+")
+    validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    personas = commands.add_parser(
+        "personas", help="list personas, or show one's knobs and where each value comes from"
+    )
+    personas.add_argument("name", nargs="?")
+    personas.add_argument("--scenario", help="include the personas this scenario adds")
+    personas.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     replay = commands.add_parser("replay", help="replay a run's events in the console")
     replay.add_argument("run_dir")
     replay.add_argument("--quiet", action="store_true")
@@ -484,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         "report",
         "export",
         "validate",
+        "personas",
         "show",
         "-h",
         "--help",
@@ -495,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
             return replay_command(args)
         if args.command == "validate":
             return validate_command(args)
+        if args.command == "personas":
+            return personas_command(args)
         if args.command == "render":
             return asyncio.run(render_command(args))
         if args.command == "export":

@@ -12,7 +12,8 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from environment.config.personas import Persona, load_personas
+from environment.config.persona_book import library_personas
+from environment.config.personas import Persona
 from renderers.chromium import ChromiumRenderer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def personas() -> dict[str, Persona]:
-    return load_personas(ROOT / "agents" / "personas")
+    return library_personas(ROOT / "agents" / "personas")
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -437,3 +437,54 @@ def test_show_tells_an_items_whole_story(tmp_path: Path) -> None:
     assert f'"table_id": "{sibling}"' not in story and f"{sibling}.png" not in story
     missing = run("show", str(run_dir), "i99999-t0-q0", cwd=tmp_path)
     assert missing.returncode == 2 and "no event concerns 'i99999-t0-q0'" in missing.stderr
+
+
+def test_a_users_personas_and_set_flags_are_kept_in_the_run_folder(tmp_path: Path) -> None:
+    """run.json holds the resolved personas: a resume runs the same agents even after the
+    user's persona folder changed (here: broke)."""
+    scenario = write_scenario(tmp_path, target=3)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "lenient.yaml").write_text("name: lenient\nextends: auditor\n")
+    with scenario.open("a") as text:
+        text.write("personas_dir: mine\n")
+    run_dir = tmp_path / "run"
+    flags = [
+        "--set",
+        "agents.3.persona=lenient",
+        "--set",
+        "consensus.tiebreaker=lenient",
+        "--set",
+        "personas.lenient.behaviour.false_accept=0.4",
+    ]
+    first = run(str(scenario), "--quiet", "--out", str(run_dir), *flags, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["personas"]["lenient"]["behaviour"]["false_accept"] == 0.4
+    assert info["personas"]["lenient"]["role"] == "juror"
+    assert sorted(info["personas"]) == [
+        "analyst",
+        "cartographer",
+        "lenient",
+        "pedant",
+        "puzzle-setter",
+        "skimmer",
+    ]
+    assert info["scenario"]["agents"][3]["persona"] == "lenient"
+    assert any(row["votes"][0]["persona"] == "lenient" for row in records(run_dir))  # type: ignore[index]
+    shown = run("personas", "lenient", "--scenario", str(scenario), *flags[-2:], cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    knobs = {line.split()[0]: line for line in shown.stdout.splitlines()[2:]}
+    assert "0.4" in knobs["behaviour.false_accept"]
+    assert knobs["behaviour.false_accept"].endswith(flags[-1])
+    assert "inherited from auditor: package agents/personas/auditor.yaml" in knobs["role"]
+    (folder / "lenient.yaml").write_text("name: lenient\nextends: nobody\n")
+    again = run("run", "--resume", str(run_dir), "--quiet", "--target", "6", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len([r for r in records(run_dir) if r["accepted"]]) >= 6
+    refused = run("run", "--resume", str(run_dir), "--set", "seed=3", cwd=tmp_path)
+    assert refused.returncode == 2 and "drop the scenario file, --out and --set" in refused.stderr
+    broken = run("validate", str(scenario), cwd=tmp_path)
+    assert broken.returncode == 2 and "extends: unknown persona 'nobody'" in broken.stderr
+    listing = run("personas", "lenient", "--scenario", str(scenario), cwd=tmp_path)
+    assert listing.returncode == 2 and "Traceback" not in listing.stderr

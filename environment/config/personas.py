@@ -1,14 +1,12 @@
-"""Persona files (`agents/personas/*.yaml`): who an agent is, and how a simulated one errs."""
+"""What a persona is: who an agent is, and how a simulated one errs. Where personas come
+from (the package, a user's folder, the scenario) is config/persona_book.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from environment.config.yaml_source import YamlSource
-from environment.errors import UserInputError
 from environment.frozen import Frozen
 
 Role = Literal["inspirer", "generator", "questioner", "juror"]
@@ -56,23 +54,3 @@ class Persona(Frozen):
     system_prompt: str = Field(min_length=10)
     style: dict[str, str | int | float | bool] = Field(default_factory=dict)
     behaviour: Behaviour = Behaviour()
-
-
-def load_personas(directory: Path) -> dict[str, Persona]:
-    """All personas in a folder, by name; a broken file is a UserInputError naming it."""
-    personas: dict[str, Persona] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        source = YamlSource.read(path)
-        persona: Persona = source.validate(Persona)
-        unknown = set(persona.behaviour.question_kinds) - set(QUESTION_KINDS)
-        if unknown:
-            raise source.error(
-                ["behaviour", "question_kinds"],
-                f"unknown question kind '{sorted(unknown)[0]}'; known: {', '.join(QUESTION_KINDS)}",
-            )
-        if persona.name in personas:
-            raise source.error(["name"], f"persona '{persona.name}' is defined twice")
-        personas[persona.name] = persona
-    if not personas:
-        raise UserInputError(f"{directory}: no persona files (*.yaml)")
-    return personas

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import Field, field_validator, model_validator
 
+from environment.config.persona_book import (
+    PersonaBook,
+    build_persona_book,
+    inline_personas,
+    read_persona_folder,
+)
 from environment.config.personas import Persona, Role
-from environment.config.yaml_source import YamlSource, did_you_mean
+from environment.config.yaml_source import Location, YamlSource, did_you_mean
 from environment.errors import UserInputError
 from environment.frozen import Frozen
 from renderers.limits import RenderLimits
@@ -190,6 +199,10 @@ class Scenario(Frozen):
     # A run in which nothing has moved on the bus for this long ends as "stalled", naming
     # what it waits for. Default: longer than any one model call or render may take.
     stall_timeout_s: float | None = Field(default=None, ge=1, le=86_400)
+    # The user's personas: a folder of persona files (relative to the scenario file), and
+    # personas written here, name → knobs; both checked by config/persona_book.py.
+    personas_dir: str | None = None
+    personas: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def stall_after_s(self) -> float:
         if self.stall_timeout_s is not None:
@@ -206,16 +219,74 @@ STALL_MARGIN_S = 300.0
 ROLES_NEEDED: tuple[Role, ...] = ("inspirer", "generator", "questioner", "juror")
 
 
-def load_scenario(path: Path, personas: dict[str, Persona]) -> Scenario:
-    """Reads and checks a scenario; every problem is a UserInputError naming file, line, key."""
+@dataclass(frozen=True)
+class LoadedScenario:
+    scenario: Scenario
+    personas: PersonaBook
+
+
+def load_scenario(path: Path, library: Path, overrides: Sequence[str] = ()) -> LoadedScenario:
+    """Reads and checks a scenario and the personas it can use (`library`, the package's
+    folder, then its own); `overrides` are `--set PATH=VALUE` flags, applied before any
+    check. Every problem is a UserInputError naming file, line (or flag) and key."""
     source = YamlSource.read(path)
     if not isinstance(source.data, dict):
         raise source.error(
             [], "a scenario is a mapping of keys (name, seed, target, models, agents…)"
         )
+    for flag in overrides:
+        apply_setting(source, flag)
     scenario: Scenario = source.validate(Scenario)
-    check_scenario(scenario, personas, source)
-    return scenario
+    layers = [read_persona_folder(library, "package")]
+    if scenario.personas_dir is not None:
+        folder = path.parent / scenario.personas_dir
+        if not folder.is_dir():
+            raise source.error(["personas_dir"], f"{folder} is not a folder")
+        layers.append(read_persona_folder(folder, "folder"))
+    layers.append(inline_personas(source))
+    book = build_persona_book(layers)
+    check_scenario(scenario, book.personas, source)
+    return LoadedScenario(scenario, book)
+
+
+def apply_setting(source: YamlSource, flag: str) -> None:
+    """`--set consensus.rule=unanimous`: the value (read as YAML) goes in at that key path;
+    numbers index lists (`agents.0.count=2`). Validated afterwards like the file."""
+    name = f"--set {flag}"
+    path_text, equals, value_text = flag.partition("=")
+    if not equals or not path_text.strip():
+        raise UserInputError(f"{name}: write PATH=VALUE, e.g. --set consensus.rule=unanimous")
+    try:
+        value = yaml.safe_load(value_text)
+    except yaml.YAMLError:
+        raise UserInputError(f"{name}: the value is not valid YAML") from None
+    parts: list[int | str] = [
+        int(part) if part.isdigit() else part for part in path_text.strip().split(".")
+    ]
+    if any(part == "" for part in parts):
+        raise UserInputError(f"{name}: empty key in '{path_text}'")
+    current: Any = source.data
+    walked: Location = ()
+    for position, part in enumerate(parts):
+        above = ".".join(map(str, walked)) or "the scenario"
+        if isinstance(current, list):
+            if not isinstance(part, int) or not 0 <= part < len(current):
+                raise UserInputError(
+                    f"{name}: {above} is a list of {len(current)}; give an index from 0 to "
+                    f"{len(current) - 1}"
+                )
+        elif isinstance(current, dict):
+            part = str(part)
+        else:
+            raise UserInputError(f"{name}: {above} is a value, not a mapping of keys")
+        walked = (*walked, part)
+        if position == len(parts) - 1:
+            current[part] = value
+        else:
+            if isinstance(current, dict) and current.get(part) is None:
+                current[part] = {}
+            current = current[part]
+    source.overrides[walked] = name
 
 
 def _jury_mix(scenario: Scenario) -> tuple[int, int, list[str]]:
@@ -259,8 +330,8 @@ def check_scenario(
         if agent.persona not in personas:
             raise fail(
                 ["agents", index, "persona"],
-                f"unknown persona{did_you_mean(agent.persona, personas)}; "
-                f"personas live in agents/personas/",
+                f"unknown persona{did_you_mean(agent.persona, personas)}; define it under "
+                "personas: or in personas_dir, or pick one from python run.py personas",
             )
         persona = personas[agent.persona]
         if persona.role != agent.role:

@@ -64,6 +64,8 @@ class YamlSource:
         self.path = path
         self.data = data
         self.lines = lines
+        # Values set from the command line (`--set a.b=1`): errors under them name the flag.
+        self.overrides: dict[Location, str] = {}
 
     @classmethod
     def read(cls, path: Path) -> YamlSource:
@@ -105,20 +107,34 @@ class YamlSource:
             location = location[:-1]
         return self.lines.get(())
 
+    def overridden_by(self, location: Sequence[int | str]) -> str | None:
+        """The `--set` flag that set `location` or a key above it, if one did."""
+        location = tuple(location)
+        for end in range(len(location), 0, -1):
+            if location[:end] in self.overrides:
+                return self.overrides[location[:end]]
+        return None
+
     def error(self, location: Sequence[int | str], message: str) -> UserInputError:
+        flag = self.overridden_by(location)
         line = self.line_of(location)
-        where = f"{self.path}:{line}" if line else str(self.path)
+        if flag is not None:
+            where = f"{flag} (over {self.path})"
+        else:
+            where = f"{self.path}:{line}" if line else str(self.path)
         key = ".".join(str(part) for part in location)
         return UserInputError(f"{where}: {key + ': ' if key else ''}{message}")
 
-    def validate(self, model: type[BaseModel], data: Any | None = None) -> Any:
-        """Validates into `model`; the first error becomes one clear UserInputError."""
+    def validate(self, model: type[BaseModel], data: Any | None = None, at: Location = ()) -> Any:
+        """Validates into `model` (`data` found at `at` in this file, or the whole file);
+        the first error becomes one clear UserInputError."""
         try:
             return model.model_validate(self.data if data is None else data)
         except ValidationError as error:
             first = _most_telling(error.errors())
             given = self.data if data is None else data
-            location = _user_location(first["loc"], given)
+            relative = _user_location(first["loc"], given)
+            location = [*at, *relative]
             if first["type"] == "union_tag_invalid":
                 ctx = first.get("ctx", {})
                 raise self.error(
@@ -133,7 +149,7 @@ class YamlSource:
                         "never put a key in a scenario file; name the environment variable "
                         "that holds it with api_key_env",
                     ) from None
-                allowed = _allowed_keys(model, location[:-1], given)
+                allowed = _allowed_keys(model, relative[:-1], given)
                 hint = did_you_mean(unknown, allowed)
                 raise self.error(location, f"unknown key{hint}") from None
             if first["type"] == "missing":

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from environment.config.personas import Persona
 from environment.config.scenario import Scenario
 from environment.core.bus import AgentFailure, Bus, BusAgent
 from environment.core.dedup import TableIndex
@@ -60,10 +61,13 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run_info(scenario: Scenario, run_id: str) -> dict[str, Any]:
+def run_info(scenario: Scenario, run_id: str, personas: dict[str, Persona]) -> dict[str, Any]:
+    """run.json at the start: the effective scenario and every persona its agents use, as
+    resolved, so the folder alone reproduces (and resumes) the run."""
     return {
         "run_id": run_id,
         "scenario": scenario.model_dump(mode="json"),
+        "personas": {name: persona.model_dump(mode="json") for name, persona in personas.items()},
         "seed": scenario.seed,
         "versions": versions(),
         "progress": {"committed_inspirations": 0, "accepted": 0},

@@ -9,6 +9,8 @@ from environment.config.scenario import load_scenario, scenario_warnings
 from environment.errors import UserInputError
 from tests.conftest import ROOT, SCENARIO
 
+LIBRARY = ROOT / "agents" / "personas"
+
 
 def scenario_text(**replace: str) -> str:
     text = SCENARIO.format(seed=7, target=5, output="out")
@@ -21,11 +23,11 @@ def scenario_text(**replace: str) -> str:
 def load(tmp_path: Path, text: str, personas: dict[str, Persona]) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(text)
-    load_scenario(path, personas)
+    load_scenario(path, LIBRARY)
 
 
 def test_quickstart_is_valid(personas: dict[str, Persona]) -> None:
-    scenario = load_scenario(ROOT / "scenarios" / "quickstart.yaml", personas)
+    scenario = load_scenario(ROOT / "scenarios" / "quickstart.yaml", LIBRARY).scenario
     assert scenario.target.accepted_qa == 30 and scenario.consensus.tiebreaker == "auditor"
 
 
@@ -103,7 +105,7 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
 
 def test_missing_scenario_file(tmp_path: Path, personas: dict[str, Persona]) -> None:
     with pytest.raises(UserInputError, match="file not found"):
-        load_scenario(tmp_path / "nope.yaml", personas)
+        load_scenario(tmp_path / "nope.yaml", LIBRARY)
 
 
 ENDPOINT = """  judge:
@@ -218,7 +220,7 @@ def test_a_jury_that_can_never_reach_its_quorum_on_real_questions_is_refused(
     lowered = real_questioner.replace("tiebreaker: auditor}", "tiebreaker: auditor, quorum: 1}")
     path = tmp_path / "lowered.yaml"
     path.write_text(lowered)
-    warnings = scenario_warnings(load_scenario(path, personas))
+    warnings = scenario_warnings(load_scenario(path, LIBRARY).scenario)
     assert len(warnings) == 1 and "2 simulated juror(s)" in warnings[0]
     assert "the 1 real juror(s) alone (quorum 1)" in warnings[0]
 
