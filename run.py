@@ -10,6 +10,7 @@
     python run.py personas [NAME] [--scenario FILE]  (personas, every knob and its source)
     python run.py report RUN_DIR [--out FILE]  (one self-contained HTML file)
     python run.py show RUN_DIR ITEM_ID         (one item's story: drafts, renders, votes)
+    python run.py compare RUN_DIR... [--out FILE]  (runs side by side, with significance)
     python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
 
 Arguments and dispatch; the models are built in environment/models/assembly.py, the
@@ -24,7 +25,7 @@ import contextlib
 import json
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ from environment.errors import (
 # Each command imports what it needs when it runs: `render` starts without the agents.
 if TYPE_CHECKING:
     from environment.config.personas import Persona
-    from environment.config.scenario import Scenario
+    from environment.config.scenario import LoadedScenario, Scenario
     from environment.core.world import RunOutcome
     from environment.models.assembly import Keys
     from environment.outputs.console import RunConsole
@@ -101,77 +102,133 @@ async def checked_endpoints(scenario: Scenario) -> Keys:
     return keys
 
 
+@dataclass
+class PreparedRun:
+    """A run folder ready to run: its scenario, personas, keys and where to start."""
+
+    scenario: Scenario
+    personas: dict[str, Persona]
+    store: RunStore
+    keys: Keys
+    run_id: str
+    known: set[str] = field(default_factory=set)
+    accepted: int = 0
+    next_seq: int = 0
+
+
 async def run_command(args: argparse.Namespace) -> int:
-    from agents.registry import build_participants
-    from environment.config.scenario import (
-        Scenario,
-        check_scenario,
-        load_scenario,
-        scenario_warnings,
-    )
-    from environment.core.bus import AgentFailure
-    from environment.core.messages import StopReason
-    from environment.core.world import new_run_directory, run_info, run_world
-    from environment.models.assembly import open_model_shop, replay_key
-    from environment.outputs.console import RunConsole
-    from environment.storage.store import RunStore
+    from environment.config.scenario import load_scenario
     from renderers.chromium import check_assets, chromium_path
-    from renderers.errors import RendererUnavailable
 
     chromium_path()  # set-up problems first, before a run folder is made
     check_assets()
     if args.resume is not None:
-        if args.out or args.scenario or args.set:
-            raise UserInputError(
-                "--resume continues a run folder with its own scenario and personas; drop "
-                "the scenario file, --out and --set"
-            )
-        store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
-        info = store.read_run_info()
-        try:
-            scenario = Scenario.model_validate(info["scenario"])
-        except (KeyError, ValueError):
-            raise UserInputError(
-                f"{store.run_json}: scenario snapshot is missing or invalid"
-            ) from None
-        personas = snapshot_personas(info, store.run_json)
-        if args.seed is not None and args.seed != scenario.seed:
-            raise UserInputError(
-                "--seed cannot change on --resume: the run's records come "
-                f"from seed {scenario.seed}"
-            )
-        scenario = apply_overrides(scenario, args)
-        check_scenario(scenario, personas)
-        keys = await checked_endpoints(scenario)
-        records = store.read_records()
-        known = {record.qa_id for record in records}
-        accepted = sum(record.accepted for record in records)
-        next_seq = int(info.get("progress", {}).get("committed_inspirations", 0))
-        run_id = info.get("run_id", store.directory.name)
-        info["scenario"] = scenario.model_dump(mode="json")
-        await asyncio.to_thread(store.write_run_info, info)
-    else:
-        if args.scenario is None:
-            raise UserInputError(
-                "give a scenario file, e.g. python run.py "
-                "scenarios/quickstart.yaml (or --resume RUN_DIR)"
-            )
-        loaded = load_scenario(Path(args.scenario), PERSONAS_DIR, args.set)
-        scenario = apply_overrides(loaded.scenario, args)
-        personas = loaded.personas.used_by(agent.persona for agent in scenario.agents)
-        for warning in scenario_warnings(scenario):
-            print(f"warning: {warning}", file=sys.stderr)
-        keys = await checked_endpoints(scenario)  # a missing key, a dead server: before a folder
-        directory = (
-            Path(args.out) if args.out else new_run_directory(Path(scenario.output), scenario.name)
+        return await execute(args, await prepare_resume(args))
+    if args.scenario is None:
+        raise UserInputError(
+            "give a scenario file, e.g. python run.py "
+            "scenarios/quickstart.yaml (or --resume RUN_DIR)"
         )
-        if directory.exists() and not directory.is_dir():
-            raise UserInputError(f"--out {directory} is a file; give a folder for the run")
-        run_id = directory.name
-        store = await asyncio.to_thread(
-            RunStore.create, directory, run_info(scenario, run_id, personas)
+    path = Path(args.scenario)
+    loaded = load_scenario(path, PERSONAS_DIR, args.set)
+    if loaded.scenario.variants:
+        return await run_variants(args, path, list(loaded.scenario.variants))
+    return await execute(args, await prepare_fresh(args, loaded, args.out))
+
+
+async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
+    from environment.config.scenario import Scenario, check_scenario
+    from environment.storage.store import RunStore
+
+    if args.out or args.scenario or args.set:
+        raise UserInputError(
+            "--resume continues a run folder with its own scenario and personas; drop "
+            "the scenario file, --out and --set"
         )
-        known, accepted, next_seq = set(), 0, 0
+    store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
+    info = store.read_run_info()
+    try:
+        scenario = Scenario.model_validate(info["scenario"])
+    except (KeyError, ValueError):
+        raise UserInputError(f"{store.run_json}: scenario snapshot is missing or invalid") from None
+    personas = snapshot_personas(info, store.run_json)
+    if args.seed is not None and args.seed != scenario.seed:
+        raise UserInputError(
+            f"--seed cannot change on --resume: the run's records come from seed {scenario.seed}"
+        )
+    scenario = apply_overrides(scenario, args)
+    check_scenario(scenario, personas)
+    keys = await checked_endpoints(scenario)
+    records = store.read_records()
+    info["scenario"] = scenario.model_dump(mode="json")
+    await asyncio.to_thread(store.write_run_info, info)
+    return PreparedRun(
+        scenario,
+        personas,
+        store,
+        keys,
+        run_id=info.get("run_id", store.directory.name),
+        known={record.qa_id for record in records},
+        accepted=sum(record.accepted for record in records),
+        next_seq=int(info.get("progress", {}).get("committed_inspirations", 0)),
+    )
+
+
+async def prepare_fresh(
+    args: argparse.Namespace, loaded: LoadedScenario, out: str | None
+) -> PreparedRun:
+    from environment.config.scenario import scenario_warnings
+    from environment.core.world import new_run_directory, run_info
+    from environment.storage.store import RunStore
+
+    scenario = apply_overrides(loaded.scenario, args)
+    personas = loaded.personas.used_by(agent.persona for agent in scenario.agents)
+    for warning in scenario_warnings(scenario):
+        print(f"warning: {warning}", file=sys.stderr)
+    keys = await checked_endpoints(scenario)  # a missing key, a dead server: before a folder
+    directory = Path(out) if out else new_run_directory(Path(scenario.output), scenario.name)
+    if directory.exists() and not directory.is_dir():
+        raise UserInputError(f"--out {directory} is a file; give a folder for the run")
+    store = await asyncio.to_thread(
+        RunStore.create, directory, run_info(scenario, directory.name, personas)
+    )
+    return PreparedRun(scenario, personas, store, keys, run_id=directory.name)
+
+
+async def run_variants(args: argparse.Namespace, path: Path, names: list[str]) -> int:
+    """Each variant on the same seed, one after the other, into sibling folders; then
+    their comparison beside them (the first variant is the reference)."""
+    from environment.config.scenario import load_scenario
+    from environment.core.world import new_run_directory
+
+    # Every variant is checked before the first one runs (and spends).
+    loaded = {name: load_scenario(path, PERSONAS_DIR, args.set, variant=name) for name in names}
+    first = loaded[names[0]].scenario
+    parent = Path(args.out) if args.out else new_run_directory(Path(first.output), first.name)
+    for name in names:
+        print(f"variant {name}: {parent / name}")
+        status = await execute(args, await prepare_fresh(args, loaded[name], str(parent / name)))
+        if status != 0:
+            print(f"variant {name} ended with status {status}; the rest were not run")
+            return status
+    return compare_command([parent / name for name in names], str(parent / "compare.html"))
+
+
+async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
+    from agents.registry import build_participants
+    from environment.core.bus import AgentFailure
+    from environment.core.messages import StopReason
+    from environment.core.world import run_world
+    from environment.models.assembly import open_model_shop, replay_key
+    from environment.outputs.console import RunConsole
+    from renderers.errors import RendererUnavailable
+
+    scenario, personas, store, keys = (
+        prepared.scenario,
+        prepared.personas,
+        prepared.store,
+        prepared.keys,
+    )
     shop = open_model_shop(scenario, store, args.no_cache, keys)
     participants = build_participants(scenario, personas, shop)
     scenario_key = replay_key(scenario)
@@ -189,10 +246,10 @@ async def run_command(args: argparse.Namespace) -> int:
                 link=shop.link,
                 oracle=shop.oracle,
                 listeners=[console.on_event],
-                run_id=run_id,
-                next_seq=next_seq,
-                known_qa_ids=known,
-                accepted_so_far=accepted,
+                run_id=prepared.run_id,
+                next_seq=prepared.next_seq,
+                known_qa_ids=prepared.known,
+                accepted_so_far=prepared.accepted,
                 horizon=horizon,
             )
     except RendererUnavailable as error:
@@ -274,6 +331,8 @@ def validate_command(args: argparse.Namespace) -> int:
 
     for name in args.scenarios:
         scenario = load_scenario(Path(name), PERSONAS_DIR, args.set).scenario
+        for variant in scenario.variants:  # each variant's changes, checked like the file
+            load_scenario(Path(name), PERSONAS_DIR, args.set, variant=variant)
         for warning in scenario_warnings(scenario):
             print(f"{name}: warning: {warning}")
         endpoints = endpoint_key_envs(scenario)
@@ -281,6 +340,8 @@ def validate_command(args: argparse.Namespace) -> int:
         missing = [env for env in needs if not os.environ.get(env)]
         line = f"{name}: ok — {len(scenario.models)} models ({len(endpoints)} endpoints), "
         line += f"{sum(a.count for a in scenario.agents)} agents"
+        if scenario.variants:
+            line += f", variants {', '.join(scenario.variants)}"
         if scenario.budget:
             line += f", budget ${scenario.budget.usd:g}"
         if missing:
@@ -303,6 +364,22 @@ def personas_command(args: argparse.Namespace) -> int:
     else:
         book = build_persona_book([read_persona_folder(PERSONAS_DIR, "package")])
     print(describe_persona(book, args.name) if args.name else list_personas(book))
+    return 0
+
+
+def compare_command(run_dirs: list[Path], out: str | None) -> int:
+    """Prints the comparison and writes its HTML page (default: beside the runs)."""
+    from environment.outputs.compare import write_comparison
+
+    target = Path(out) if out else Path(os.path.commonpath([d.resolve() for d in run_dirs]))
+    if target.is_dir():
+        target = target / "compare.html"
+    try:
+        comparison = write_comparison(run_dirs, target)
+    except OSError as error:
+        raise StoreError(f"cannot write {target} ({error.strerror or error})") from None
+    print(comparison.text())
+    print(f"comparison page: {target}")
     return 0
 
 
@@ -502,6 +579,13 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--skip-corrupt", action="store_true", help="leave out lines that do not read"
     )
+    compare = commands.add_parser(
+        "compare", help="runs side by side: what a change did, and whether it is chance"
+    )
+    compare.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="the first is the reference"
+    )
+    compare.add_argument("--out", help="HTML file (default: compare.html beside the runs)")
     show = commands.add_parser("show", help="one item's story: drafts, renders, votes")
     show.add_argument("run_dir")
     show.add_argument("item_id", help="i00001 (inspiration), i00001-t0 (table), i00001-t0-q0")
@@ -538,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate",
         "personas",
         "show",
+        "compare",
         "-h",
         "--help",
     ):
@@ -595,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(item_story(Path(args.run_dir), args.item_id, args.skip_corrupt))
             return 0
+        if args.command == "compare":
+            return compare_command([Path(d) for d in args.run_dirs], args.out)
         if args.command == "run":
             return asyncio.run(run_command(args))
         parser().print_help()

@@ -179,6 +179,13 @@ class DedupSettings(Frozen):
     question_similarity: float = Field(default=0.95, gt=0, le=1)
 
 
+class VariantSettings(Frozen):
+    """One variant of a scenario: the keys it changes, as `--set` would (dotted path →
+    value)."""
+
+    set: dict[str, Any] = Field(default_factory=dict)
+
+
 class Scenario(Frozen):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
@@ -203,6 +210,21 @@ class Scenario(Frozen):
     # personas written here, name → knobs; both checked by config/persona_book.py.
     personas_dir: str | None = None
     personas: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Runs of this scenario on the same seed, each with its changes, into sibling folders,
+    # then compared (the first is the reference).
+    variants: dict[str, VariantSettings] = Field(default_factory=dict)
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names_are_folder_names(
+        cls, variants: dict[str, VariantSettings]
+    ) -> dict[str, VariantSettings]:
+        for name in variants:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name in (".", ".."):
+                raise ValueError(f"variant name '{name}' must be a folder name (A-Z a-z 0-9 _ . -)")
+        if len(variants) == 1:
+            raise ValueError("one variant compares with nothing; give two or more")
+        return variants
 
     def stall_after_s(self) -> float:
         if self.stall_timeout_s is not None:
@@ -225,17 +247,26 @@ class LoadedScenario:
     personas: PersonaBook
 
 
-def load_scenario(path: Path, library: Path, overrides: Sequence[str] = ()) -> LoadedScenario:
+def load_scenario(
+    path: Path, library: Path, overrides: Sequence[str] = (), variant: str | None = None
+) -> LoadedScenario:
     """Reads and checks a scenario and the personas it can use (`library`, the package's
-    folder, then its own); `overrides` are `--set PATH=VALUE` flags, applied before any
-    check. Every problem is a UserInputError naming file, line (or flag) and key."""
+    folder, then its own); `overrides` are `--set PATH=VALUE` flags, then `variant`'s
+    changes, applied before any check (the variant's scenario has no variants of its own).
+    Every problem is a UserInputError naming file, line (or flag) and key."""
     source = YamlSource.read(path)
     if not isinstance(source.data, dict):
         raise source.error(
             [], "a scenario is a mapping of keys (name, seed, target, models, agents…)"
         )
     for flag in overrides:
-        apply_setting(source, flag)
+        apply_flag(source, flag)
+    if variant is not None:
+        whole: Scenario = source.validate(Scenario)  # the variants themselves, checked
+        for key, value in whole.variants[variant].set.items():
+            line = source.line_of(["variants", variant, "set", key])
+            apply_setting(source, key, value, f"{path}:{line}: variants.{variant}.set.{key}")
+        del source.data["variants"]
     scenario: Scenario = source.validate(Scenario)
     layers = [read_persona_folder(library, "package")]
     if scenario.personas_dir is not None:
@@ -249,9 +280,8 @@ def load_scenario(path: Path, library: Path, overrides: Sequence[str] = ()) -> L
     return LoadedScenario(scenario, book)
 
 
-def apply_setting(source: YamlSource, flag: str) -> None:
-    """`--set consensus.rule=unanimous`: the value (read as YAML) goes in at that key path;
-    numbers index lists (`agents.0.count=2`). Validated afterwards like the file."""
+def apply_flag(source: YamlSource, flag: str) -> None:
+    """`--set consensus.rule=unanimous`: the value is read as YAML."""
     name = f"--set {flag}"
     path_text, equals, value_text = flag.partition("=")
     if not equals or not path_text.strip():
@@ -260,6 +290,13 @@ def apply_setting(source: YamlSource, flag: str) -> None:
         value = yaml.safe_load(value_text)
     except yaml.YAMLError:
         raise UserInputError(f"{name}: the value is not valid YAML") from None
+    apply_setting(source, path_text, value, name)
+
+
+def apply_setting(source: YamlSource, path_text: str, value: Any, name: str) -> None:
+    """Puts `value` at a dotted key path of the scenario (numbers index lists:
+    `agents.0.count`); `name` (the flag, or the variant's line) is what errors quote.
+    Validated afterwards like the file."""
     parts: list[int | str] = [
         int(part) if part.isdigit() else part for part in path_text.strip().split(".")
     ]

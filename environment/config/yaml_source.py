@@ -118,8 +118,8 @@ class YamlSource:
     def error(self, location: Sequence[int | str], message: str) -> UserInputError:
         flag = self.overridden_by(location)
         line = self.line_of(location)
-        if flag is not None:
-            where = f"{flag} (over {self.path})"
+        if flag is not None:  # a --set flag, or a variant's change (which names its line)
+            where = flag if flag.startswith(str(self.path)) else f"{flag} (over {self.path})"
         else:
             where = f"{self.path}:{line}" if line else str(self.path)
         key = ".".join(str(part) for part in location)

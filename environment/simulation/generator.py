@@ -54,6 +54,7 @@ def design_table(
     domain: Domain, topic: str, recipe: Recipe, behaviour: Behaviour, rng: random.Random
 ) -> str:
     """One complete, clean LaTeX document."""
+    recipe = _with_own_taste(recipe, behaviour, rng)
     low, high = behaviour.rows
     rows = max(5, min(25, recipe.rows if low <= recipe.rows <= high else rng.randint(low, high)))
     rows = min(rows, len(domain.entities))
@@ -117,6 +118,27 @@ def design_table(
         attribute = [rng.choice(domain.attributes) for _ in entities]
     return _write_document(
         domain, topic, recipe, behaviour, rng, entities, groups, columns, attribute
+    )
+
+
+def _with_own_taste(recipe: Recipe, behaviour: Behaviour, rng: random.Random) -> Recipe:
+    """The inspirer's recipe as this generator follows it: a colourful one (colour_use)
+    keeps the stripes and highlights asked for and adds some unasked, a plain one drops
+    some; likewise ± notation (math_use). So a generator persona's taste shows in its
+    tables, not only the inspirer's."""
+
+    def kept_or_added(asked: bool, taste: float) -> bool:
+        keep, add = rng.random() < 0.5 + taste / 2, rng.random() < taste / 2
+        return keep if asked else add
+
+    striped = kept_or_added(recipe.striped, behaviour.colour_use)
+    highlighted = kept_or_added(recipe.highlights > 0, behaviour.colour_use)
+    return recipe.model_copy(
+        update={
+            "striped": striped,
+            "highlights": (recipe.highlights or 2) if highlighted else 0,
+            "uncertainty": kept_or_added(recipe.uncertainty, behaviour.math_use),
+        }
     )
 
 

@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from environment.config.personas import Behaviour
+from environment.config.personas import QUESTION_KINDS, Behaviour
 from environment.simulation.oracle import Oracle
 from environment.simulation.reasoning import OFF_TOPIC_QUESTIONS, QuestionSpec, draw_spec, solve
 from environment.simulation.table_reading import parse_number, read_table
@@ -37,7 +37,9 @@ def write_questions(
     view = read_table(grid)
     if view is None:
         return {"questions": []}
-    kinds = [k for k, w in behaviour.question_kinds.items() if w > 0]
+    # In the schema's order, not the mapping's: a persona read back from run.json (keys
+    # sorted) must draw the same questions as the one from its YAML file.
+    kinds = [k for k in QUESTION_KINDS if behaviour.question_kinds.get(k, 0) > 0]
     weights = [behaviour.question_kinds[k] for k in kinds]
     pairs: list[dict[str, str]] = []
     seen: set[str] = set()

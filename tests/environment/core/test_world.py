@@ -59,7 +59,7 @@ async def run_tiny(
 ) -> tuple[RunOutcome, RunStore, list[Participant]]:
     """The scenario run in this process, on the shared renderer; `questioner` replaces the
     questioner agent when given."""
-    store = RunStore.create(tmp_path / "run", run_info(scenario, "run"))
+    store = RunStore.create(tmp_path / "run", run_info(scenario, "run", personas))
     shop = open_model_shop(scenario, store, no_cache=True, keys=Keys({}, Redactor()))
     participants = [
         Participant(questioner(p.agent.name), p.role, p.persona)
