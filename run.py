@@ -177,13 +177,13 @@ async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
 async def prepare_fresh(
     args: argparse.Namespace, loaded: LoadedScenario, out: str | None
 ) -> PreparedRun:
-    from environment.config.scenario import scenario_warnings
+    from environment.config.scenario import persona_warnings, scenario_warnings
     from environment.core.world import new_run_directory, run_info
     from environment.storage.store import RunStore
 
     scenario = apply_overrides(loaded.scenario, args)
     personas = loaded.personas.used_by(agent.persona for agent in scenario.agents)
-    for warning in scenario_warnings(scenario):
+    for warning in scenario_warnings(scenario) + persona_warnings(scenario, loaded.personas):
         print(f"warning: {warning}", file=sys.stderr)
     keys = await checked_endpoints(scenario)  # a missing key, a dead server: before a folder
     directory = Path(out) if out else new_run_directory(Path(scenario.output), scenario.name)
@@ -326,14 +326,20 @@ async def finish(
 
 def validate_command(args: argparse.Namespace) -> int:
     """Checks each scenario (schema, names, roles); says which keys the run will need."""
-    from environment.config.scenario import load_scenario, scenario_warnings
+    from environment.config.scenario import load_scenario, persona_warnings, scenario_warnings
     from environment.models.assembly import endpoint_key_envs
 
     for name in args.scenarios:
-        scenario = load_scenario(Path(name), PERSONAS_DIR, args.set).scenario
+        loaded = load_scenario(Path(name), PERSONAS_DIR, args.set)
+        scenario = loaded.scenario
+        warnings = scenario_warnings(scenario) + persona_warnings(scenario, loaded.personas)
         for variant in scenario.variants:  # each variant's changes, checked like the file
-            load_scenario(Path(name), PERSONAS_DIR, args.set, variant=variant)
-        for warning in scenario_warnings(scenario):
+            changed = load_scenario(Path(name), PERSONAS_DIR, args.set, variant=variant)
+            warnings += [
+                f"variant {variant}: {warning}"
+                for warning in persona_warnings(changed.scenario, changed.personas)
+            ]
+        for warning in warnings:
             print(f"{name}: warning: {warning}")
         endpoints = endpoint_key_envs(scenario)
         needs = sorted({env for env in endpoints.values() if env})

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from environment.config.personas import QUESTION_KINDS, Persona
+from environment.config.personas import QUESTION_KINDS, Persona, read_by_simulation
 from environment.config.yaml_source import Location, YamlSource, did_you_mean
 from environment.errors import UserInputError
 
@@ -57,6 +57,14 @@ class PersonaBook:
             if found is not None:
                 return found
         return "default"
+
+    def unread_knobs(self, name: str) -> list[str]:
+        """Behaviour knobs a layer set on this persona that its role's simulated model does
+        not read: a change to them would show no effect offline."""
+        role = self.personas[name].role
+        return sorted(
+            knob for knob in self.origins.get(name, {}) if not read_by_simulation(role, knob)
+        )
 
     def used_by(self, names: Iterable[str]) -> dict[str, Persona]:
         return {name: self.personas[name] for name in sorted(set(names))}

@@ -54,3 +54,25 @@ class Persona(Frozen):
     system_prompt: str = Field(min_length=10)
     style: dict[str, str | int | float | bool] = Field(default_factory=dict)
     behaviour: Behaviour = Behaviour()
+
+
+# The behaviour knobs each role's simulated model reads (a knob names a field, or a whole
+# mapping such as question_kinds); a real model sees only the system prompt, and
+# topics_per_offer, which its inspirer prompt asks for.
+SIMULATED_KNOBS: dict[Role, tuple[str, ...]] = {
+    "inspirer": ("complexity", "colour_use", "math_use", "rows", "topics_per_offer"),
+    "generator": ("complexity", "colour_use", "math_use", "rows", "faults.broken_latex"),
+    "questioner": ("question_kinds", "faults.wrong_answer", "faults.off_topic"),
+    "juror": ("false_accept", "false_reject"),
+}
+
+
+def read_by_simulation(role: Role, knob: str) -> bool:
+    """Whether `knob` ("behaviour.faults.off_topic") changes what a simulated `role` does;
+    malformed output is every role's fault, and the knobs outside behaviour are not
+    simulation knobs."""
+    if not knob.startswith("behaviour."):
+        return True
+    inner = knob.removeprefix("behaviour.")
+    read = (*SIMULATED_KNOBS[role], "faults.malformed_output")
+    return any(inner == name or inner.startswith(name + ".") for name in read)

@@ -353,6 +353,20 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
     return warnings
 
 
+def persona_warnings(scenario: Scenario, book: PersonaBook) -> list[str]:
+    """Knobs a user set on a persona that its simulated agent does not read."""
+    simulated = {
+        name for name, model in scenario.models.items() if isinstance(model, SimulatedModelSettings)
+    }
+    personas = sorted({a.persona for a in scenario.agents if a.model in simulated})
+    return [
+        f"persona '{name}' sets {', '.join(unread)}, which a simulated "
+        f"{book.personas[name].role} does not read: no effect offline"
+        for name in personas
+        if (unread := book.unread_knobs(name))
+    ]
+
+
 def check_scenario(
     scenario: Scenario, personas: dict[str, Persona], source: YamlSource | None = None
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from environment.config.persona_book import PersonaBook
+from environment.config.personas import read_by_simulation
 from environment.config.yaml_source import did_you_mean
 from environment.errors import UserInputError
 
@@ -30,7 +31,12 @@ def describe_persona(book: PersonaBook, name: str) -> str:
     lines = [f"{name} ({persona.role})", f"  defined in: {'; then '.join(book.layers[name])}"]
     for knob, value in knobs:
         shown = value if not isinstance(value, str) else _one_line(value)
-        lines.append(f"  {knob:<{width}}  {shown!s:<24}  {book.origin_of(name, knob)}")
+        unread = "" if read_by_simulation(persona.role, knob) else "  (simulation ignores)"
+        lines.append(f"  {knob:<{width}}  {shown!s:<24}  {book.origin_of(name, knob)}{unread}")
+    lines.append(
+        f"(simulation ignores: a simulated {persona.role} does not read that knob; a real "
+        "model reads the system prompt)"
+    )
     return "\n".join(lines)
 
 

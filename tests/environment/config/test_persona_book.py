@@ -141,3 +141,47 @@ def test_bad_inline_personas_and_folders(tmp_path: Path) -> None:
     for extra, message in cases.items():
         with pytest.raises(UserInputError, match=message):
             load(scenario_with(tmp_path, extra))
+
+
+def test_every_behaviour_knob_moves_some_simulated_role_and_unread_ones_are_warned(
+    tmp_path: Path,
+) -> None:
+    from environment.config.personas import Behaviour, Faults, read_by_simulation
+    from environment.config.scenario import persona_warnings
+
+    knobs = [f"behaviour.{name}" for name in Behaviour.model_fields if name != "faults"]
+    knobs += [f"behaviour.faults.{name}" for name in Faults.model_fields]
+    roles = ("inspirer", "generator", "questioner", "juror")
+    assert all(any(read_by_simulation(role, knob) for role in roles) for knob in knobs)
+    assert read_by_simulation("questioner", "behaviour.question_kinds.lookup")
+    assert not read_by_simulation("juror", "behaviour.question_kinds.lookup")
+
+    path = scenario_with(tmp_path, "personas:\n  skimmer:\n    behaviour: {complexity: 0.9}\n")
+    loaded = load(path)
+    assert persona_warnings(loaded.scenario, loaded.personas) == [
+        "persona 'skimmer' sets behaviour.complexity, which a simulated juror does not read: "
+        "no effect offline"
+    ]
+    plain = load(scenario_with(tmp_path))  # the package's personas set only what is read
+    assert not persona_warnings(plain.scenario, plain.personas)
+
+
+def test_variants_are_checked_and_a_bad_one_is_named_with_its_line(tmp_path: Path) -> None:
+    path = scenario_with(
+        tmp_path, "variants:\n  a: {}\n  b: {set: {consensus.rul: majority, seed: 9}}\n"
+    )
+    assert load_scenario(path, LIBRARY, (), variant="a").scenario.variants == {}
+    line = path.read_text().splitlines().index("  b: {set: {consensus.rul: majority, seed: 9}}")
+    with pytest.raises(
+        UserInputError,
+        match=rf"s\.yaml:{line + 1}: variants\.b\.set\.consensus\.rul: consensus\.rul: unknown "
+        r"key 'rul' \(did you mean 'rule'\?\)$",
+    ):
+        load_scenario(path, LIBRARY, (), variant="b")
+    for variants, message in (
+        ("  a: {}\n", "one variant compares with nothing"),
+        ("  ../up: {}\n  b: {}\n", "variant name '../up' must be a folder name"),
+        ("  a: {sett: {}}\n  b: {}\n", r"variants\.a\.sett: unknown key 'sett' \(did you mean"),
+    ):
+        with pytest.raises(UserInputError, match=message):
+            load(scenario_with(tmp_path, "variants:\n" + variants))
