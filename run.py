@@ -92,6 +92,24 @@ def snapshot_personas(info: dict[str, object], run_json: Path) -> dict[str, Pers
         raise UserInputError(f"{run_json}: personas snapshot is invalid") from None
 
 
+def snapshot_scenario(run_dir: Path) -> LoadedScenario:
+    """A run folder's scenario and personas as run.json keeps them, to run again."""
+    from environment.config.persona_book import PersonaBook
+    from environment.config.scenario import LoadedScenario, Scenario, check_scenario
+    from environment.storage.store import RunStore
+
+    store = RunStore.existing(run_dir)
+    info = store.read_run_info()
+    try:
+        scenario = Scenario.model_validate(info["scenario"])
+    except (KeyError, ValueError):
+        raise UserInputError(f"{store.run_json}: scenario snapshot is missing or invalid") from None
+    personas = snapshot_personas(info, store.run_json)
+    check_scenario(scenario, personas)
+    where = {name: [f"run.json {store.run_json}"] for name in personas}
+    return LoadedScenario(scenario, PersonaBook(personas, {}, where))
+
+
 async def checked_endpoints(scenario: Scenario) -> Keys:
     """The endpoints' preflight, its warnings on stderr; its errors end the command."""
     from environment.models.assembly import check_endpoints
@@ -130,6 +148,12 @@ async def run_command(args: argparse.Namespace) -> int:
             "scenarios/quickstart.yaml (or --resume RUN_DIR)"
         )
     path = Path(args.scenario)
+    if await asyncio.to_thread(path.is_dir):  # a run folder: its scenario and personas, again
+        if args.set:
+            raise UserInputError(
+                f"{path} is a run folder: it runs again as it ran; --set changes scenario files"
+            )
+        return await execute(args, await prepare_fresh(args, snapshot_scenario(path), args.out))
     loaded = load_scenario(path, PERSONAS_DIR, args.set)
     if loaded.scenario.variants:
         return await run_variants(args, path, list(loaded.scenario.variants))
@@ -538,7 +562,9 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = main.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run a scenario (the default)")
-    run.add_argument("scenario", nargs="?", help="scenario YAML file")
+    run.add_argument(
+        "scenario", nargs="?", help="scenario YAML file, or a run folder to run its scenario again"
+    )
     run.add_argument("--out", help="run folder (default: <output>/<name>-<timestamp>)")
     run.add_argument("--target", type=int, help="accepted QA pairs to reach")
     run.add_argument("--seed", type=int, help="override the scenario seed")

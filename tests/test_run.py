@@ -472,6 +472,11 @@ def test_a_users_personas_and_set_flags_are_kept_in_the_run_folder(tmp_path: Pat
     ]
     assert info["scenario"]["agents"][3]["persona"] == "lenient"
     assert any(row["votes"][0]["persona"] == "lenient" for row in records(run_dir))  # type: ignore[index]
+    # The folder alone runs it again: same scenario, same personas, same records.
+    again_dir = tmp_path / "again"
+    rerun = run(str(run_dir), "--quiet", "--out", str(again_dir), cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (again_dir / "records.jsonl").read_text() == (run_dir / "records.jsonl").read_text()
     shown = run("personas", "lenient", "--scenario", str(scenario), *flags[-2:], cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     knobs = {line.split()[0]: line for line in shown.stdout.splitlines()[2:]}
