@@ -1,6 +1,15 @@
-"""Curator: counts every juror's votes on a table's QA pairs and announces the verdicts."""
+"""Curator: counts the jurors' votes on a table's QA pairs and announces the verdicts.
+
+With one stage (every rule but cascade) every juror votes on every pair and the rule decides.
+In a cascade the first stage votes on every pair; a pair it does not settle — its votes not
+all the same, or one abstained — goes to the next stage (VotesRequested), and so on; an
+escalated pair is decided by the majority of every vote cast on it. Each record says which
+stage decided it.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from autogen_core import MessageContext, message_handler
 
@@ -14,7 +23,20 @@ from environment.core.messages import (
     VerdictsReached,
     Vote,
     VotesCast,
+    VotesRequested,
 )
+
+
+@dataclass
+class _Judging:
+    """One table on its way through the jury."""
+
+    proposal: QuestionsProposed | None = None
+    votes: dict[str, dict[str, PairVote]] = field(default_factory=dict)  # juror → qa_id →
+    personas: dict[str, str] = field(default_factory=dict)  # juror → persona
+    stage: int = 0  # index of the stage voting now
+    open: set[str] = field(default_factory=set)  # qa_ids the current stage votes on
+    decided: dict[str, QARecord] = field(default_factory=dict)
 
 
 class Curator(BusAgent):
@@ -28,6 +50,7 @@ class Curator(BusAgent):
         k: int | None,
         tiebreaker: str | None,
         quorum: int,  # the scenario's consensus.quorum_of(jury size)
+        stages: list[list[str]] | None = None,  # juror names per stage; default: one stage
     ) -> None:
         super().__init__(name, description="curator")
         self.jurors = sorted(jurors)
@@ -35,49 +58,99 @@ class Curator(BusAgent):
         self.k = k
         self.tiebreaker = tiebreaker
         self.quorum = quorum
-        # By table, until every juror has voted on it.
-        self._proposals: dict[str, QuestionsProposed] = {}
-        self._votes: dict[str, dict[str, VotesCast]] = {}
+        self.stages = [sorted(stage) for stage in stages] if stages else [self.jurors]
+        self._tables: dict[str, _Judging] = {}
 
     @message_handler
     async def on_questions_proposed(self, message: QuestionsProposed, ctx: MessageContext) -> None:
-        self._proposals[message.table_id] = message
-        await self._maybe_decide(message.table_id)
+        judging = self._tables.setdefault(message.table_id, _Judging())
+        judging.proposal = message
+        judging.open = {pair.qa_id for pair in message.pairs}
+        await self._advance(message.table_id)
 
     @message_handler
     async def on_votes_cast(self, message: VotesCast, ctx: MessageContext) -> None:
-        self._votes.setdefault(message.table_id, {})[message.juror] = message
-        await self._maybe_decide(message.table_id)
+        judging = self._tables.setdefault(message.table_id, _Judging())
+        judging.votes.setdefault(message.juror, {}).update({v.qa_id: v for v in message.votes})
+        judging.personas[message.juror] = message.persona
+        await self._advance(message.table_id)
 
-    async def _maybe_decide(self, table_id: str) -> None:
-        proposal = self._proposals.get(table_id)
-        cast = self._votes.get(table_id, {})
-        if proposal is None or set(cast) != set(self.jurors):
+    async def _advance(self, table_id: str) -> None:
+        judging = self._tables[table_id]
+        proposal = judging.proposal
+        if proposal is None:
             return
-        del self._proposals[table_id], self._votes[table_id]
-        # Votes in juror order, not arrival order: the record must not depend on timing.
-        by_juror = [
-            (cast[juror], {vote.qa_id: vote for vote in cast[juror].votes}) for juror in self.jurors
-        ]
-        records = tuple(
-            self._record(proposal, pair, [(c, votes[pair.qa_id]) for c, votes in by_juror])
-            for pair in proposal.pairs
+        stage = self.stages[judging.stage]
+        if any(
+            qa_id not in judging.votes.get(juror, {}) for juror in stage for qa_id in judging.open
+        ):
+            return  # this stage is still voting
+        pairs = {pair.qa_id: pair for pair in proposal.pairs}
+        last = judging.stage == len(self.stages) - 1
+        unsettled = set()
+        for qa_id in sorted(judging.open):
+            ballots = self._ballots(judging, qa_id)
+            if not last and not _settled(ballots, self._voters(judging.stage)):
+                unsettled.add(qa_id)
+                continue
+            judging.decided[qa_id] = self._record(
+                proposal, pairs[qa_id], ballots, judging, settled_early=not last
+            )
+        judging.open = unsettled
+        if unsettled:
+            judging.stage += 1
+            await self.emit(
+                VotesRequested(
+                    table_id=table_id,
+                    stage=judging.stage + 1,
+                    jurors=tuple(self.stages[judging.stage]),
+                    pairs=tuple(pairs[qa_id] for qa_id in sorted(unsettled)),
+                )
+            )
+            return
+        del self._tables[table_id]
+        await self.emit(
+            VerdictsReached(
+                table_id=table_id,
+                seq=proposal.seq,
+                records=tuple(judging.decided[pair.qa_id] for pair in proposal.pairs),
+            )
         )
-        await self.emit(VerdictsReached(table_id=table_id, seq=proposal.seq, records=records))
+
+    def _voters(self, stage: int) -> int:
+        """Jurors who have voted by the end of `stage`."""
+        return sum(len(self.stages[s]) for s in range(stage + 1))
+
+    def _ballots(self, judging: _Judging, qa_id: str) -> list[tuple[Ballot, PairVote]]:
+        """Every vote cast on a pair so far, in juror order (not arrival order: the record
+        must not depend on timing)."""
+        return [
+            (
+                Ballot(juror, judging.personas[juror], judging.votes[juror][qa_id].verdict),
+                judging.votes[juror][qa_id],
+            )
+            for juror in self.jurors
+            if qa_id in judging.votes.get(juror, {})
+        ]
 
     def _record(
         self,
         proposal: QuestionsProposed,
         pair: ProposedPair,
-        votes: list[tuple[VotesCast, PairVote]],
+        ballots: list[tuple[Ballot, PairVote]],
+        judging: _Judging,
+        settled_early: bool,
     ) -> QARecord:
-        decision = decide(
-            [Ballot(cast.juror, cast.persona, vote.verdict) for cast, vote in votes],
-            self.rule,
-            k=self.k,
-            tiebreaker=self.tiebreaker,
-            quorum=self.quorum,
-        )
+        if settled_early:  # a cascade stage that agreed: its shared verdict, all it needs
+            decision = decide([b for b, _ in ballots], "unanimous", quorum=len(ballots))
+        else:
+            decision = decide(
+                [b for b, _ in ballots],
+                self.rule,
+                k=self.k,
+                tiebreaker=self.tiebreaker,
+                quorum=self.quorum,
+            )
         return QARecord(
             **proposal.provenance(),
             qa_id=pair.qa_id,
@@ -89,16 +162,23 @@ class Curator(BusAgent):
             accepted=decision.accepted,
             confidence=decision.confidence,
             undecided=decision.undecided,
+            stage=judging.stage + 1,
             votes=tuple(
                 Vote(
-                    juror=cast.juror,
-                    persona=cast.persona,
+                    juror=ballot.juror,
+                    persona=ballot.persona,
                     model=vote.model,
                     verdict=vote.verdict,
                     reason=vote.reason
                     if vote.verdict is not False or not vote.failed_criterion
                     else f"{vote.failed_criterion}: {vote.reason}",
                 )
-                for cast, vote in votes
+                for ballot, vote in ballots
             ),
         )
+
+
+def _settled(ballots: list[tuple[Ballot, PairVote]], voters: int) -> bool:
+    """Every juror so far voted, and all the same way."""
+    verdicts = {ballot.verdict for ballot, _ in ballots}
+    return len(ballots) == voters and None not in verdicts and len(verdicts) == 1

@@ -20,6 +20,7 @@ from environment.core.messages import (
     QuestionsProposed,
     TableRendered,
     VotesCast,
+    VotesRequested,
 )
 from environment.models.protocol import JurorInputs
 
@@ -89,9 +90,16 @@ def parse_verdict(text: str) -> Verdict:
 
 class Juror(RoleAgent):
     def __init__(
-        self, name: str, persona: Persona, model: AgentModel, table_view: TableView = "latex"
+        self,
+        name: str,
+        persona: Persona,
+        model: AgentModel,
+        table_view: TableView = "latex",
+        first_stage: bool = True,
     ) -> None:
         super().__init__(name, persona, model, table_view)
+        # A cascade's later jurors vote only when the curator asks (VotesRequested).
+        self.first_stage = first_stage
         self._tables: dict[str, asyncio.Future[TableRendered]] = {}
 
     def _table(self, table_id: str) -> asyncio.Future[TableRendered]:
@@ -116,19 +124,23 @@ class Juror(RoleAgent):
 
     @message_handler
     async def on_questions_proposed(self, message: QuestionsProposed, ctx: MessageContext) -> None:
+        if self.first_stage:
+            await self._vote_on(message.table_id, message.pairs)
+
+    @message_handler
+    async def on_votes_requested(self, message: VotesRequested, ctx: MessageContext) -> None:
+        if self.name in message.jurors:
+            await self._vote_on(message.table_id, message.pairs)
+
+    async def _vote_on(self, table_id: str, pairs: tuple[ProposedPair, ...]) -> None:
         # Delivery order across topics is not guaranteed: wait for the table if need be.
-        table = await self._table(message.table_id)
+        table = await self._table(table_id)
         # Each pair is its own call, all at once, as if each had come in its own message;
         # the votes travel back together.
-        votes = await asyncio.gather(
-            *(self._vote(message.topic, table, pair) for pair in message.pairs)
-        )
+        votes = await asyncio.gather(*(self._vote(table.topic, table, pair) for pair in pairs))
         await self.emit(
             VotesCast(
-                table_id=message.table_id,
-                juror=self.name,
-                persona=self.persona.name,
-                votes=tuple(votes),
+                table_id=table_id, juror=self.name, persona=self.persona.name, votes=tuple(votes)
             )
         )
 

@@ -30,6 +30,7 @@ class Knobs:
     question_similarity: float = 0.95
     table_view: TableView = "latex"  # what a questioner or juror is shown of a table
     seed: int = 0
+    first_stage: frozenset[str] = frozenset()  # juror personas that vote unasked
 
 
 Builder = Callable[[str, Persona, AgentModel, Knobs], RoleAgent]
@@ -42,7 +43,9 @@ ROLE_BUILDERS: dict[str, Builder] = {
     "questioner": lambda name, persona, model, knobs: Questioner(
         name, persona, model, knobs.qa_per_table, knobs.question_similarity, knobs.table_view
     ),
-    "juror": lambda name, persona, model, knobs: Juror(name, persona, model, knobs.table_view),
+    "juror": lambda name, persona, model, knobs: Juror(
+        name, persona, model, knobs.table_view, persona.name in knobs.first_stage
+    ),
 }
 
 
@@ -53,7 +56,9 @@ def build_participants(
     and the curator that counts the jurors' votes."""
     participants: list[Participant] = []
     used: set[str] = set()
-    jurors: list[str] = []
+    jurors: dict[str, str] = {}  # name → persona
+    consensus = scenario.consensus
+    stages = consensus.stages([a.persona for a in scenario.agents if a.role == "juror"])
     for settings in scenario.agents:
         persona = personas[settings.persona]
         for index in range(1, settings.count + 1):
@@ -69,19 +74,21 @@ def build_participants(
                 scenario.dedup.question_similarity,
                 table_view,
                 scenario.seed,
+                frozenset(stages[0]),
             )
             agent = ROLE_BUILDERS[settings.role](name, persona, model, knobs)
             if settings.role == "juror":
-                jurors.append(name)
+                jurors[name] = persona.name
             participants.append(Participant(agent, settings.role, persona.name))
-    consensus = scenario.consensus
     curator = Curator(
         "curator",
-        jurors,
-        consensus.rule,
+        list(jurors),
+        # A cascade's escalated pairs: the majority of every vote cast on them.
+        "majority" if consensus.rule == "cascade" else consensus.rule,
         consensus.k,
         consensus.tiebreaker,
         consensus.quorum_of(len(jurors)),
+        [[name for name, persona in jurors.items() if persona in stage] for stage in stages],
     )
     participants.append(Participant(curator, "curator", "curator"))
     return participants

@@ -493,3 +493,30 @@ def test_a_users_personas_and_set_flags_are_kept_in_the_run_folder(tmp_path: Pat
     assert broken.returncode == 2 and "extends: unknown persona 'nobody'" in broken.stderr
     listing = run("personas", "lenient", "--scenario", str(scenario), cwd=tmp_path)
     assert listing.returncode == 2 and "Traceback" not in listing.stderr
+
+
+def test_a_cascade_calls_its_later_juror_only_where_the_first_split(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, target=12)
+    run_dir = tmp_path / "run"
+    cascade = ["consensus.rule=cascade", "consensus.first=[auditor, pedant]"]
+    flags = [part for flag in cascade for part in ("--set", flag)]
+    result = run(str(scenario), "--quiet", "--out", str(run_dir), *flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = records(run_dir)
+    first = [row for row in rows if row["stage"] == 1]
+    later = [row for row in rows if row["stage"] == 2]
+    assert first and all(len(row["votes"]) == 2 for row in first)  # type: ignore[arg-type]
+    for row in first:  # settled: the two first jurors cast the same vote
+        assert len({vote["verdict"] for vote in row["votes"]}) == 1  # type: ignore[union-attr]
+    assert later, "the first two jurors never split: the second stage went untried"
+    assert all(len(row["votes"]) == 3 for row in later)  # type: ignore[arg-type]
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    skimmer_votes = [
+        vote["qa_id"]
+        for event in events
+        if event["kind"] == "VotesCast" and event["data"]["juror"] == "skimmer"
+        for vote in event["data"]["votes"]
+    ]
+    assert sorted(skimmer_votes) == sorted(str(row["qa_id"]) for row in later)
+    asked = [e for e in events if e["kind"] == "VotesRequested"]
+    assert len(asked) == len({row["table_id"] for row in later})

@@ -128,20 +128,36 @@ class AgentSettings(Frozen):
 
 
 class ConsensusSettings(Frozen):
-    rule: Literal["majority", "k_of_n", "unanimous"] = "majority"
+    rule: Literal["majority", "k_of_n", "unanimous", "cascade"] = "majority"
     k: int | None = Field(default=None, ge=1, le=100)
     tiebreaker: str | None = None
     # Votes a verdict needs (abstentions do not count); default: a majority of the jury.
     quorum: int | None = Field(default=None, ge=1, le=100)
+    # cascade: the `first` juror personas vote on every pair; a pair they do not all agree
+    # on (or one abstains on) goes to the `then` jurors (default: every other juror), and
+    # is decided by the majority of every vote cast on it.
+    first: list[str] | None = Field(default=None, min_length=1)
+    then: list[str] | None = Field(default=None, min_length=1)
 
     def quorum_of(self, jurors: int) -> int:
         return self.quorum if self.quorum is not None else jurors // 2 + 1
 
     @model_validator(mode="after")
-    def _k_only_for_k_of_n(self) -> ConsensusSettings:
+    def _each_rule_its_keys(self) -> ConsensusSettings:
         if self.rule == "k_of_n" and self.k is None:
             raise ValueError("rule k_of_n needs k (for example k: 2)")
+        if self.rule == "cascade" and self.first is None:
+            raise ValueError("rule cascade needs first: the juror personas that vote on every pair")
+        if self.rule != "cascade" and (self.first is not None or self.then is not None):
+            raise ValueError("first and then are for rule: cascade")
         return self
+
+    def stages(self, juror_personas: list[str]) -> list[list[str]]:
+        """The jury's stages, as persona names: one stage of everyone but in a cascade."""
+        if self.rule != "cascade" or self.first is None:
+            return [sorted(set(juror_personas))]
+        rest = self.then or sorted(set(juror_personas) - set(self.first))
+        return [list(self.first), list(rest)] if rest else [list(self.first)]
 
 
 class RenderSettings(Frozen):
@@ -433,8 +449,31 @@ def check_scenario(
                     f"${model.price.output_per_mtok:g}/Mtok = ${floor:.4f}); raise the budget "
                     "or lower max_tokens",
                 )
-    tiebreaker = scenario.consensus.tiebreaker
     juror_personas = {a.persona for a in scenario.agents if a.role == "juror"}
+    cascade = scenario.consensus
+    staged: dict[str, str] = {}
+    for key in ("first", "then"):
+        for index, persona in enumerate(getattr(cascade, key) or []):
+            if persona not in juror_personas:
+                raise fail(
+                    ["consensus", key, index],
+                    f"not a juror persona of this scenario:{did_you_mean(persona, juror_personas)}",
+                )
+            if persona in staged:
+                raise fail(
+                    ["consensus", key, index],
+                    f"'{persona}' is already in consensus.{staged[persona]}",
+                )
+            staged[persona] = key
+    if cascade.rule == "cascade" and cascade.then is not None:
+        missing = sorted(juror_personas - set(staged))
+        if missing:
+            raise fail(
+                ["consensus", "then"],
+                f"juror persona '{missing[0]}' is in neither first nor then; a cascade "
+                "calls every juror at some stage",
+            )
+    tiebreaker = scenario.consensus.tiebreaker
     if tiebreaker is not None and tiebreaker not in juror_personas:
         raise fail(
             ["consensus", "tiebreaker"],

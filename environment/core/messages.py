@@ -172,6 +172,16 @@ class QuestioningFailed(Message):
     reason: str
 
 
+class VotesRequested(Message):
+    """A cascade's next stage: the curator asks `jurors` to vote on the pairs the earlier
+    stages did not agree on."""
+
+    table_id: str
+    stage: int  # 2 for the first jurors after the `first`
+    jurors: tuple[str, ...]
+    pairs: tuple[ProposedPair, ...]
+
+
 class Vote(Message):
     juror: str
     persona: str
@@ -212,6 +222,7 @@ class QARecord(TableProvenance):
     confidence: float
     votes: tuple[Vote, ...]
     undecided: bool = False  # too few votes cast (abstentions) for a verdict: rejected
+    stage: int = 1  # the jury stage that decided it (a cascade's later stages: 2, …)
     ground_truth: bool | None = None  # only in simulation: the oracle's view
 
 

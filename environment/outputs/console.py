@@ -65,6 +65,11 @@ def preview(event: dict[str, Any]) -> str:
             return f"{d['table_id']}: {problem.describe()} — asking for a repair"
         case "OutputRejected":
             return f"{d['subject_id']}: unusable output ({d['reason']}) — re-asking"
+        case "VotesRequested":
+            return (
+                f"{d['table_id']}: stage {d['stage']} — {', '.join(d['jurors'])} asked about "
+                f"{len(d['pairs'])} pair(s) the first jurors split on"
+            )
         case "InspirationCommitted":
             return (
                 f"{d['inspiration_id']}: {len(d['records'])} records saved; "

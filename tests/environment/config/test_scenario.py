@@ -233,3 +233,48 @@ def test_a_quorum_larger_than_the_jury_is_refused(
         UserInputError, match=r"consensus\.quorum: quorum is 4 but there are only 3 jurors"
     ):
         load(tmp_path, text, personas)
+
+
+@pytest.mark.parametrize(
+    "consensus, message",
+    [
+        ("{rule: cascade}", r"consensus: .*rule cascade needs first"),
+        ("{rule: majority, first: [auditor]}", r"first and then are for rule: cascade"),
+        (
+            "{rule: cascade, first: [audtor]}",
+            r"consensus\.first\.0: not a juror persona of this scenario: 'audtor' \(did you "
+            r"mean 'auditor'\?\)",
+        ),
+        (
+            "{rule: cascade, first: [auditor], then: [auditor, skimmer]}",
+            r"consensus\.then\.0: 'auditor' is already in consensus\.first",
+        ),
+        (
+            "{rule: cascade, first: [auditor], then: [skimmer]}",
+            r"consensus\.then: juror persona 'pedant' is in neither first nor then",
+        ),
+    ],
+)
+def test_a_cascade_names_its_stages_by_juror_persona(
+    tmp_path: Path, consensus: str, message: str
+) -> None:
+    with pytest.raises(UserInputError, match=message):
+        load_scenario(write(tmp_path, with_consensus(consensus)), LIBRARY)
+    fine = with_consensus("{rule: cascade, first: [auditor, pedant]}")
+    scenario = load_scenario(write(tmp_path, fine), LIBRARY).scenario
+    assert scenario.consensus.stages(["auditor", "skimmer", "pedant"]) == [
+        ["auditor", "pedant"],
+        ["skimmer"],
+    ]
+
+
+def with_consensus(consensus: str) -> str:
+    return scenario_text(
+        **{"consensus: {rule: majority, tiebreaker: auditor}": f"consensus: {consensus}"}
+    )
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return path

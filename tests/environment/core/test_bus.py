@@ -113,7 +113,7 @@ def test_each_role_hears_what_its_handlers_take_and_the_pipeline_needs() -> None
         "Inspirer": {"InspirationRequested"},
         "Generator": {"InspirationOffered", "RenderFailed"},
         "Questioner": {"TableRendered"},
-        "Juror": {"TableRendered", "QuestionsProposed", "InspirationCommitted"},
+        "Juror": {"TableRendered", "QuestionsProposed", "VotesRequested", "InspirationCommitted"},
         "Curator": {"QuestionsProposed", "VotesCast"},
         "Director": {
             "RunStarted",
