@@ -11,6 +11,7 @@
     python run.py report RUN_DIR [--out FILE]  (one self-contained HTML file)
     python run.py show RUN_DIR ITEM_ID         (one item's story: drafts, renders, votes)
     python run.py compare RUN_DIR... [--out FILE]  (runs side by side, with significance)
+    python run.py jury-study RUN_DIR          (its votes under every rule and jury subset)
     python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
 
 Arguments and dispatch; the models are built in environment/models/assembly.py, the
@@ -618,6 +619,10 @@ def parser() -> argparse.ArgumentParser:
         "run_dirs", nargs="+", metavar="RUN_DIR", help="the first is the reference"
     )
     compare.add_argument("--out", help="HTML file (default: compare.html beside the runs)")
+    study = commands.add_parser(
+        "jury-study", help="a run's votes decided again under every rule and jury subset"
+    )
+    study.add_argument("run_dir")
     show = commands.add_parser("show", help="one item's story: drafts, renders, votes")
     show.add_argument("run_dir")
     show.add_argument("item_id", help="i00001 (inspiration), i00001-t0 (table), i00001-t0-q0")
@@ -655,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         "personas",
         "show",
         "compare",
+        "jury-study",
         "-h",
         "--help",
     ):
@@ -711,6 +717,11 @@ def main(argv: list[str] | None = None) -> int:
             from environment.outputs.story import item_story
 
             print(item_story(Path(args.run_dir), args.item_id, args.skip_corrupt))
+            return 0
+        if args.command == "jury-study":
+            from environment.outputs.jury_study import study_run
+
+            print(study_run(Path(args.run_dir)).text())
             return 0
         if args.command == "compare":
             return compare_command([Path(d) for d in args.run_dirs], args.out)

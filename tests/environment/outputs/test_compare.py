@@ -158,3 +158,37 @@ def test_compare_refuses_what_is_not_a_run_and_warns_across_seeds(
     assert result.returncode == 0, result.stderr
     assert "warning: the runs differ in seed (3 vs 4)" in result.stdout
     assert page.is_file()
+
+
+def test_jury_study_replays_the_runs_votes_and_reproduces_its_verdicts(
+    variants: tuple[Path, str], tmp_path: Path
+) -> None:
+    from environment.outputs.jury_study import Outcome, study_run
+
+    runs, _ = variants
+    study = study_run(runs / "reference")
+    assert study.reproduced is True and study.truth == "oracle"
+    rules = {(o.jury, o.rule) for o in study.outcomes}
+    jurors = ("auditor", "pedant", "skimmer")
+    assert (jurors, "majority") in rules and (("auditor",), "unanimous") in rules
+    assert (jurors, "cascade first {auditor, pedant}") in rules
+    whole = next(o for o in study.outcomes if o.jury == jurors and o.rule == "majority")
+    # The tiebreaker never acts with three votes cast: the plain majority is the run's rule.
+    assert whole.accepted == study.own.accepted and whole.calls_per_pair == 3
+    cascade = next(o for o in study.outcomes if o.rule == "cascade first {auditor, pedant}")
+    assert 2 <= cascade.calls_per_pair < 3
+    front = study.front()
+
+    def beats(o: Outcome, f: Outcome) -> bool:
+        mine = (o.precision or 0, o.recall or 0, -o.calls_per_pair)
+        theirs = (f.precision or 0, f.recall or 0, -f.calls_per_pair)
+        return all(a >= b for a, b in zip(mine, theirs, strict=True)) and mine != theirs
+
+    assert front and not any(beats(o, f) for f in front for o in study.outcomes)
+    assert any(beats(f, whole) for f in front) or whole in front
+    printed = run("jury-study", str(runs / "reference"), cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    assert "the run's majority of {auditor, pedant, skimmer}" in printed.stdout
+    assert "gives its verdicts: yes" in printed.stdout
+    missing = run("jury-study", str(tmp_path), cwd=tmp_path)
+    assert missing.returncode == 2 and "not a run folder" in missing.stderr

@@ -1,0 +1,227 @@
+"""`run.py jury-study RUN_DIR`: the votes a run already cast, decided again under every rule
+and every subset of its jurors — no model is called — to find a jury that is as right for
+fewer calls.
+
+For each jury (a subset of the run's jurors) and rule (majority, unanimous, k of n, and
+cascades: some jurors first, the rest only on a split) it counts, over the pairs every
+juror of the run voted on: juror calls per pair, acceptance, and precision and recall
+against the truth — the simulation's oracle when the run has one, else the run's own
+verdicts (then the study says how often a cheaper jury agrees with the full one). The
+rules on the Pareto front (no other as precise, with as much recall, for fewer calls) are
+listed, with the run's own rule, which the study must reproduce exactly, and the best rule
+that costs no more than it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from environment.core.consensus import Ballot, decide
+from environment.core.messages import QARecord
+from environment.errors import UserInputError
+from environment.outputs.report import RunReport
+
+# Past this many jurors the subsets are too many to list; the study keeps the whole jury.
+MAX_JURORS = 9
+
+
+@dataclass(frozen=True)
+class Outcome:
+    jury: tuple[str, ...]
+    rule: str
+    calls_per_pair: float
+    acceptance: float
+    precision: float | None
+    recall: float | None
+    accepted: tuple[bool, ...]  # per studied pair
+
+    @property
+    def name(self) -> str:
+        return f"{self.rule} of {{{', '.join(self.jury)}}}"
+
+
+@dataclass
+class Study:
+    pairs: int  # pairs every juror voted on: the ones studied
+    skipped: int  # pairs some juror did not vote on (a cascade's settled ones)
+    truth: str  # "oracle" or "the run's verdicts"
+    own: Outcome
+    outcomes: list[Outcome]
+    reproduced: bool | None  # the run's rule replayed gives its own verdicts (None: a cascade)
+
+    def front(self) -> list[Outcome]:
+        """Outcomes no other beats: as precise, as much recall, fewer calls (or equal
+        calls and better on one)."""
+
+        def score(o: Outcome) -> tuple[float, float, float]:
+            return (o.precision or 0.0, o.recall or 0.0, -o.calls_per_pair)
+
+        front = []
+        for outcome in self.outcomes:
+            mine = score(outcome)
+            if not any(
+                all(a >= b for a, b in zip(score(other), mine, strict=True))
+                and score(other) != mine
+                for other in self.outcomes
+            ):
+                front.append(outcome)
+        unique = {(o.calls_per_pair, o.precision, o.recall): o for o in front}
+        return sorted(unique.values(), key=lambda o: o.calls_per_pair)
+
+    def best_at_own_cost(self) -> Outcome:
+        """The most precise rule with at least the run's recall for no more calls (else
+        the run's own)."""
+        cheaper = [
+            o
+            for o in self.outcomes
+            if o.calls_per_pair <= self.own.calls_per_pair + 1e-9
+            and (o.recall or 0) >= (self.own.recall or 0) - 1e-9
+        ]
+        return max(
+            cheaper or [self.own],
+            key=lambda o: (o.precision or 0, o.recall or 0, -o.calls_per_pair),
+        )
+
+    def text(self) -> str:
+        def row(outcome: Outcome, mark: str = "") -> str:
+            def pct(v: float | None) -> str:
+                return "–" if v is None else f"{v:.3f}"
+
+            return (
+                f"  {outcome.name[:58]:<60}{outcome.calls_per_pair:>7.2f}"
+                f"{outcome.acceptance:>9.1%}{pct(outcome.precision):>10}"
+                f"{pct(outcome.recall):>8}  {mark}"
+            )
+
+        lines = [
+            f"jury study: {self.pairs} pairs every juror voted on"
+            + (f" ({self.skipped} others left out)" if self.skipped else "")
+            + f"; truth: {self.truth}",
+            f"  {'jury and rule':<60}{'calls':>7}{'accepted':>9}{'precision':>10}{'recall':>8}",
+        ]
+        best = self.best_at_own_cost()
+        for outcome in self.front():
+            lines.append(row(outcome, "front"))
+        lines.append(row(self.own, "the run's own rule"))
+        if best is not self.own:
+            lines.append(row(best, "best for no more calls"))
+        if self.reproduced is not None:
+            lines.append(
+                "the run's rule replayed on its votes gives its verdicts: "
+                + ("yes" if self.reproduced else "NO — a bug worth reporting")
+            )
+        lines.append(
+            "(calls: juror calls per pair; a cascade's later jurors count only where they "
+            "were asked)"
+        )
+        return "\n".join(lines)
+
+
+def _ballots(record: QARecord, jury: Sequence[str]) -> list[Ballot]:
+    votes = {v.juror: v for v in record.votes}
+    return [Ballot(j, votes[j].persona, votes[j].verdict) for j in jury]
+
+
+def _score(
+    jury: tuple[str, ...],
+    rule: str,
+    decisions: list[tuple[bool, int]],
+    truth: list[bool],
+) -> Outcome:
+    accepted = tuple(d for d, _ in decisions)
+    calls = sum(c for _, c in decisions) / len(decisions)
+    right = sum(a and t for a, t in zip(accepted, truth, strict=True))
+    predicted, actual = sum(accepted), sum(truth)
+    return Outcome(
+        jury,
+        rule,
+        calls,
+        predicted / len(accepted),
+        right / predicted if predicted else None,
+        right / actual if actual else None,
+        accepted,
+    )
+
+
+def study_run(directory: Path) -> Study:
+    report = RunReport(directory)
+    records = report.records
+    if not records:
+        raise UserInputError(f"{directory}: no judged pairs to study")
+    jurors = sorted({v.juror for r in records for v in r.votes})
+    complete = [r for r in records if {v.juror for v in r.votes} == set(jurors)]
+    if not complete:
+        raise UserInputError(
+            f"{directory}: no pair has a vote from every juror (a cascade whose first "
+            "stage settled everything?); nothing to compare juries on"
+        )
+    oracle = all(r.ground_truth is not None for r in complete)
+    truth = [bool(r.ground_truth) if oracle else r.accepted for r in complete]
+    consensus = report.info.get("scenario", {}).get("consensus", {})
+    quorum = consensus.get("quorum") or len(jurors) // 2 + 1
+    tiebreaker = consensus.get("tiebreaker")
+    own_rule = consensus.get("rule", "majority")
+    own = _score(
+        tuple(jurors),
+        f"the run's {own_rule}",
+        [(r.accepted, len(r.votes)) for r in complete],
+        truth,
+    )
+    outcomes = []
+    pool = jurors if len(jurors) <= MAX_JURORS else []
+    juries = [
+        tuple(c) for size in range(1, len(pool) + 1) for c in itertools.combinations(pool, size)
+    ] or [tuple(jurors)]
+    for jury in juries:
+        n = len(jury)
+        ballots = [_ballots(r, jury) for r in complete]
+        rules: dict[str, list[tuple[bool, int]]] = {
+            "majority": [
+                (decide(b, "majority", tiebreaker=tiebreaker, quorum=n // 2 + 1).accepted, n)
+                for b in ballots
+            ],
+            "unanimous": [(decide(b, "unanimous", quorum=n).accepted, n) for b in ballots],
+        }
+        for k in range(1, n):
+            rules[f"{k} of {n}"] = [(decide(b, "k_of_n", k=k).accepted, n) for b in ballots]
+        for size in range(1, n):
+            for first in itertools.combinations(jury, size):
+                rules[f"cascade first {{{', '.join(first)}}}"] = [
+                    _cascade(b, first, tiebreaker) for b in ballots
+                ]
+        outcomes += [_score(jury, rule, decisions, truth) for rule, decisions in rules.items()]
+    reproduced = None
+    if own_rule in ("majority", "k_of_n", "unanimous"):
+        replayed = tuple(
+            decide(
+                _ballots(r, jurors),
+                own_rule,
+                k=consensus.get("k"),
+                tiebreaker=tiebreaker,
+                quorum=quorum,
+            ).accepted
+            for r in complete
+        )
+        reproduced = replayed == own.accepted
+    return Study(
+        pairs=len(complete),
+        skipped=len(records) - len(complete),
+        truth="oracle" if oracle else "the run's verdicts",
+        own=own,
+        outcomes=outcomes,
+        reproduced=reproduced,
+    )
+
+
+def _cascade(
+    ballots: list[Ballot], first: tuple[str, ...], tiebreaker: str | None
+) -> tuple[bool, int]:
+    early = [b for b in ballots if b.juror in first]
+    verdicts = {b.verdict for b in early}
+    if None not in verdicts and len(verdicts) == 1:
+        return bool(verdicts.pop()), len(early)
+    quorum = len(ballots) // 2 + 1
+    return decide(ballots, "majority", tiebreaker=tiebreaker, quorum=quorum).accepted, len(ballots)
