@@ -14,10 +14,12 @@ that costs no more than it.
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from environment.core.consensus import Ballot, decide
 from environment.core.messages import QARecord
@@ -148,19 +150,26 @@ def _score(
 
 def study_run(directory: Path) -> Study:
     report = RunReport(directory)
-    records = report.records
-    if not records:
+    if not report.records:
         raise UserInputError(f"{directory}: no judged pairs to study")
+    try:
+        return study_records(report.records, report.info)
+    except UserInputError as why:
+        raise UserInputError(f"{directory}: {why}") from None
+
+
+def study_records(records: list[QARecord], info: dict[str, Any]) -> Study:
+    """The study of these records (run.json's `info` gives the run's rule)."""
     jurors = sorted({v.juror for r in records for v in r.votes})
     complete = [r for r in records if {v.juror for v in r.votes} == set(jurors)]
     if not complete:
         raise UserInputError(
-            f"{directory}: no pair has a vote from every juror (a cascade whose first "
-            "stage settled everything?); nothing to compare juries on"
+            "no pair has a vote from every juror (a cascade whose first stage settled "
+            "everything?); nothing to compare juries on"
         )
     oracle = all(r.ground_truth is not None for r in complete)
     truth = [bool(r.ground_truth) if oracle else r.accepted for r in complete]
-    consensus = report.info.get("scenario", {}).get("consensus", {})
+    consensus = info.get("scenario", {}).get("consensus", {})
     quorum = consensus.get("quorum") or len(jurors) // 2 + 1
     tiebreaker = consensus.get("tiebreaker")
     own_rule = consensus.get("rule", "majority")
@@ -225,3 +234,57 @@ def _cascade(
         return bool(verdicts.pop()), len(early)
     quorum = len(ballots) // 2 + 1
     return decide(ballots, "majority", tiebreaker=tiebreaker, quorum=quorum).accepted, len(ballots)
+
+
+def pareto_chart(study: Study) -> str:
+    """Inline SVG: every jury and rule by juror calls per pair and precision; the front in
+    blue and named, the run's own rule in red."""
+    width, height, left, bottom = 560, 300, 60, 40
+    shown = [o for o in study.outcomes if o.precision is not None]
+    if not shown:
+        return ""
+    most_calls = max(o.calls_per_pair for o in shown) or 1.0
+    lowest = min(o.precision or 0 for o in shown)
+    floor = max(0.0, min(lowest, (study.own.precision or 1.0)) - 0.01)
+    span = (1.0 - floor) or 1.0
+
+    def x(calls: float) -> float:
+        return left + (width - left - 20) * calls / most_calls
+
+    def y(precision: float) -> float:
+        return height - bottom - (height - bottom - 20) * (precision - floor) / span
+
+    parts = [
+        f'<svg class="chart" width="{width}" height="{height}" role="img" '
+        'aria-label="jury study: precision against juror calls">',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" '
+        'stroke="#999"/>',
+        f'<line x1="{left}" y1="20" x2="{left}" y2="{height - bottom}" stroke="#999"/>',
+        f'<text x="{left}" y="{height - 8}">juror calls per pair (0 – {most_calls:.1f})</text>',
+        f'<text x="4" y="16">precision ({floor:.2f} – 1.00)</text>',
+    ]
+    for outcome in shown:
+        parts.append(
+            f'<circle cx="{x(outcome.calls_per_pair):.1f}" '
+            f'cy="{y(outcome.precision or 0):.1f}" r="2" fill="#bbb"/>'
+        )
+    front = study.front()
+    for number, outcome in enumerate(front, 1):
+        cx, cy = x(outcome.calls_per_pair), y(outcome.precision or 0)
+        parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="#4a78b5"/>')
+        parts.append(f'<text x="{cx + 5:.1f}" y="{cy + 14:.1f}">{number}</text>')
+    own = study.own
+    parts.append(
+        f'<circle cx="{x(own.calls_per_pair):.1f}" cy="{y(own.precision or 0):.1f}" r="5" '
+        'fill="none" stroke="#b3261e" stroke-width="2"/>'
+    )
+    parts.append("</svg>")
+    legend = "".join(
+        f"<li>{html.escape(o.name)}: {o.calls_per_pair:.2f} calls, precision "
+        f"{o.precision or 0:.3f}, recall {o.recall or 0:.3f}</li>"
+        for o in front
+    )
+    return (
+        "".join(parts)
+        + f"<p>The front (blue, numbered; the run's rule in red):</p><ol>{legend}</ol>"
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from environment.core.messages import QARecord
+from environment.errors import UserInputError
 from environment.storage.store import RunStore, iter_events, iter_records, write_atomic
 
 # A vote as the gallery shows it: (CSS class, word).
@@ -174,6 +175,7 @@ class RunReport:
             self._acceptance(records),
             self._render_table(renders),
             self._jury_tables(jury),
+            self._jury_study(),
             self._distributions(accepted),
             self._rejects(),
         ]
@@ -209,6 +211,25 @@ class RunReport:
             )
         out.append("</section>")
         return "".join(out)
+
+    def _jury_study(self) -> str:
+        """The run's votes under every rule and jury subset (run.py jury-study), charted."""
+        from environment.outputs.jury_study import pareto_chart, study_records
+
+        try:
+            study = study_records(self.records, self.info)
+        except UserInputError as why:  # no pair every juror voted on
+            return f"<section><h2>Jury study</h2><p>{html.escape(str(why))}</p></section>"
+        best = study.best_at_own_cost()
+        lines = [
+            f"{study.pairs} pairs every juror voted on; truth: {study.truth}.",
+            f"The run's rule: precision {study.own.precision or 0:.3f}, recall "
+            f"{study.own.recall or 0:.3f}, {study.own.calls_per_pair:.2f} juror calls a pair.",
+            f"Best for no more calls: {best.name} — precision {best.precision or 0:.3f}, recall "
+            f"{best.recall or 0:.3f}, {best.calls_per_pair:.2f} calls.",
+        ]
+        text = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+        return f"<section><h2>Jury study</h2>{text}{pareto_chart(study)}</section>"
 
     def _rejects(self) -> str:
         """rejects.jsonl: what models wrote that could not be used, and tables not drawn."""

@@ -55,6 +55,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_holds_the_figures(report: Path) -> None:
     text = report.read_text()
     assert "Fleiss&#x27; kappa" in text and "<svg" in text and "juror" in text
+    assert "Jury study" in text and "Best for no more calls" in text
+    assert 'aria-label="jury study: precision against juror calls"' in text
     assert "http" not in text.split("<body>")[1]
     # Simulated jurors with the oracle's truth never abstain: every count is there, and 0.
     abstentions = text.split("abstentions per juror: ")[1].split(";")[0]
