@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -10,6 +11,15 @@ from environment.config.personas import Behaviour
 from environment.core.criteria import JURY_CRITERIA
 from environment.simulation.oracle import Oracle
 from renderers.grid import GridCell
+
+
+def hardness(table_id: str, question: str, answer: str) -> float:
+    """How easily a pair fools a juror, in [0, 1), the same for every juror: real judges'
+    mistakes cluster on the same pairs (their training overlaps), so a majority of them is
+    worth less than independent votes would be. A juror's chance of a mistake on a pair is
+    its rate times twice this, so its average rate stays its persona's."""
+    digest = hashlib.blake2b(f"{table_id}\n{question}\n{answer}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") / 2**64
 
 
 def judge(
@@ -44,10 +54,11 @@ def judge(
             else "The table does not support this question."
         )
     )
-    if valid and rng.random() < behaviour.false_reject + slack:
+    shared = 2 * hardness(table_id, question, answer)
+    if valid and rng.random() < (behaviour.false_reject + slack) * shared:
         valid, criterion = False, "the answer is valid"
         rationale = "I could not confirm the figure from the table."
-    elif not valid and rng.random() < behaviour.false_accept + slack:
+    elif not valid and rng.random() < (behaviour.false_accept + slack) * shared:
         valid, criterion = True, None
         rationale = "Looks plausible at a glance."
     return {

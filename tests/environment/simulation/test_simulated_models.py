@@ -309,3 +309,38 @@ def test_schema_violations_name_each_way_a_reply_breaks_its_schema() -> None:
     ]
     shaped = {"questions": [{"question": "q", "reasoning": "r", "answer": "a"}]}
     assert QUESTIONS_SCHEMA.violations(shaped) == ["$.questions[0]: lacks kind"]
+
+
+async def test_simulated_jurors_err_together_on_hard_pairs(renderer: ChromiumRenderer) -> None:
+    """Mistakes cluster on the same pairs, as real judges' do, at each juror's own rate."""
+    from environment.simulation.juror import hardness
+
+    oracle = Oracle()
+    model = SimulatedModel("m", 1.0, 13, oracle)
+    grid = await grid_for(renderer, RECIPES[1], 3)
+    wrong = Behaviour(faults=Faults(wrong_answer=1.0))
+    asked = QuestionerInputs(table_id="t1", topic="Topic", latex="", grid=grid, questions_wanted=6)
+    pairs = parse_questions((await model.complete(request(asked, wrong))).text)
+    lenient = Behaviour(false_accept=0.3, false_reject=0.0, faults=Faults())
+    accepted: dict[str, float] = {}
+    for pair in pairs:
+        votes = []
+        for juror in range(60):
+            judged = ModelRequest(
+                agent=f"juror-{juror}",
+                request_id=f"judge:{pair['question']}",
+                messages=PROMPT,
+                inputs=judging(grid, pair["question"], pair["answer"], pair["reasoning"]),
+                behaviour=lenient,
+                attempt=1,
+            )  # type: ignore[arg-type]
+            votes.append(parse_verdict((await model.complete(judged)).text).accept)
+        accepted[pair["question"]] = sum(bool(v) for v in votes) / len(votes)
+    by_hardness = sorted(
+        accepted,
+        key=lambda q: hardness("t1", q, next(p["answer"] for p in pairs if p["question"] == q)),
+    )
+    easiest, hardest = accepted[by_hardness[0]], accepted[by_hardness[-1]]
+    assert hardest > easiest + 0.2, accepted
+    assert 0.0 <= hardness("t1", "q", "a") < 1.0
+    assert hardness("t1", "q", "a") == hardness("t1", "q", "a")  # the same for every juror
