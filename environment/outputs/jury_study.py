@@ -2,11 +2,12 @@
 and every subset of its jurors — no model is called — to find a jury that is as right for
 fewer calls.
 
-For each jury (a subset of the run's jurors) and rule (majority, unanimous, k of n, and
-cascades: some jurors first, the rest only on a split) it counts, over the pairs every
-juror of the run voted on: juror calls per pair, acceptance, and precision and recall
-against the truth — the simulation's oracle when the run has one, else the run's own
-verdicts (then the study says how often a cheaper jury agrees with the full one). The
+For each jury (a subset of the run's jurors) and rule (majority, unanimous, k of n,
+cascades: some jurors first, the rest only on a split, and votes weighted by each juror's
+reliability as one-coin Dawid–Skene estimates it from these votes alone) it counts, over
+the pairs every juror of the run voted on: juror calls per pair, acceptance, and precision
+and recall against the truth — the simulation's oracle when the run has one, else the run's
+own verdicts (then the study says how often a cheaper jury agrees with the full one). The
 rules on the Pareto front (no other as precise, with as much recall, for fewer calls) are
 listed, with the run's own rule, which the study must reproduce exactly, and the best rule
 that costs no more than it.
@@ -23,6 +24,7 @@ from typing import Any
 
 from environment.core.consensus import Ballot, decide
 from environment.core.messages import QARecord
+from environment.core.reliability import estimate, weighted_verdict
 from environment.errors import UserInputError
 from environment.outputs.report import RunReport
 
@@ -196,6 +198,12 @@ def study_records(records: list[QARecord], info: dict[str, Any]) -> Study:
         }
         for k in range(1, n):
             rules[f"{k} of {n}"] = [(decide(b, "k_of_n", k=k).accepted, n) for b in ballots]
+        if n >= 3:  # reliabilities need jurors to compare with each other
+            pairs = [{ballot.juror: ballot.verdict for ballot in b} for b in ballots]
+            reliability = estimate(pairs)
+            rules["weighted (Dawid–Skene)"] = [
+                (weighted_verdict(pair, reliability), n) for pair in pairs
+            ]
         for size in range(1, n):
             for first in itertools.combinations(jury, size):
                 rules[f"cascade first {{{', '.join(first)}}}"] = [

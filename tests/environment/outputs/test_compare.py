@@ -172,6 +172,7 @@ def test_jury_study_replays_the_runs_votes_and_reproduces_its_verdicts(
     jurors = ("auditor", "pedant", "skimmer")
     assert (jurors, "majority") in rules and (("auditor",), "unanimous") in rules
     assert (jurors, "cascade first {auditor, pedant}") in rules
+    assert (jurors, "weighted (Dawid–Skene)") in rules
     whole = next(o for o in study.outcomes if o.jury == jurors and o.rule == "majority")
     # The tiebreaker never acts with three votes cast: the plain majority is the run's rule.
     assert whole.accepted == study.own.accepted and whole.calls_per_pair == 3
