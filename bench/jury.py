@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Offline jury benchmark: the full jury's majority against a cascade, on one seed.
 
-    python bench/jury.py [--target 300] [--seed 7]
+    python bench/jury.py [--target 300] [--seed 7] [--first skimmer]
 
 Five simulated jurors of mixed skill: two quick ones (skimmer persona on a sloppy model)
 and three careful ones (auditor, pedant ×2). "full" asks all five about every pair and takes
-the majority; "cascade" asks the two quick ones first and the careful three only about pairs
-the quick ones do not agree on. Both run as variants of one scenario (same seed, same
+the majority; "cascade" asks the `--first` personas first (default: the two quick ones) and
+the others only about pairs the first do not agree on. Both run as variants of one scenario (same seed, same
 tables and questions), then: juror calls per accepted pair, and the jury's precision and
 recall against the simulation's oracle. Goal (issue 12): precision >= 0.99 at recall >= 0.95,
 the cascade at <= 60 % of the full jury's juror calls.
@@ -41,7 +41,7 @@ consensus: {{rule: majority}}
 max_inflight: 4
 variants:
   full: {{}}
-  cascade: {{set: {{consensus.rule: cascade, consensus.first: [skimmer]}}}}
+  cascade: {{set: {{consensus.rule: cascade, consensus.first: [{first}]}}}}
 """
 
 
@@ -69,10 +69,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--target", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--first", default="skimmer", help="the cascade's first juror personas, comma-separated"
+    )
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modswap-jury-"))
     scenario = work / "jury.yaml"
-    scenario.write_text(SCENARIO.format(seed=options.seed, target=options.target))
+    first = ", ".join(name.strip() for name in options.first.split(","))
+    scenario.write_text(SCENARIO.format(seed=options.seed, target=options.target, first=first))
     command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet"]
     done = subprocess.run(
         [*command, "--out", str(work / "runs")],
@@ -83,7 +87,7 @@ def main() -> int:
         print(done.stdout[-2000:], done.stderr[-2000:])
         return done.returncode
     full, cascade = figures(work / "runs" / "full"), figures(work / "runs" / "cascade")
-    print(f"target {options.target}, seed {options.seed}; runs in {work / 'runs'}")
+    print(f"target {options.target}, seed {options.seed}, cascade first [{first}]; runs in {work}")
     print(f"{'':28}{'full majority':>16}{'cascade':>16}")
     for key, label, fmt in (
         ("pairs", "pairs judged", "{:.0f}"),
