@@ -6,10 +6,10 @@
 Five simulated jurors of mixed skill: two quick ones (skimmer persona on a sloppy model)
 and three careful ones (auditor, pedant ×2). "full" asks all five about every pair and takes
 the majority; "cascade" asks the `--first` personas first (default: the two quick ones) and
-the others only about pairs the first do not agree on. Both run as variants of one scenario (same seed, same
-tables and questions), then: juror calls per accepted pair, and the jury's precision and
-recall against the simulation's oracle. Goal (issue 12): precision >= 0.99 at recall >= 0.95,
-the cascade at <= 60 % of the full jury's juror calls.
+the others only about pairs the first do not agree on. Both run as variants of one scenario
+(same seed, same tables and questions), then: juror calls per accepted pair, and the jury's
+precision and recall against the simulation's oracle. Goal (issue 12): precision >= 0.99 at
+recall >= 0.95, the cascade at <= 60 % of the full jury's juror calls.
 """
 
 from __future__ import annotations

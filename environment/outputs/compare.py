@@ -72,21 +72,17 @@ def mcnemar_p(only_first: int, only_second: int) -> float:
     return min(1.0, 2 * tail / 2**changed)
 
 
-# Paired when this share of each run's items were judged in the other run too.
-PAIRED_SHARE = 0.8
-
-
 def compare_p(first: Share, second: Share) -> tuple[float | None, bool]:
     """The p-value of a difference, and whether it is paired. Runs on one seed judge the
-    same pairs (and draw the same tables): then the test looks at the items whose outcome
-    changed, which sees a change far sooner than comparing two proportions as if they came
-    from unrelated samples."""
-    if first.items is not None and second.items is not None and first.items and second.items:
-        common = first.items.keys() & second.items.keys()
-        if len(common) >= PAIRED_SHARE * max(len(first.items), len(second.items)):
-            only_first = sum(first.items[k] and not second.items[k] for k in common)
-            only_second = sum(second.items[k] and not first.items[k] for k in common)
-            return mcnemar_p(only_first, only_second), True
+    same pairs (and draw the same tables): when both shares count the very same items, the
+    test looks at the items whose outcome changed, which sees a change far sooner than
+    comparing two proportions as if they came from unrelated samples. A share over a subset
+    that the change itself moves (precision: over the accepted pairs) is not paired: items
+    in one run only would be left out."""
+    if first.items and second.items and first.items.keys() == second.items.keys():
+        only_first = sum(first.items[k] and not second.items[k] for k in first.items)
+        only_second = sum(second.items[k] and not first.items[k] for k in first.items)
+        return mcnemar_p(only_first, only_second), True
     return two_proportion_p(first, second), False
 
 
