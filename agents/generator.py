@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from autogen_core import MessageContext, message_handler
@@ -99,8 +100,39 @@ def build_repair_prompt(inputs: RepairInputs) -> str:
     return (
         "This LaTeX document failed to render. Fix the cause and reply with the whole "
         "corrected document in one ```latex block, nothing else.\n\n"
-        f"Error: {inputs.error}{quoted}\n\n```latex\n{inputs.latex}\n```"
+        f"Error: {inputs.error}{quoted}{column_count_hint(inputs)}\n\n"
+        f"```latex\n{inputs.latex}\n```"
     )
+
+
+_TOO_MANY_CELLS = re.compile(r"more cells than the (\d+) columns of the spec")
+_TABULAR = re.compile(
+    r"\\begin\{(tabularx|tabular\*?|longtable|array)\}(?:\{[^{}]*\})?\{((?:[^{}]|\{[^{}]*\})*)\}"
+    r"(.*?)\\end\{\1\}",
+    re.DOTALL,
+)
+
+
+def column_count_hint(inputs: RepairInputs) -> str:
+    """For rows with more cells than the spec has columns, the fix spelt out: small models
+    given only the error kept the spec and the rows as they were (3 tables of 11 lost in a
+    run). Empty for other errors, or when no table with too wide a row is found."""
+    declared = _TOO_MANY_CELLS.search(inputs.error)
+    if declared is None:
+        return ""
+    for match in _TABULAR.finditer(inputs.latex):
+        spec, body = match.group(2), match.group(3)
+        rows = [row for row in re.split(r"\\\\", body) if "&" in row]
+        widest = max((len(re.findall(r"(?<!\\)&", row)) + 1 for row in rows), default=0)
+        if widest > int(declared.group(1)):
+            wider = spec + "r" * (widest - int(declared.group(1)))
+            return (
+                f"\nHow to fix: the column spec {{{spec}}} declares {declared.group(1)} "
+                f"columns, but rows have up to {widest} cells (cells are separated by &). "
+                f"Give the spec one column per cell, for example {{{wider}}}, or remove the "
+                "extra cells."
+            )
+    return ""
 
 
 def parse_tables(wanted: int) -> Callable[[str], list[str]]:
