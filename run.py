@@ -28,7 +28,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -76,19 +76,24 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
         raise UserInputError(f"{flag}: {first['msg'].lower()}") from None
 
 
-def snapshot_personas(info: dict[str, object], run_json: Path) -> dict[str, Persona]:
-    """The personas a run folder was started with (run.json), so a resume runs the same
-    agents whatever the package or the user's folder hold now. A folder from before
-    snapshots were kept falls back to the package's personas."""
+def read_snapshot(info: dict[str, Any], run_json: Path) -> tuple[Scenario, dict[str, Persona]]:
+    """The scenario and personas a run folder was started with (run.json), so a resume or
+    a rerun runs the same agents whatever the package or the user's folder hold now. A
+    folder from before persona snapshots were kept falls back to the package's personas."""
     from environment.config.persona_book import library_personas
     from environment.config.personas import Persona
+    from environment.config.scenario import Scenario
 
+    try:
+        scenario = Scenario.model_validate(info["scenario"])
+    except (KeyError, ValueError):
+        raise UserInputError(f"{run_json}: scenario snapshot is missing or invalid") from None
     saved = info.get("personas")
     if saved is None:
-        return library_personas(PERSONAS_DIR)
+        return scenario, library_personas(PERSONAS_DIR)
     try:
         assert isinstance(saved, dict)
-        return {name: Persona.model_validate(data) for name, data in saved.items()}
+        return scenario, {name: Persona.model_validate(data) for name, data in saved.items()}
     except (AssertionError, ValueError):
         raise UserInputError(f"{run_json}: personas snapshot is invalid") from None
 
@@ -96,16 +101,11 @@ def snapshot_personas(info: dict[str, object], run_json: Path) -> dict[str, Pers
 def snapshot_scenario(run_dir: Path) -> LoadedScenario:
     """A run folder's scenario and personas as run.json keeps them, to run again."""
     from environment.config.persona_book import PersonaBook
-    from environment.config.scenario import LoadedScenario, Scenario, check_scenario
+    from environment.config.scenario import LoadedScenario, check_scenario
     from environment.storage.store import RunStore
 
     store = RunStore.existing(run_dir)
-    info = store.read_run_info()
-    try:
-        scenario = Scenario.model_validate(info["scenario"])
-    except (KeyError, ValueError):
-        raise UserInputError(f"{store.run_json}: scenario snapshot is missing or invalid") from None
-    personas = snapshot_personas(info, store.run_json)
+    scenario, personas = read_snapshot(store.read_run_info(), store.run_json)
     check_scenario(scenario, personas)
     where = {name: [f"run.json {store.run_json}"] for name in personas}
     return LoadedScenario(scenario, PersonaBook(personas, {}, where))
@@ -162,7 +162,7 @@ async def run_command(args: argparse.Namespace) -> int:
 
 
 async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
-    from environment.config.scenario import Scenario, check_scenario
+    from environment.config.scenario import check_scenario
     from environment.storage.store import RunStore
 
     if args.out or args.scenario or args.set:
@@ -172,11 +172,7 @@ async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
         )
     store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
     info = store.read_run_info()
-    try:
-        scenario = Scenario.model_validate(info["scenario"])
-    except (KeyError, ValueError):
-        raise UserInputError(f"{store.run_json}: scenario snapshot is missing or invalid") from None
-    personas = snapshot_personas(info, store.run_json)
+    scenario, personas = read_snapshot(info, store.run_json)
     if args.seed is not None and args.seed != scenario.seed:
         raise UserInputError(
             f"--seed cannot change on --resume: the run's records come from seed {scenario.seed}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from autogen_core import MessageContext, message_handler
 
 from environment.core.bus import BusAgent
-from environment.core.consensus import Ballot, Rule, decide
+from environment.core.consensus import Ballot, Rule, decide, settled
 from environment.core.messages import (
     PairVote,
     ProposedPair,
@@ -90,7 +90,7 @@ class Curator(BusAgent):
         unsettled = set()
         for qa_id in sorted(judging.open):
             ballots = self._ballots(judging, qa_id)
-            if not last and not _settled(ballots, self._voters(judging.stage)):
+            if not last and not settled([b for b, _ in ballots], self._voters(judging.stage)):
                 unsettled.add(qa_id)
                 continue
             judging.decided[qa_id] = self._record(
@@ -176,9 +176,3 @@ class Curator(BusAgent):
                 for ballot, vote in ballots
             ),
         )
-
-
-def _settled(ballots: list[tuple[Ballot, PairVote]], voters: int) -> bool:
-    """Every juror so far voted, and all the same way."""
-    verdicts = {ballot.verdict for ballot, _ in ballots}
-    return len(ballots) == voters and None not in verdicts and len(verdicts) == 1

@@ -137,18 +137,18 @@ class Juror(RoleAgent):
         table = await self._table(table_id)
         # Each pair is its own call, all at once, as if each had come in its own message;
         # the votes travel back together.
-        votes = await asyncio.gather(*(self._vote(table.topic, table, pair) for pair in pairs))
+        votes = await asyncio.gather(*(self._vote(table, pair) for pair in pairs))
         await self.emit(
             VotesCast(
                 table_id=table_id, juror=self.name, persona=self.persona.name, votes=tuple(votes)
             )
         )
 
-    async def _vote(self, topic: str, table: TableRendered, pair: ProposedPair) -> PairVote:
+    async def _vote(self, table: TableRendered, pair: ProposedPair) -> PairVote:
         inputs = JurorInputs(
             qa_id=pair.qa_id,
             table_id=table.table_id,
-            topic=topic,
+            topic=table.topic,
             latex=table.latex,
             grid=table.grid,
             question=pair.question,

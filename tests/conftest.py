@@ -107,6 +107,17 @@ def _start_and_wait_for_commits(
     return process
 
 
+def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`python run.py ARGS` in `cwd`, as a user types it; output captured as text."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
 def write_scenario(directory: Path, *, seed: int = 7, target: int = 6) -> Path:
     path = directory / "tiny.yaml"
     path.write_text(SCENARIO.format(seed=seed, target=target, output=directory / "out"))

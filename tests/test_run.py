@@ -22,16 +22,9 @@ from tests.conftest import (
     start_run_and_wait_for_commits,
     write_scenario,
 )
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
+from tests.conftest import (
+    run_cli as run,
+)
 
 
 def records(run_dir: Path) -> list[dict[str, object]]:

@@ -67,3 +67,10 @@ def decide(
     return Decision(
         accepted=accepted, confidence=round(agreeing / len(ballots), 4), tie_broken_by=broken_by
     )
+
+
+def settled(ballots: Sequence[Ballot], voters: int) -> bool:
+    """Whether a cascade stage settles a pair: all `voters` asked so far voted (none
+    abstained), and all the same way."""
+    verdicts = {ballot.verdict for ballot in ballots}
+    return len(ballots) == voters and None not in verdicts and len(verdicts) == 1

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from environment.errors import UserInputError
-from environment.outputs.report import RunReport, fleiss_kappa
+from environment.outputs.report import RunReport
 from environment.storage.store import write_atomic
 
 
@@ -182,19 +182,15 @@ class RunFigures:
 
     def _jury(self, found: dict[tuple[str, str], Value], keys: dict[str, str]) -> None:
         agreeing: dict[str, bool] = {}
-        ratings: list[list[bool]] = []
-        jurors = sorted({v.juror for r in self.records for v in r.votes})
         for record in self.records:
-            cast = {v.juror: v.verdict for v in record.votes if v.verdict is not None}
-            if len(cast) >= 2:
-                agreeing[keys[record.qa_id]] = len(set(cast.values())) == 1
-            if set(cast) == set(jurors):
-                ratings.append([bool(cast[j]) for j in jurors])
+            cast = {v.verdict for v in record.votes if v.verdict is not None}
+            if sum(v.verdict is not None for v in record.votes) >= 2:
+                agreeing[keys[record.qa_id]] = len(cast) == 1
         found[("jury", "pairs all jurors agree on")] = Share.of(agreeing)
         found[("jury", "undecided pairs")] = Share.of(
             {keys[r.qa_id]: r.undecided for r in self.records}
         )
-        found[("jury", "Fleiss' kappa")] = fleiss_kappa(ratings)
+        found[("jury", "Fleiss' kappa")] = self.report.juror_figures()["kappa"]
 
     def _renders(self, found: dict[tuple[str, str], Value]) -> None:
         """Per generator: drafts that failed to render, and failures a repair fixed. Keyed

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from environment.core.consensus import Ballot, decide
+from environment.core.consensus import Ballot, decide, settled
 from environment.core.messages import QARecord
 from environment.core.reliability import estimate, weighted_verdict
 from environment.errors import UserInputError
@@ -237,9 +237,8 @@ def _cascade(
     ballots: list[Ballot], first: tuple[str, ...], tiebreaker: str | None
 ) -> tuple[bool, int]:
     early = [b for b in ballots if b.juror in first]
-    verdicts = {b.verdict for b in early}
-    if None not in verdicts and len(verdicts) == 1:
-        return bool(verdicts.pop()), len(early)
+    if settled(early, len(first)):
+        return bool(early[0].verdict), len(early)
     quorum = len(ballots) // 2 + 1
     return decide(ballots, "majority", tiebreaker=tiebreaker, quorum=quorum).accepted, len(ballots)
 

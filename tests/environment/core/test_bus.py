@@ -39,7 +39,8 @@ def rejected(subject: str) -> OutputRejected:
     return OutputRejected(agent="x", role="juror", subject_id=subject, attempt=1, reason="r")
 
 
-async def test_messages_reach_subscribers_and_the_run_ends() -> None:
+async def echo_one_message() -> Echo:
+    """A bus with an echo and a stopper, run on one message to its end."""
     bus = Bus()
     echo = Echo("echo")
     await bus.add(echo)
@@ -47,6 +48,11 @@ async def test_messages_reach_subscribers_and_the_run_ends() -> None:
     bus.start()
     await bus.publish(rejected("s1"))
     await bus.run_until_done()
+    return echo
+
+
+async def test_messages_reach_subscribers_and_the_run_ends() -> None:
+    echo = await echo_one_message()
     assert echo.seen == ["s1"]
 
 
@@ -55,13 +61,7 @@ async def test_autogens_logs_still_see_messages_when_someone_listens(
 ) -> None:
     """The lean publish skips autogen's log lines only while nobody reads them."""
     with caplog.at_level(logging.INFO, logger="autogen_core"):
-        bus = Bus()
-        echo = Echo("echo")
-        await bus.add(echo)
-        await bus.add(Stopper("stopper"))
-        bus.start()
-        await bus.publish(rejected("s1"))
-        await bus.run_until_done()
+        echo = await echo_one_message()
     assert echo.seen == ["s1"]
     assert any("Publishing message of type OutputRejected" in r.message for r in caplog.records)
 

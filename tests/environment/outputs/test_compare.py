@@ -4,8 +4,6 @@ tunes moves what the simulated models do, in the direction it names, and compare
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,17 +15,8 @@ from environment.outputs.compare import (
     mcnemar_p,
     two_proportion_p,
 )
-from tests.conftest import ROOT, SCENARIO
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
+from tests.conftest import SCENARIO
+from tests.conftest import run_cli as run
 
 
 def test_two_proportion_test_on_known_cases() -> None:
