@@ -172,6 +172,7 @@ class Curator(BusAgent):
                     reason=vote.reason
                     if vote.verdict is not False or not vote.failed_criterion
                     else f"{vote.failed_criterion}: {vote.reason}",
+                    tools=vote.tools,
                 )
                 for ballot, vote in ballots
             ),

@@ -5,24 +5,32 @@ from __future__ import annotations
 import asyncio
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from autogen_core import MessageContext, message_handler
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.messages import TextMessage, ToolCallExecutionEvent, ToolCallRequestEvent
+from autogen_core import CancellationToken, FunctionCall, MessageContext, message_handler
 
-from agents.base import AgentModel, GaveUp, RoleAgent, TableView, table_block
+from agents.base import MAX_ATTEMPTS, AgentModel, GaveUp, RoleAgent, TableView, table_block
+from agents.grid_tools import as_agent_tools
 from agents.parsing import OutputParseError, extract_json, response_schema
 from environment.config.personas import Persona
 from environment.core.criteria import JURY_CRITERIA
 from environment.core.messages import (
+    BudgetReached,
     InspirationCommitted,
+    OutputRejected,
     PairVote,
     ProposedPair,
     QuestionsProposed,
     TableRendered,
+    ToolUse,
     VotesCast,
     VotesRequested,
 )
-from environment.models.protocol import JurorInputs
+from environment.models.autogen_client import SeamClient
+from environment.models.protocol import BudgetExhausted, JurorInputs, ModelCallFailed
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,8 @@ class Juror(RoleAgent):
             answer=pair.answer,
             reasoning=pair.reasoning,
         )
+        if self.persona.tool_rounds:
+            return await self._vote_with_tools(table, pair, inputs)
         model = self.model.name
         try:
             answer = await self.ask(
@@ -176,3 +186,104 @@ class Juror(RoleAgent):
             reason=verdict.rationale,
             failed_criterion=verdict.failed_criterion,
         )
+
+    async def _vote_with_tools(
+        self, table: TableRendered, pair: ProposedPair, inputs: JurorInputs
+    ) -> PairVote:
+        """The vote of an AgentChat assistant that checks the pair with the grid tools for
+        up to `tool_rounds` rounds, then votes (one re-ask on an unusable vote, as in `ask`).
+        Every call goes through this juror's model: metering, cache and failover hold."""
+        client = SeamClient(
+            self.model,
+            agent=self.name,
+            request_id=f"judge:{pair.qa_id}",
+            inputs=inputs,
+            behaviour=self.persona.behaviour,
+            schema=VERDICT_SCHEMA,
+            image=table.image if self.table_view != "latex" else None,
+        )
+        assistant = AssistantAgent(
+            re.sub(r"\W", "_", self.name),
+            model_client=client,
+            tools=as_agent_tools(table.grid),
+            system_message=self.persona.system_prompt,
+            reflect_on_tool_use=True,
+            max_tool_iterations=self.persona.tool_rounds,
+        )
+        prompt = build_prompt(inputs, self.table_view) + TOOL_ADVICE
+        uses: list[ToolUse] = []
+        verdict = Verdict(None, None, "abstained: no usable vote")
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            client.attempt = attempt
+            try:
+                response = await assistant.on_messages(
+                    [TextMessage(content=prompt, source="curator")], CancellationToken()
+                )
+            except ModelCallFailed as failure:
+                verdict = Verdict(None, None, f"abstained: model call failed: {failure}")
+                break
+            except BudgetExhausted as exhausted:
+                await self.emit(BudgetReached(agent=self.name, detail=str(exhausted)))
+                verdict = Verdict(None, None, f"abstained: {exhausted}")
+                break
+            uses += tool_uses(response.inner_messages or [])
+            text = response.chat_message.to_text() if response.chat_message else ""
+            try:
+                verdict = parse_verdict(text)
+                break
+            except OutputParseError as error:
+                await self.emit(
+                    OutputRejected(
+                        agent=self.name,
+                        role=self.role,
+                        subject_id=pair.qa_id,
+                        attempt=attempt,
+                        reason=str(error),
+                        model=client.last_model,
+                        reply=text,
+                    )
+                )
+                prompt = (
+                    f"Your reply could not be used: {error}. Reply again with only the "
+                    "requested JSON verdict."
+                )
+        else:
+            self.model.report_unusable(client.last_model)
+            verdict = Verdict(
+                None, None, f"abstained: output unusable after {MAX_ATTEMPTS} attempts"
+            )
+        return PairVote(
+            qa_id=pair.qa_id,
+            model=client.last_model,
+            verdict=verdict.accept,
+            reason=verdict.rationale,
+            failed_criterion=verdict.failed_criterion,
+            tools=tuple(uses),
+        )
+
+
+TOOL_ADVICE = (
+    "\n\nYou have tools over the table's cells: look figures up and compute with them "
+    "instead of in your head, then give the JSON verdict."
+)
+
+
+def tool_uses(events: Sequence[object]) -> list[ToolUse]:
+    """The tool calls an AgentChat run made and what each returned, paired by call id."""
+    calls: dict[str, FunctionCall] = {}
+    uses: list[ToolUse] = []
+    for event in events:
+        if isinstance(event, ToolCallRequestEvent):
+            calls.update((call.id, call) for call in event.content)
+        elif isinstance(event, ToolCallExecutionEvent):
+            for result in event.content:
+                call = calls.get(result.call_id)
+                uses.append(
+                    ToolUse(
+                        name=call.name if call else result.name,
+                        arguments=call.arguments if call else "",
+                        result=result.content,  # bounded: the tools list at most 60 rows
+                        is_error=bool(result.is_error),
+                    )
+                )
+    return uses

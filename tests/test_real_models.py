@@ -555,3 +555,34 @@ def test_a_killed_run_whose_replies_hold_bombs_resumes_to_its_target(tmp_path: P
     saved = records(run_dir)
     assert sum(bool(row["accepted"]) for row in saved) >= 5
     assert len({row["qa_id"] for row in saved}) == len(saved)
+
+
+def test_a_tool_checking_juror_on_an_endpoint_calls_tools_and_every_call_is_metered(
+    fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
+) -> None:
+    server, thread = fake
+    server.wrong_answer_every = 2
+    scenario = write_real_scenario(tmp_path, thread.base_url, target=6)
+    scenario.write_text(scenario.read_text().replace("persona: skimmer", "persona: checker"))
+    run_dir = tmp_path / "run"
+    result = run(str(scenario), "--quiet", "--out", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    rows = records(run_dir)
+    checks = [
+        vote
+        for row in rows
+        for vote in row["votes"]  # type: ignore[attr-defined]
+        if vote["juror"] == "checker"
+    ]
+    assert checks and all(vote["tools"] for vote in checks)
+    looked_up = [json.loads(use["result"]) for vote in checks for use in vote["tools"]]
+    assert all(isinstance(found, list | dict) for found in looked_up)  # the grid, read
+    assert any(vote["verdict"] is False for vote in checks)  # a planted wrong answer caught
+    asked_tools = [call for call in server.calls if call.body.get("tools")]
+    assert asked_tools and all(call.model == "fake-judge-a" for call in asked_tools)
+    sent_back = [call for call in server.calls if call.tool_results]
+    assert sent_back and all(
+        not result.startswith("Error") for c in sent_back for result in c.tool_results
+    )
+    ledger = json.loads((run_dir / "run.json").read_text())["ledger"]
+    assert sum(row["calls"] for row in ledger["by_model_role"]) == len(server.billed)

@@ -513,3 +513,39 @@ def test_a_cascade_calls_its_later_juror_only_where_the_first_split(tmp_path: Pa
     assert sorted(skimmer_votes) == sorted(str(row["qa_id"]) for row in later)
     asked = [e for e in events if e["kind"] == "VotesRequested"]
     assert len(asked) == len({row["table_id"] for row in later})
+
+
+def test_a_tool_checking_juror_in_a_cascade_votes_on_what_its_tools_read(
+    tmp_path: Path,
+) -> None:
+    scenario = write_scenario(tmp_path, target=8)
+    run_dir, again_dir = tmp_path / "run", tmp_path / "again"
+    settings = [
+        "agents.4.persona=checker",
+        "consensus.rule=cascade",
+        "consensus.first=[checker, pedant]",
+    ]
+    flags = [part for setting in settings for part in ("--set", setting)]
+    result = run(str(scenario), "--quiet", "--out", str(run_dir), *flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = records(run_dir)
+    checks = [
+        vote["tools"]
+        for row in rows
+        for vote in row["votes"]  # type: ignore[attr-defined]
+        if vote["juror"] == "checker"
+    ]
+    assert checks and all(checks), "a checker vote without a tool call"
+    for uses in checks:
+        for use in uses:
+            assert use["name"] in {"read_cell", "column_values", "table_outline"}
+            assert not use["is_error"], use  # the tools found what the question names
+            assert json.loads(use["result"])  # a real reading of the grid
+    assert {row["stage"] for row in rows} == {1, 2}
+    reported = run("report", str(run_dir), cwd=tmp_path)
+    assert reported.returncode == 0, reported.stderr
+    report = (run_dir / "report.html").read_text()
+    assert '<ol class="tools">' in report and "read_cell(" in html.unescape(report)
+    rerun = run(str(run_dir), "--quiet", "--out", str(again_dir), cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (again_dir / "records.jsonl").read_text() == (run_dir / "records.jsonl").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from environment.frozen import Frozen
 
@@ -54,6 +54,15 @@ class Persona(Frozen):
     system_prompt: str = Field(min_length=10)
     style: dict[str, str | int | float | bool] = Field(default_factory=dict)
     behaviour: Behaviour = Behaviour()
+    # Jurors only: rounds of tool calls over the rendered table's cells (look up, compute,
+    # round) before the vote; 0 votes unaided. Past the last round the model must vote.
+    tool_rounds: int = Field(default=0, ge=0, le=8)
+
+    @model_validator(mode="after")
+    def _tools_are_for_jurors(self) -> Persona:
+        if self.tool_rounds and self.role != "juror":
+            raise ValueError(f"tool_rounds is for jurors; this persona is a {self.role}")
+        return self
 
 
 # The behaviour knobs each role's simulated model reads (a knob names a field, or a whole

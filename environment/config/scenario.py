@@ -71,6 +71,9 @@ class OpenAIModelSettings(Frozen):
     # OpenAI, vLLM, llama.cpp server, Ollama), `json_object` (any JSON), `none`. `auto` starts
     # at json_schema and steps down, once and for the run, when the server refuses it.
     structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    # Whether the server takes OpenAI `tools` (llama.cpp needs --jinja, vLLM a tool parser).
+    # A juror whose persona has tool_rounds cannot run on a model that does not.
+    tool_calling: bool = True
     # What a questioner or juror on this model is shown of a table: its LaTeX source, the
     # rendered image (vision models only), or both. Default: both if vision, else latex.
     table_input: TableView | None = None
@@ -411,6 +414,15 @@ def check_scenario(
                 ["agents", index, "model"],
                 f"unknown model{did_you_mean(agent.model, scenario.models)}; "
                 "declare it under models:",
+            )
+        model = scenario.models[agent.model]
+        takes_tools = not isinstance(model, OpenAIModelSettings) or model.tool_calling
+        if persona.tool_rounds and not takes_tools:
+            raise fail(
+                ["agents", index, "model"],
+                f"persona '{agent.persona}' checks with tools (tool_rounds: "
+                f"{persona.tool_rounds}) but model '{agent.model}' has tool_calling: false; "
+                "pick a model that takes tools or a persona without tool_rounds",
             )
     roles = Counter(agent.role for agent in scenario.agents for _ in range(agent.count))
     for role in ROLES_NEEDED:

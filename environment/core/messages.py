@@ -182,12 +182,22 @@ class VotesRequested(Message):
     pairs: tuple[ProposedPair, ...]
 
 
+class ToolUse(Frozen):
+    """One tool a juror's model called while checking a pair, and what the tool said."""
+
+    name: str
+    arguments: str  # as the model wrote them (JSON text, possibly malformed)
+    result: str
+    is_error: bool = False
+
+
 class Vote(Message):
     juror: str
     persona: str
     model: str
     verdict: bool | None  # None: abstained
     reason: str
+    tools: tuple[ToolUse, ...] = ()  # the checks behind the vote (tool-checking jurors)
 
 
 class PairVote(Frozen):
@@ -198,6 +208,7 @@ class PairVote(Frozen):
     verdict: bool | None  # None: abstained — the juror's model gave no usable vote
     reason: str
     failed_criterion: str | None = None
+    tools: tuple[ToolUse, ...] = ()  # the checks behind the vote, in the order made
 
 
 class VotesCast(Message):

@@ -24,7 +24,7 @@ import aiohttp
 from environment.config.scenario import OpenAIModelSettings
 from environment.core.messages import IncidentKind, Message, ModelIncident
 from environment.models.images import ImageOutsideRun, RunImages
-from environment.models.protocol import Completion, ModelCallFailed, ModelRequest
+from environment.models.protocol import Completion, ModelCallFailed, ModelRequest, ToolCall
 from environment.models.secrets import Redactor
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -140,6 +140,9 @@ class _FormatRefused(Exception):
         self.says = says
 
 
+# A server that does not take `tools` says so in a 400 naming them (llama.cpp without --jinja,
+# older vLLM without a tool parser).
+_TOOL_WORDS = re.compile(r"\btool|function.?call", re.IGNORECASE)
 # A refusal that is about the response format, not about the prompt or the model name.
 _FORMAT_WORDS = re.compile(
     r"response_format|json_schema|json_object|schema|structured|grammar", re.I
@@ -253,7 +256,19 @@ class EndpointModel:
                 ]
             else:
                 content = message.content
-            messages.append({"role": message.role, "content": content})
+            entry: dict[str, Any] = {"role": message.role, "content": content}
+            if message.tool_calls:
+                entry["tool_calls"] = [
+                    {
+                        "id": call.call_id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                    for call in message.tool_calls
+                ]
+            if message.tool_call_id is not None:
+                entry["tool_call_id"] = message.tool_call_id
+            messages.append(entry)
         settings = self.settings
         body: dict[str, Any] = {
             **settings.extra_body,
@@ -266,6 +281,18 @@ class EndpointModel:
             body["temperature"] = settings.temperature
         if response_format is not None:
             body["response_format"] = response_format
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": json.loads(tool.parameters),
+                    },
+                }
+                for tool in request.tools
+            ]
         return body
 
     def _response_format(self, request: ModelRequest) -> dict[str, Any] | None:
@@ -274,6 +301,7 @@ class EndpointModel:
         schema = request.response_schema
         if (
             schema is None
+            or request.tools  # constrained to the schema, a model could not call a tool
             or self.structured_output == "none"
             or "response_format" in self.settings.extra_body
         ):
@@ -306,7 +334,9 @@ class EndpointModel:
             response_format = self._response_format(request)
             body = await self._payload(request, response_format)
             try:
-                return await self._complete(request, body, response_format is not None)
+                return await self._complete(
+                    request, body, response_format is not None, bool(request.tools)
+                )
             except _FormatRefused as refused:
                 sent = str(response_format["type"]) if response_format else "none"
                 if self.settings.structured_output != "auto":  # declared: the user's to fix
@@ -324,7 +354,7 @@ class EndpointModel:
                     )
 
     async def _complete(
-        self, request: ModelRequest, body: dict[str, Any], uses_format: bool
+        self, request: ModelRequest, body: dict[str, Any], uses_format: bool, uses_tools: bool
     ) -> Completion:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         attempts = self.settings.max_retries + 1
@@ -340,7 +370,7 @@ class EndpointModel:
                     await self._pacer.wait_turn(self.link)
                     if self.link.stopping:
                         raise Stopping(self.name, "the run is stopping")
-                    completion = await self._post(data, uses_format)
+                    completion = await self._post(data, uses_format, uses_tools)
                 self.health.note_success()
                 return completion
             except _Retry as retry:
@@ -403,7 +433,9 @@ class EndpointModel:
             ModelIncident(model=self.name, agent=request.agent, kind=kind, detail=detail)
         )
 
-    async def _post(self, data: bytes, uses_format: bool = False) -> Completion:
+    async def _post(
+        self, data: bytes, uses_format: bool = False, uses_tools: bool = False
+    ) -> Completion:
         started = time.perf_counter()
         try:
             async with self._session_now().post(
@@ -421,6 +453,12 @@ class EndpointModel:
             raise _Retry(f"HTTP {status}{says}", retry_after, slow_down=status == 429)
         if status in (400, 422) and uses_format and _FORMAT_WORDS.search(says):
             raise _FormatRefused(status, says)
+        if status in (400, 422) and uses_tools and _TOOL_WORDS.search(says):
+            raise ModelCallFailed(
+                self.name,
+                f"HTTP {status}{says}: this endpoint refuses tool calls; set `tool_calling: "
+                "false` on the model and give its jurors a persona without `tool_rounds`",
+            )
         if status >= 400:
             hint = {
                 401: " (check the key in api_key_env)",
@@ -446,7 +484,8 @@ class EndpointModel:
         if isinstance(text, list):  # some servers send content parts
             text = "".join(part.get("text", "") for part in text if isinstance(part, dict))
         truncated = choice.get("finish_reason") == "length"
-        if not truncated and (not isinstance(text, str) or not text.strip()):
+        tool_calls = _tool_calls(message.get("tool_calls"))
+        if not truncated and not tool_calls and (not isinstance(text, str) or not text.strip()):
             raise _Retry("an empty reply")
         usage = reply.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
@@ -458,9 +497,14 @@ class EndpointModel:
         # cache, renderer or file sees the text.
         text = text if isinstance(text, str) else ""
         clean = self.link.redact(text)
+        calls = tuple(
+            call.model_copy(update={"arguments": self.link.redact(call.arguments)})
+            for call in tool_calls
+        )
         return Completion(
             text=clean,
-            redacted=clean != text,
+            tool_calls=calls,
+            redacted=clean != text or calls != tool_calls,
             model=self.name,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -468,6 +512,24 @@ class EndpointModel:
             truncated=truncated,
             seconds=round(seconds, 3),
         )
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    """The reply's tool calls in the OpenAI shape; entries without a function name are
+    dropped (there is nothing to run), arguments are kept as the model wrote them."""
+    if not isinstance(raw, list):
+        return ()
+    calls: list[ToolCall] = []
+    for index, entry in enumerate(raw):
+        function = entry.get("function") if isinstance(entry, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            continue
+        arguments = function.get("arguments", "")
+        if not isinstance(arguments, str):  # some servers send the object itself
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        call_id = entry.get("id") if isinstance(entry.get("id"), str) else f"call_{index}"
+        calls.append(ToolCall(call_id=call_id, name=function["name"], arguments=arguments))
+    return tuple(calls)
 
 
 def _count(value: Any) -> int:

@@ -23,12 +23,31 @@ class Contract(Frozen):
     """What a role hands its model besides the chat: the simulated models read it."""
 
 
+class ToolCall(Contract):
+    """A model's request to run one of the offered tools; `arguments` is the JSON text the
+    model wrote, unparsed (it may be malformed: the tool's runner says so)."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+class ToolSpec(Contract):
+    """A tool offered to the model, in the OpenAI function-calling shape."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str
+    parameters: str  # the JSON schema of its arguments, as JSON text (hashable)
+
+
 class ChatMessage(Contract):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
     # A rendered table to show a vision model: a PNG path relative to the run folder. The
     # client reads it; agents never touch files.
     image: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant turn that asked for tools
+    tool_call_id: str | None = None  # a tool turn: which call this is the result of
 
 
 class InspirerInputs(Contract):
@@ -143,10 +162,12 @@ class ModelRequest(Contract):
     behaviour: Behaviour
     attempt: int = 1
     response_schema: ResponseSchema | None = None  # None: free text (LaTeX)
+    tools: tuple[ToolSpec, ...] = ()  # offered to the model; it may answer with calls
 
 
 class Completion(Contract):
-    text: str
+    text: str  # may be empty when the model asked for tools instead
+    tool_calls: tuple[ToolCall, ...] = ()
     model: str
     prompt_tokens: int
     completion_tokens: int

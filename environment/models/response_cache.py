@@ -34,12 +34,16 @@ class ResponseCache:
                     image = await self.images.digest(message.image)
                 except (OSError, ImageOutsideRun):
                     image = "missing:" + message.image
-            messages.append([message.role, message.content, image])
-        material = json.dumps(
-            [identity, request.agent, request.request_id, request.attempt, messages],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+            entry: list[object] = [message.role, message.content, image]
+            if message.tool_calls or message.tool_call_id is not None:  # old keys stay valid
+                entry.append([call.model_dump() for call in message.tool_calls])
+                entry.append(message.tool_call_id)
+            messages.append(entry)
+        parts: list[object] = [identity, request.agent, request.request_id, request.attempt]
+        parts.append(messages)
+        if request.tools:
+            parts.append([tool.model_dump() for tool in request.tools])
+        material = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
     def _horizon_path(self, scenario_key: str) -> Path:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from environment.core.messages import QARecord
+from environment.core.messages import QARecord, ToolUse
 from environment.errors import UserInputError
 from environment.storage.store import RunStore, iter_events, iter_records, write_atomic
 
@@ -349,7 +349,7 @@ class RunReport:
         votes = "".join(
             f'<li class="{_VOTE_SHOWN[v.verdict][0]}">{html.escape(v.juror)} '
             f"({html.escape(v.persona)}, {html.escape(v.model)}): "
-            f"{_VOTE_SHOWN[v.verdict][1]} — {html.escape(v.reason)}</li>"
+            f"{_VOTE_SHOWN[v.verdict][1]} — {html.escape(v.reason)}{_checks(v.tools)}</li>"
             for v in record.votes
         )
         verdict = "accepted" if record.accepted else "rejected"
@@ -431,6 +431,8 @@ div.pair {{ border-top: 1px solid #eee; margin-top: 0.4em; }}
 div.accepted .badge {{ color: #1b7f3b; }} div.rejected .badge {{ color: #b3261e; }}
 .q {{ font-weight: 600; }} .prov {{ color: #777; font-size: 12px; }}
 li.yes {{ color: #1b7f3b; }} li.no {{ color: #b3261e; }} li.abstained {{ color: #777; }}
+ol.tools {{ font-size: 0.85em; color: #444; margin: 2px 0 4px; }}
+li.tool-error {{ color: #b3261e; }}
 </style></head><body>
 <h1>{title}</h1>
 {figures}
@@ -440,3 +442,16 @@ li.yes {{ color: #1b7f3b; }} li.no {{ color: #b3261e; }} li.abstained {{ color: 
 <script>{script}</script>
 </body></html>
 """
+
+
+def _checks(tools: tuple[ToolUse, ...]) -> str:
+    """A tool-checking juror's calls under its vote: what it looked up, what it got."""
+    if not tools:
+        return ""
+    rows = "".join(
+        f'<li class="{"tool-error" if use.is_error else "tool"}"><code>'
+        f"{html.escape(use.name)}({html.escape(use.arguments)})</code> → "
+        f"<code>{html.escape(use.result)}</code></li>"
+        for use in tools
+    )
+    return f'<ol class="tools">{rows}</ol>'

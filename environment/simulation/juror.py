@@ -22,6 +22,28 @@ def hardness(table_id: str, question: str, answer: str) -> float:
     return int.from_bytes(digest.digest(), "big") / 2**64
 
 
+def plan_checks(
+    table_id: str, grid: Sequence[GridCell], question: str, oracle: Oracle, offered: set[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The tool calls a careful juror makes first: the cell or the column the question is
+    about (as the oracle knows it), by the names the table's headers and rows carry. None
+    for a question the oracle never saw, or when the tools it needs are not offered."""
+    spec = oracle.spec(table_id, question)
+    view = oracle.view(table_id, grid)
+    if spec is None or view is None:
+        return []
+    calls: list[tuple[str, dict[str, Any]]]
+    if 0 <= spec.column < len(view.columns) and spec.first:
+        calls = [("read_cell", {"row": spec.first, "column": view.columns[spec.column]})]
+        if spec.second:
+            calls.append(("read_cell", {"row": spec.second, "column": view.columns[spec.column]}))
+    elif 0 <= spec.column < len(view.columns):
+        calls = [("column_values", {"column": view.columns[spec.column]})]
+    else:
+        calls = [("table_outline", {})]
+    return calls if all(name in offered for name, _ in calls) else []
+
+
 def judge(
     table_id: str,
     grid: Sequence[GridCell],
@@ -31,10 +53,13 @@ def judge(
     skill: float,
     oracle: Oracle,
     rng: random.Random,
+    checked: bool = False,
 ) -> dict[str, Any]:
-    """The verdict as the juror prompt asks for it (the criterion by its number)."""
+    """The verdict as the juror prompt asks for it (the criterion by its number). A juror
+    that `checked` the figures with tools makes no slips of its own skill (misread cells,
+    arithmetic in its head); its persona's own leniency or strictness remains."""
     truth = oracle.judge(table_id, grid, question, answer)
-    slack = (1 - skill) * 0.3
+    slack = 0.0 if checked else (1 - skill) * 0.3
     if truth is None:
         # A question the oracle never saw (a real questioner wrote it): a simulated juror
         # knows nothing about it, so it abstains rather than vote on form alone.

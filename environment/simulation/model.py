@@ -20,6 +20,7 @@ from environment.models.protocol import (
     ModelRequest,
     QuestionerInputs,
     RepairInputs,
+    ToolCall,
 )
 from environment.simulation.generator import (
     GeneratorMemory,
@@ -29,13 +30,21 @@ from environment.simulation.generator import (
     fit_to_width_in_document,
 )
 from environment.simulation.inspirer import inspire
-from environment.simulation.juror import judge
+from environment.simulation.juror import judge, plan_checks
 from environment.simulation.oracle import Oracle
 from environment.simulation.questioner import write_questions
 
 
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _garble(text: str, rng_value: float) -> str:
@@ -106,6 +115,14 @@ class SimulatedModel:
             )
             text = self._reply(questions, request, "Here are the questions.")
         elif isinstance(inputs, JurorInputs):
+            results = [m.content for m in request.messages if m.role == "tool"]
+            if request.tools and not results:
+                offered = {tool.name for tool in request.tools}
+                plan = plan_checks(
+                    inputs.table_id, inputs.grid, inputs.question, self.oracle, offered
+                )
+                if plan:
+                    return self._tool_calls(plan, request)
             verdict = judge(
                 inputs.table_id,
                 inputs.grid,
@@ -115,6 +132,7 @@ class SimulatedModel:
                 self.skill,
                 self.oracle,
                 rng,
+                checked=any(_is_json(result) for result in results),  # an error checks nothing
             )
             text = self._reply(verdict, request, "")
         else:  # pragma: no cover - the union is exhaustive
@@ -124,6 +142,23 @@ class SimulatedModel:
         prompt = sum(_tokens(message.content) for message in request.messages)
         return Completion(
             text=text, model=self.name, prompt_tokens=prompt, completion_tokens=_tokens(text)
+        )
+
+    def _tool_calls(
+        self, plan: list[tuple[str, dict[str, Any]]], request: ModelRequest
+    ) -> Completion:
+        calls = tuple(
+            ToolCall(call_id=f"call_{index}", name=name, arguments=json.dumps(arguments))
+            for index, (name, arguments) in enumerate(plan)
+        )
+        prompt = sum(_tokens(message.content) for message in request.messages)
+        written = sum(_tokens(call.arguments) for call in calls)
+        return Completion(
+            text="",
+            tool_calls=calls,
+            model=self.name,
+            prompt_tokens=prompt,
+            completion_tokens=written,
         )
 
     def _reply(self, payload: dict[str, Any], request: ModelRequest, intro: str) -> str:

@@ -37,6 +37,10 @@ class Oracle:
     def register(self, table_id: str, question: str, spec: QuestionSpec) -> None:
         self._specs.setdefault(table_id, {})[question.strip()] = spec
 
+    def spec(self, table_id: str, question: str) -> QuestionSpec | None:
+        """What a question the simulated questioner wrote really asks."""
+        return self._specs.get(table_id, {}).get(question.strip())
+
     def forget(self, table_ids: Iterable[str]) -> None:
         """The tables are committed, their truth is in the records: a long run must not
         keep every table's view and questions."""
@@ -47,7 +51,7 @@ class Oracle:
     def judge(
         self, table_id: str, grid: Sequence[GridCell], question: str, answer: str
     ) -> Truth | None:
-        spec = self._specs.get(table_id, {}).get(question.strip())
+        spec = self.spec(table_id, question)
         if spec is None:
             return None
         if spec.kind == "off_topic":

@@ -38,7 +38,21 @@ from environment.models.protocol import schema_violations
 _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("call", default=None)
 # "echo-key" answers as usual but with the caller's API key in the text (in a table's
 # caption when writing tables); "echo-key-error" is a 500 whose body quotes the key.
-FAULTS = ("429", "500", "hang", "malformed", "length", "empty", "401", "echo-key", "echo-key-error")
+# "bad-tool-args" asks for a tool with arguments that are not JSON; "tool-loop" asks for a
+# tool every time tools are offered, never voting until none are.
+FAULTS = (
+    "429",
+    "500",
+    "hang",
+    "malformed",
+    "length",
+    "empty",
+    "401",
+    "echo-key",
+    "echo-key-error",
+    "bad-tool-args",
+    "tool-loop",
+)
 _ITEMS = ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Ivy", "Juniper")
 
 
@@ -59,6 +73,8 @@ class Call:
     prompt: str = ""
     body: dict[str, Any] = field(default_factory=dict)  # without the messages
     schema_errors: list[str] = field(default_factory=list)  # the reply against its schema
+    tool_results: list[str] = field(default_factory=list)  # the request's tool turns
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # those this reply asked
 
 
 @dataclass
@@ -84,6 +100,7 @@ class FakeOpenAI:
     # `response_format` types this server refuses with a 400, as servers without
     # constrained decoding do; the others it honours (pure JSON, in the schema's shape).
     refused_formats: frozenset[str] = frozenset()
+    refuses_tools: bool = False  # a 400 to any request that offers tools
     _planned: deque[str] = field(default_factory=deque)
     _every: int = 0
     _every_kinds: list[str] = field(default_factory=list)
@@ -212,6 +229,19 @@ class FakeOpenAI:
             call.status = 400
             message = f"response_format type {format_type} is not supported by this server"
             return web.json_response({"error": {"message": message}}, status=400)
+        call.tool_results = [str(m.get("content")) for m in messages if m.get("role") == "tool"]
+        if body.get("tools") and self.refuses_tools:
+            call.status = 400
+            message = "tools are not supported by this server (start it with --jinja)"
+            return web.json_response({"error": {"message": message}}, status=400)
+        if (
+            body.get("tools")
+            and role == "juror"
+            and (fault == "tool-loop" or not call.tool_results)
+        ):
+            return self._tool_call_reply(
+                call, number, prompt, bad_arguments=fault == "bad-tool-args"
+            )
         if fault == "malformed":
             return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         if fault == "empty":
@@ -239,6 +269,50 @@ class FakeOpenAI:
                         "index": 0,
                         "message": {"role": "assistant", "content": text},
                         "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": call.prompt_tokens,
+                    "completion_tokens": call.completion_tokens,
+                    "total_tokens": call.prompt_tokens + call.completion_tokens,
+                },
+            }
+        )
+
+    def _tool_call_reply(
+        self, call: Call, number: int, prompt: str, bad_arguments: bool
+    ) -> web.StreamResponse:
+        """A juror's first move with tools: the values of the column its question names."""
+        header, _ = _read_table(prompt)
+        question = re.search(r"Question: (.*)", prompt)
+        named = [h for h in header[1:] if question and h and h in question.group(1)]
+        arguments = json.dumps({"column": named[0]}) if named else "{}"
+        name = "column_values" if named else "table_outline"
+        if bad_arguments:
+            arguments = '{"column": '
+        call.tool_calls = [
+            {
+                "id": f"call_{number}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        ]
+        call.prompt_tokens = max(1, len(prompt) // 4)
+        call.completion_tokens = max(1, len(arguments) // 4)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{number}",
+                "object": "chat.completion",
+                "model": call.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": call.tool_calls,
+                        },
+                        "finish_reason": "tool_calls",
                     }
                 ],
                 "usage": {

@@ -278,3 +278,31 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "s.yaml"
     path.write_text(text)
     return path
+
+
+def test_tool_checking_is_for_jurors_on_models_that_take_tools(tmp_path: Path) -> None:
+    endpoint = (
+        "  sim-sloppy: {kind: simulated, skill: 0.6}\n"
+        "  local: {kind: openai, base_url: 'http://127.0.0.1:9/v1', model: m, "
+        "tool_calling: false}\n"
+    )
+    text = scenario_text(
+        **{
+            "  sim-sloppy: {kind: simulated, skill: 0.6}\n": endpoint,
+            "persona: skimmer, model: sim-sloppy": "persona: checker, model: local",
+        }
+    )
+    with pytest.raises(
+        UserInputError,
+        match=r"agents\.4\.model: persona 'checker' checks with tools \(tool_rounds: 3\) but "
+        r"model 'local' has tool_calling: false",
+    ):
+        load_scenario(write(tmp_path, text), LIBRARY)
+    takes_tools = text.replace("tool_calling: false", "tool_calling: true")
+    agents = load_scenario(write(tmp_path, takes_tools), LIBRARY).scenario.agents
+    assert agents[4].persona == "checker"
+    generator_with_tools = scenario_text() + ("personas:\n  analyst: {tool_rounds: 2}\n")
+    with pytest.raises(
+        UserInputError, match="tool_rounds is for jurors; this persona is a generator"
+    ):
+        load_scenario(write(tmp_path, generator_with_tools), LIBRARY)

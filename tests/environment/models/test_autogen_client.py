@@ -1,0 +1,195 @@
+"""Our model seam as an AutoGen ChatCompletionClient: an AgentChat assistant with the grid
+tools, thinking with an endpoint model over real HTTP (the fake server asks for tools), and
+with a simulated model offline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.base import Response
+from autogen_agentchat.messages import TextMessage
+from autogen_core import CancellationToken
+
+from agents.grid_tools import as_agent_tools
+from agents.juror import VERDICT_SCHEMA, build_prompt, parse_verdict, tool_uses
+from environment.config.personas import Behaviour
+from environment.models.autogen_client import SeamClient
+from environment.models.protocol import ChatModel, JurorInputs, ModelCallFailed
+from environment.simulation.model import SimulatedModel
+from environment.simulation.oracle import Oracle
+from environment.simulation.reasoning import QuestionSpec
+from renderers.grid import GridCell
+from tests.environment.models.test_endpoint import Incidents, endpoint
+from tests.fakes.openai_server import FakeOpenAI
+
+LATEX = r"""\begin{tabular}{lrr}
+\toprule
+Species & Height (m) & Plots \\
+\midrule
+Alder & 12 & 4 \\
+Birch & 20 & 7 \\
+Cedar & 31 & 2 \\
+\bottomrule
+\end{tabular}"""
+
+
+def cell(row: int, col: int, text: str) -> GridCell:
+    return GridCell(row=row, col=col, text=text)
+
+
+GRID = tuple(
+    cell(r, c, text)
+    for r, line in enumerate(
+        [
+            ["Species", "Height (m)", "Plots"],
+            ["Alder", "12", "4"],
+            ["Birch", "20", "7"],
+            ["Cedar", "31", "2"],
+        ]
+    )
+    for c, text in enumerate(line)
+)
+
+
+def inputs(question: str, answer: str) -> JurorInputs:
+    return JurorInputs(
+        qa_id="t0-q0",
+        table_id="t0",
+        topic="Trees",
+        latex=LATEX,
+        grid=GRID,
+        question=question,
+        answer=answer,
+        reasoning="",
+    )
+
+
+async def vote(
+    model: ChatModel, question: str, answer: str, rounds: int
+) -> tuple[SeamClient, Response]:
+    asked = inputs(question, answer)
+    client = SeamClient(
+        model,
+        agent="checker",
+        request_id="judge:t0-q0",
+        inputs=asked,
+        behaviour=Behaviour(false_accept=0.0, false_reject=0.0),
+        schema=VERDICT_SCHEMA,
+    )
+    assistant = AssistantAgent(
+        "checker",
+        model_client=client,
+        tools=as_agent_tools(GRID),
+        system_message="You check answers about tables with tools.",
+        reflect_on_tool_use=True,
+        max_tool_iterations=rounds,
+    )
+    response = await assistant.on_messages(
+        [TextMessage(content=build_prompt(asked), source="curator")], CancellationToken()
+    )
+    return client, response
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    server = FakeOpenAI()
+    runner = web.AppRunner(server.app(), shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield server, f"http://127.0.0.1:{port}/v1"
+    await runner.cleanup()
+
+
+async def test_tools_go_out_as_openai_tools_and_their_results_come_back(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    model = endpoint(url, tmp_path, Incidents())
+    client, response = await vote(model, "What is the total Plots over all rows?", "13", 3)
+    await model.close()
+    first, second = server.calls
+    offered = {tool["function"]["name"] for tool in first.body["tools"]}
+    assert offered == {
+        "table_outline",
+        "find_row",
+        "read_cell",
+        "column_values",
+        "compute",
+        "round_to",
+    }
+    assert "response_format" not in first.body  # a schema would forbid the tool call
+    assert first.tool_calls[0]["function"] == {
+        "name": "column_values",
+        "arguments": '{"column": "Plots"}',
+    }
+    # The tool ran on the grid, and its result went back as a tool turn.
+    values = json.loads(second.tool_results[0])
+    assert [v["number"] for v in values] == [4.0, 7.0, 2.0]
+    # Still offered tools, the model voted instead: the loop ends there, without a schema
+    # (constrained to one, a model could not have called a tool).
+    assert second.body["tools"] and "response_format" not in second.body
+    used = tool_uses(response.inner_messages or [])
+    assert [(u.name, u.is_error) for u in used] == [("column_values", False)]
+    assert parse_verdict(response.chat_message.to_text()).accept is True
+    assert len(client.completions) == 2 and client.total_usage().prompt_tokens > 0
+
+
+async def test_malformed_tool_arguments_become_an_error_result_not_a_crash(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.plan_faults(["bad-tool-args"])
+    model = endpoint(url, tmp_path, Incidents())
+    _, response = await vote(model, "What is the total Plots over all rows?", "13", 2)
+    await model.close()
+    used = tool_uses(response.inner_messages or [])
+    assert used[0].is_error and used[0].arguments == '{"column": '
+    assert "Error" in server.calls[1].tool_results[0]  # the model was told
+    assert parse_verdict(response.chat_message.to_text()).accept is True
+
+
+async def test_a_model_looping_on_tools_is_cut_off_after_its_rounds(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.failing_models["fake-1"] = "tool-loop"
+    model = endpoint(url, tmp_path, Incidents())
+    _, response = await vote(model, "What is the total Plots over all rows?", "14", 3)
+    await model.close()
+    assert [bool(c.body.get("tools")) for c in server.calls] == [True, True, True, False]
+    assert len(tool_uses(response.inner_messages or [])) == 3
+    assert parse_verdict(response.chat_message.to_text()).accept is False  # 13, not 14
+
+
+async def test_an_endpoint_without_tools_is_a_clear_error(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.refuses_tools = True
+    model = endpoint(url, tmp_path, Incidents())
+    with pytest.raises(ModelCallFailed, match="refuses tool calls; set `tool_calling: false`"):
+        await vote(model, "What is the total Plots over all rows?", "13", 2)
+    await model.close()
+    assert len(server.calls) == 1  # a refusal is not retried
+
+
+async def test_a_simulated_model_checks_with_the_tools_before_voting() -> None:
+    oracle = Oracle()
+    question = "What is the Plots of Birch?"
+    oracle.register("t0", question, QuestionSpec("lookup", column=2, first="Birch"))
+    model = SimulatedModel("sim", skill=0.6, seed=3, oracle=oracle)
+    client, response = await vote(model, question, "7", 3)
+    used = tool_uses(response.inner_messages or [])
+    assert [(u.name, json.loads(u.arguments)) for u in used] == [
+        ("read_cell", {"row": "Birch", "column": "Plots"})
+    ]
+    assert json.loads(used[0].result)["number"] == 7.0
+    assert parse_verdict(response.chat_message.to_text()).accept is True
+    assert [c.tool_calls != () for c in client.completions] == [True, False]
