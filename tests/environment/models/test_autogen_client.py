@@ -18,7 +18,7 @@ from autogen_core import CancellationToken
 from agents.grid_tools import as_agent_tools
 from agents.juror import VERDICT_SCHEMA, build_prompt, parse_verdict, tool_uses
 from environment.config.personas import Behaviour
-from environment.models.autogen_client import SeamClient
+from environment.models.autogen_client import SeamClient, calls_written_as_text
 from environment.models.protocol import ChatModel, JurorInputs, ModelCallFailed
 from environment.simulation.model import SimulatedModel
 from environment.simulation.oracle import Oracle
@@ -193,3 +193,21 @@ async def test_a_simulated_model_checks_with_the_tools_before_voting() -> None:
     assert json.loads(used[0].result)["number"] == 7.0
     assert parse_verdict(response.chat_message.to_text()).accept is True
     assert [c.tool_calls != () for c in client.completions] == [True, False]
+
+
+def test_tool_calls_a_small_model_writes_into_its_text_are_recovered() -> None:
+    offered = {"read_cell", "column_values"}
+    fenced = '```json\n{"name": "column_values", "arguments": {"column": "Plots"}}\n```'
+    tagged = '<tool_call>\n{"name": "read_cell", "arguments": {"row": "Birch", "column": "Plots"}}'
+    listed = '[{"name": "read_cell", "parameters": {"row": "A", "column": "B"}}]'
+    assert [(c.name, json.loads(c.arguments)) for c in calls_written_as_text(fenced, offered)] == [
+        ("column_values", {"column": "Plots"})
+    ]
+    assert calls_written_as_text(tagged, offered)[0].name == "read_cell"  # unclosed tag
+    assert json.loads(calls_written_as_text(listed, offered)[0].arguments) == {
+        "row": "A",
+        "column": "B",
+    }
+    verdict = '{"verdict": "accept", "failed_criterion": null, "rationale": "ok"}'
+    assert calls_written_as_text(verdict, offered) == ()
+    assert calls_written_as_text('{"name": "delete_all", "arguments": {}}', offered) == ()
