@@ -251,7 +251,9 @@ async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
         prepared.keys,
     )
     shop = open_model_shop(scenario, store, args.no_cache, keys)
-    participants = build_participants(scenario, personas, shop)
+    # The weighted rule goes on learning from what a resumed run judged before.
+    earlier = store.read_records() if scenario.consensus.rule == "weighted" else []
+    participants = build_participants(scenario, personas, shop, earlier)
     scenario_key = replay_key(scenario)
     horizon = shop.cache.horizon(scenario_key) if shop.cache is not None else None
     ledger = shop.ledger

@@ -25,6 +25,7 @@ from environment.core.messages import (
     VotesCast,
     VotesRequested,
 )
+from environment.core.reliability import RunningReliability
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Curator(BusAgent):
         tiebreaker: str | None,
         quorum: int,  # the scenario's consensus.quorum_of(jury size)
         stages: list[list[str]] | None = None,  # juror names per stage; default: one stage
+        reliability: RunningReliability | None = None,  # rule weighted: earlier pairs' votes
     ) -> None:
         super().__init__(name, description="curator")
         self.jurors = sorted(jurors)
@@ -60,6 +62,7 @@ class Curator(BusAgent):
         self.quorum = quorum
         self.stages = [sorted(stage) for stage in stages] if stages else [self.jurors]
         self._tables: dict[str, _Judging] = {}
+        self.reliability = reliability
 
     @message_handler
     async def on_questions_proposed(self, message: QuestionsProposed, ctx: MessageContext) -> None:
@@ -109,6 +112,14 @@ class Curator(BusAgent):
             )
             return
         del self._tables[table_id]
+        if self.reliability is not None:
+            self.reliability.add(
+                proposal.seq,
+                {
+                    qa_id: {v.juror: v.verdict for v in record.votes}
+                    for qa_id, record in judging.decided.items()
+                },
+            )
         await self.emit(
             VerdictsReached(
                 table_id=table_id,
@@ -150,6 +161,7 @@ class Curator(BusAgent):
                 k=self.k,
                 tiebreaker=self.tiebreaker,
                 quorum=self.quorum,
+                reliability=self.reliability.at(proposal.seq) if self.reliability else None,
             )
         return QARecord(
             **proposal.provenance(),

@@ -51,17 +51,37 @@ VERDICT_SCHEMA = response_schema(
 )
 
 
-def build_prompt(inputs: JurorInputs, view: TableView = "latex") -> str:
+VERDICT_FORMAT = (
+    'Reply with JSON only: {"verdict": "accept" or "reject", "failed_criterion": null or '
+    'the number of the first failed criterion, "rationale": one or two sentences}.'
+)
+
+
+def build_prompt(inputs: JurorInputs, view: TableView = "latex", tools: bool = False) -> str:
+    """The judging prompt; with `tools`, the model is told to look the figures up with
+    them first and to give its verdict only after their results."""
     criteria = "\n".join(f"{i}. {c}" for i, c in enumerate(JURY_CRITERIA, 1))
+    check = (
+        "recompute every figure with the tools: look up the cells the answer depends on "
+        "and compute with them"
+        if tools
+        else "recompute any figure from the table yourself"
+    )
+    # With tools the verdict's format goes in the system message (see _vote_with_tools):
+    # a small model whose prompt ends in "reply with JSON only" replies so, tools unused.
+    close = (
+        "Start by calling a tool to read the cells the answer depends on; give your verdict "
+        "once the results are in."
+        if tools
+        else VERDICT_FORMAT
+    )
     return (
         f"{table_block(inputs.latex, view)}\n\nTopic: {inputs.topic}\n\n"
         "Judge the question–answer pair below about this table. Check the criteria in order "
-        "and stop at the first that fails; recompute any figure from the table yourself.\n"
+        f"and stop at the first that fails; {check}.\n"
         f"{criteria}\n\n"
         f"Question: {inputs.question}\nAnswer: {inputs.answer}\n"
-        f"Reasoning given: {inputs.reasoning or '(none)'}\n\n"
-        'Reply with JSON only: {"verdict": "accept" or "reject", "failed_criterion": null or '
-        'the number of the first failed criterion, "rationale": one or two sentences}.'
+        f"Reasoning given: {inputs.reasoning or '(none)'}\n\n{close}"
     )
 
 
@@ -206,11 +226,11 @@ class Juror(RoleAgent):
             re.sub(r"\W", "_", self.name),
             model_client=client,
             tools=as_agent_tools(table.grid),
-            system_message=self.persona.system_prompt,
+            system_message=f"{self.persona.system_prompt}\n\nOnce checked: {VERDICT_FORMAT}",
             reflect_on_tool_use=True,
             max_tool_iterations=self.persona.tool_rounds,
         )
-        prompt = build_prompt(inputs, self.table_view) + TOOL_ADVICE
+        prompt = build_prompt(inputs, self.table_view, tools=True)
         uses: list[ToolUse] = []
         verdict = Verdict(None, None, "abstained: no usable vote")
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -260,12 +280,6 @@ class Juror(RoleAgent):
             failed_criterion=verdict.failed_criterion,
             tools=tuple(uses),
         )
-
-
-TOOL_ADVICE = (
-    "\n\nYou have tools over the table's cells: look figures up and compute with them "
-    "instead of in your head, then give the JSON verdict."
-)
 
 
 def tool_uses(events: Sequence[object]) -> list[ToolUse]:

@@ -5,7 +5,7 @@ Scenario files name roles; this table turns a name into a constructor. Never imp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agents.base import AgentModel, RoleAgent, TableView
@@ -16,6 +16,8 @@ from agents.juror import Juror
 from agents.questioner import Questioner
 from environment.config.personas import Persona
 from environment.config.scenario import Scenario
+from environment.core.messages import QARecord
+from environment.core.reliability import RunningReliability
 from environment.core.world import Participant
 from environment.models.assembly import ModelShop, model_for_agent
 
@@ -50,10 +52,14 @@ ROLE_BUILDERS: dict[str, Builder] = {
 
 
 def build_participants(
-    scenario: Scenario, personas: dict[str, Persona], shop: ModelShop
+    scenario: Scenario,
+    personas: dict[str, Persona],
+    shop: ModelShop,
+    earlier: Iterable[QARecord] = (),
 ) -> list[Participant]:
     """Each agent the scenario asks for (numbered when there are several), on its model,
-    and the curator that counts the jurors' votes."""
+    and the curator that counts the jurors' votes (`earlier`: a resumed run's records,
+    which the weighted rule learns from as it did when it judged them)."""
     participants: list[Participant] = []
     used: set[str] = set()
     jurors: dict[str, str] = {}  # name → persona
@@ -80,6 +86,11 @@ def build_participants(
             if settings.role == "juror":
                 jurors[name] = persona.name
             participants.append(Participant(agent, settings.role, persona.name))
+    reliability = None
+    if consensus.rule == "weighted":
+        reliability = RunningReliability(scenario.max_inflight, consensus.weights_after)
+        for record in earlier:
+            reliability.add(record.seq, {record.qa_id: {v.juror: v.verdict for v in record.votes}})
     curator = Curator(
         "curator",
         list(jurors),
@@ -89,6 +100,7 @@ def build_participants(
         consensus.tiebreaker,
         consensus.quorum_of(len(jurors)),
         [[name for name, persona in jurors.items() if persona in stage] for stage in stages],
+        reliability,
     )
     participants.append(Participant(curator, "curator", "curator"))
     return participants

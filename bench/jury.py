@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Offline jury benchmark: the full jury's majority against a cascade, on one seed.
 
-    python bench/jury.py [--target 300] [--seed 7] [--first skimmer]
+    python bench/jury.py [--target 300] [--seed 7] [--first skimmer] [--quick checker]
 
-Five simulated jurors of mixed skill: two quick ones (skimmer persona on a sloppy model)
-and three careful ones (auditor, pedant ×2). "full" asks all five about every pair and takes
-the majority; "cascade" asks the `--first` personas first (default: the two quick ones) and
-the others only about pairs the first do not agree on. Both run as variants of one scenario
+Five simulated jurors of mixed skill: two quick ones (skimmer persona, or `--quick`, on a
+sloppy model) and three careful ones (auditor, pedant ×2). "full" asks all five about every
+pair and takes the majority; "cascade" asks the `--first` personas first (default: skimmer)
+and the others only about pairs the first do not agree on. Both run as variants of one scenario
 (same seed, same tables and questions), then: juror calls per accepted pair, and the jury's
 precision and recall against the simulation's oracle. Goal (issue 12): precision >= 0.99 at
 recall >= 0.95, the cascade at <= 60 % of the full jury's juror calls.
@@ -34,7 +34,7 @@ agents:
   - {{role: inspirer, persona: cartographer, model: sim-careful}}
   - {{role: generator, persona: analyst, model: sim-careful, count: 2}}
   - {{role: questioner, persona: puzzle-setter, model: sim-careful}}
-  - {{role: juror, persona: skimmer, model: sim-quick, count: 2}}
+  - {{role: juror, persona: {quick}, model: sim-quick, count: 2}}
   - {{role: juror, persona: auditor, model: sim-careful}}
   - {{role: juror, persona: pedant, model: sim-careful, count: 2}}
 consensus: {{rule: majority}}
@@ -72,11 +72,16 @@ def main() -> int:
     parser.add_argument(
         "--first", default="skimmer", help="the cascade's first juror personas, comma-separated"
     )
+    parser.add_argument(
+        "--quick", default="skimmer", help="the two quick jurors' persona (checker: with tools)"
+    )
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modswap-jury-"))
     scenario = work / "jury.yaml"
     first = ", ".join(name.strip() for name in options.first.split(","))
-    scenario.write_text(SCENARIO.format(seed=options.seed, target=options.target, first=first))
+    scenario.write_text(
+        SCENARIO.format(seed=options.seed, target=options.target, first=first, quick=options.quick)
+    )
     command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet"]
     done = subprocess.run(
         [*command, "--out", str(work / "runs")],
@@ -87,7 +92,8 @@ def main() -> int:
         print(done.stdout[-2000:], done.stderr[-2000:])
         return done.returncode
     full, cascade = figures(work / "runs" / "full"), figures(work / "runs" / "cascade")
-    print(f"target {options.target}, seed {options.seed}, cascade first [{first}]; runs in {work}")
+    print(f"target {options.target}, seed {options.seed}, quick jurors {options.quick}")
+    print(f"cascade first [{first}]; runs in {work}")
     print(f"{'':28}{'full majority':>16}{'cascade':>16}")
     for key, label, fmt in (
         ("pairs", "pairs judged", "{:.0f}"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offline benchmark: a tool-checking juror against the same juror unaided, on the same pairs.
 
-    python bench/tool_juror.py [--target 300] [--seed 7] [--skill 0.7]
+    python bench/tool_juror.py [--target 300] [--seed 7] [--skill 0.7] [--wrong 0.3]
     python bench/tool_juror.py --base-url http://127.0.0.1:8090/v1 --target 6
 
 One run, two jurors with the same persona (checker) on models of the same skill (two names,
@@ -35,6 +35,7 @@ models:
   sim-careful: {{kind: simulated, skill: 0.95}}
 {juror_models}personas:
   unaided: {{extends: checker, tool_rounds: 0}}
+  puzzle-setter: {{behaviour: {{faults: {{wrong_answer: {wrong}}}}}}}
 agents:
   - {{role: inspirer, persona: cartographer, model: sim-careful}}
   - {{role: generator, persona: analyst, model: sim-careful, count: 2}}
@@ -73,6 +74,9 @@ def main() -> int:
     parser.add_argument("--target", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skill", type=float, default=0.7)
+    parser.add_argument(
+        "--wrong", type=float, default=0.3, help="the questioner's share of wrong answers"
+    )
     parser.add_argument("--base-url", help="put the two jurors on this endpoint instead")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="its model name")
     options = parser.parse_args()
@@ -88,7 +92,12 @@ def main() -> int:
         model = f"{{kind: simulated, skill: {options.skill}}}"
     juror_models = f"  juror-t: {model}\n  juror-u: {model}\n"
     scenario.write_text(
-        SCENARIO.format(seed=options.seed, target=options.target, juror_models=juror_models)
+        SCENARIO.format(
+            seed=options.seed,
+            target=options.target,
+            juror_models=juror_models,
+            wrong=options.wrong,
+        )
     )
     run_dir = work / "run"
     command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--quiet", "--out"]
@@ -101,7 +110,8 @@ def main() -> int:
     calls = {row["model"]: row["calls"] for row in ledger if row["role"] == "juror"}
     tools, unaided = juror_figures(rows, "checker"), juror_figures(rows, "unaided")
     juror = options.model if options.base_url else f"simulated, skill {options.skill}"
-    print(f"target {options.target}, seed {options.seed}, jurors: {juror}")
+    print(f"target {options.target}, seed {options.seed}, wrong answers {options.wrong:.0%}")
+    print(f"jurors: {juror}")
     print(f"run in {run_dir}")
     print(f"{'':34}{'with tools':>12}{'unaided':>12}")
     for key, label, fmt in (

@@ -69,11 +69,16 @@ max_inflight: 3
 
 
 def start_run_and_wait_for_commits(
-    scenario: Path, run_dir: Path, cwd: Path, commits: int = 1, env: dict[str, str] | None = None
+    scenario: Path,
+    run_dir: Path,
+    cwd: Path,
+    commits: int = 1,
+    env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[str]:
-    """Starts `run.py SCENARIO --quiet` and returns once `commits` inspirations are on disk
-    (read from its own log lines, not from a clock), for a test to interrupt it."""
-    arguments = [str(scenario), "--quiet", "--out", str(run_dir)]
+    """Starts `run.py SCENARIO --quiet [extra]` and returns once `commits` inspirations are
+    on disk (read from its own log lines, not from a clock), for a test to interrupt it."""
+    arguments = [str(scenario), "--quiet", "--out", str(run_dir), *extra]
     return _start_and_wait_for_commits(arguments, cwd, commits, env)
 
 

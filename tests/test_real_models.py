@@ -557,13 +557,15 @@ def test_a_killed_run_whose_replies_hold_bombs_resumes_to_its_target(tmp_path: P
     assert len({row["qa_id"] for row in saved}) == len(saved)
 
 
-def test_a_tool_checking_juror_on_an_endpoint_calls_tools_and_every_call_is_metered(
+def test_a_tool_checking_juror_in_a_cascade_on_an_endpoint_calls_tools_all_metered(
     fake: tuple[FakeOpenAI, ServerThread], tmp_path: Path
 ) -> None:
     server, thread = fake
     server.wrong_answer_every = 2
     scenario = write_real_scenario(tmp_path, thread.base_url, target=6)
-    scenario.write_text(scenario.read_text().replace("persona: skimmer", "persona: checker"))
+    text = scenario.read_text().replace("persona: skimmer", "persona: checker")
+    cascade = "consensus: {rule: cascade, first: [checker, auditor]}"
+    scenario.write_text(text.replace("consensus: {rule: majority}", cascade))
     run_dir = tmp_path / "run"
     result = run(str(scenario), "--quiet", "--out", str(run_dir), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -574,7 +576,10 @@ def test_a_tool_checking_juror_on_an_endpoint_calls_tools_and_every_call_is_mete
         for vote in row["votes"]  # type: ignore[attr-defined]
         if vote["juror"] == "checker"
     ]
-    assert checks and all(vote["tools"] for vote in checks)
+    assert len(checks) == len(rows) and all(vote["tools"] for vote in checks)  # first stage
+    for row in rows:  # the pedant is asked only where the first stage split
+        asked = any(vote["juror"] == "pedant" for vote in row["votes"])  # type: ignore[attr-defined]
+        assert asked == (row["stage"] == 2)
     looked_up = [json.loads(use["result"]) for vote in checks for use in vote["tools"]]
     assert all(isinstance(found, list | dict) for found in looked_up)  # the grid, read
     assert any(vote["verdict"] is False for vote in checks)  # a planted wrong answer caught

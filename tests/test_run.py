@@ -549,3 +549,30 @@ def test_a_tool_checking_juror_in_a_cascade_votes_on_what_its_tools_read(
     rerun = run(str(run_dir), "--quiet", "--out", str(again_dir), cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert (again_dir / "records.jsonl").read_text() == (run_dir / "records.jsonl").read_text()
+
+
+def test_the_weighted_rule_is_the_same_killed_and_resumed_and_the_study_replays_it(
+    tmp_path: Path,
+) -> None:
+    from environment.outputs.jury_study import study_run
+
+    scenario = write_scenario(tmp_path, seed=5, target=24)
+    weighted = ["consensus.rule=weighted", "consensus.weights_after=6"]
+    flags = [part for setting in weighted for part in ("--set", setting)]
+    whole = tmp_path / "whole"
+    result = run(str(scenario), "--quiet", "--out", str(whole), *flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = records(whole)
+    heads = {1.0, round(2 / 3, 4)}  # what counting three votes can give
+    assert any(row["confidence"] not in heads for row in rows), "weights never used"
+    study = study_run(whole)
+    assert study.reproduced is True  # replayed with what the rule knew at each table
+    killed = tmp_path / "killed"
+    with start_run_and_wait_for_commits(
+        scenario, killed, tmp_path, commits=3, extra=tuple(flags)
+    ) as process:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    resumed = run("run", "--resume", str(killed), "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (killed / "records.jsonl").read_text() == (whole / "records.jsonl").read_text()

@@ -131,7 +131,7 @@ class AgentSettings(Frozen):
 
 
 class ConsensusSettings(Frozen):
-    rule: Literal["majority", "k_of_n", "unanimous", "cascade"] = "majority"
+    rule: Literal["majority", "k_of_n", "unanimous", "weighted", "cascade"] = "majority"
     k: int | None = Field(default=None, ge=1, le=100)
     tiebreaker: str | None = None
     # Votes a verdict needs (abstentions do not count); default: a majority of the jury.
@@ -141,6 +141,9 @@ class ConsensusSettings(Frozen):
     # is decided by the majority of every vote cast on it.
     first: list[str] | None = Field(default=None, min_length=1)
     then: list[str] | None = Field(default=None, min_length=1)
+    # weighted: each vote counts by its juror's reliability, estimated (one-coin
+    # Dawid–Skene) from the run's earlier pairs once there are this many; heads until then.
+    weights_after: int = Field(default=30, ge=1, le=1_000_000)
 
     def quorum_of(self, jurors: int) -> int:
         return self.quorum if self.quorum is not None else jurors // 2 + 1

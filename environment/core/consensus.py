@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Rule = Literal["majority", "k_of_n", "unanimous"]
+from environment.core.reliability import Reliability, posterior
+
+Rule = Literal["majority", "k_of_n", "unanimous", "weighted"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,15 @@ def decide(
     k: int | None = None,
     tiebreaker: str | None = None,
     quorum: int = 1,
+    reliability: Reliability | None = None,
 ) -> Decision:
     """Applies a vote rule.
 
     majority: more yes than no; a tie goes to the tiebreaker persona's vote, or to reject
     when there is none (a dataset should not grow on a coin flip). k_of_n: at least k yes.
-    unanimous: every vote yes. Abstentions count neither way; fewer than `quorum` votes cast
+    unanimous: every vote yes. weighted: each vote counts by its juror's estimated
+    reliability (`reliability`; without one, as majority), confidence is the chance the
+    verdict is right. Abstentions count neither way; fewer than `quorum` votes cast
     (at least one) is no verdict: rejected as undecided, so a lone vote cannot carry a pair.
     """
     if not ballots:
@@ -48,7 +53,11 @@ def decide(
     yes = sum(1 for ballot in ballots if ballot.verdict)
     no = len(ballots) - yes
     broken_by: str | None = None
-    if rule == "majority":
+    if rule == "weighted" and reliability is not None:
+        valid = posterior({b.juror: b.verdict for b in ballots}, reliability)
+        accepted = valid > 0.5
+        return Decision(accepted, round(valid if accepted else 1 - valid, 4))
+    if rule in ("majority", "weighted"):
         if yes != no:
             accepted = yes > no
         else:

@@ -78,7 +78,47 @@ def _posterior(
     return math.exp(valid - top) / (math.exp(valid - top) + math.exp(invalid - top))
 
 
+def posterior(pair: Mapping[str, bool | None], reliability: Reliability) -> float:
+    """The chance a pair is valid, given its votes and the jurors' reliabilities."""
+    return _posterior(pair, reliability.accuracy, reliability.prior)
+
+
 def weighted_verdict(pair: Mapping[str, bool | None], reliability: Reliability) -> bool:
     """Accept when the reliability-weighted votes for outweigh those against (and the
     estimated prior); a tie rejects."""
-    return _posterior(pair, reliability.accuracy, reliability.prior) > 0.5
+    return posterior(pair, reliability) > 0.5
+
+
+class RunningReliability:
+    """The `weighted` rule's estimates as a run makes them. A table of inspiration s is
+    weighed with estimates from the pairs of inspirations s - horizon and before: the
+    director issues s only once those are committed, so that set is complete and the same
+    whatever the timing (with horizon = max_inflight). Until it holds `after` pairs there
+    is too little to learn from, and the rule counts heads."""
+
+    def __init__(self, horizon: int, after: int) -> None:
+        self.horizon = horizon
+        self.after = after
+        # seq → qa_id → the pair's votes; read in (seq, qa_id) order, never arrival order,
+        # so even the estimates' last bits do not depend on timing.
+        self._pairs: dict[int, dict[str, Mapping[str, bool | None]]] = {}
+        self._estimates: dict[int, Reliability | None] = {}  # by cutoff seq, a few kept
+
+    def add(self, seq: int, pairs: Mapping[str, Mapping[str, bool | None]]) -> None:
+        """Decided pairs of inspiration `seq`: qa_id → juror → verdict."""
+        self._pairs.setdefault(seq, {}).update(pairs)
+
+    def at(self, seq: int) -> Reliability | None:
+        """The estimates a table of inspiration `seq` is weighed with; None: count heads."""
+        cutoff = seq - self.horizon
+        if cutoff not in self._estimates:
+            known = [
+                self._pairs[s][qa_id]
+                for s in sorted(self._pairs)
+                if s <= cutoff
+                for qa_id in sorted(self._pairs[s])
+            ]
+            self._estimates[cutoff] = estimate(known) if len(known) >= self.after else None
+            while len(self._estimates) > 8:  # tables in flight span a few cutoffs at most
+                del self._estimates[min(self._estimates)]
+        return self._estimates[cutoff]

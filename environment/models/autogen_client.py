@@ -10,7 +10,6 @@ is stable across runs (simulated randomness and the cache key derive from it).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -52,34 +51,6 @@ def tool_spec(tool: Tool | ToolSchema) -> ToolSpec:
         description=schema.get("description", ""),
         parameters=json.dumps(parameters, sort_keys=True, ensure_ascii=False),
     )
-
-
-_WRITTEN_CALL = re.compile(
-    r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)|```(?:json)?\s*(.*?)```", re.DOTALL
-)
-
-
-def calls_written_as_text(text: str, offered: set[str]) -> tuple[ToolCall, ...]:
-    """Tool calls a model wrote into its text instead of the protocol's field, as small
-    models do (a fenced `{"name": ..., "arguments": {...}}`, or Hermes' `<tool_call>` tags
-    the server did not parse). Only names of offered tools count: a verdict is not a call."""
-    pieces = [a or b for a, b in _WRITTEN_CALL.findall(text)] or [text]
-    calls: list[ToolCall] = []
-    for piece in pieces:
-        try:
-            value = json.loads(piece.strip())
-        except ValueError:
-            continue
-        for entry in value if isinstance(value, list) else [value]:
-            if not isinstance(entry, dict) or entry.get("name") not in offered:
-                continue
-            arguments = entry.get("arguments", entry.get("parameters", {}))
-            if not isinstance(arguments, str):
-                arguments = json.dumps(arguments, ensure_ascii=False)
-            calls.append(
-                ToolCall(call_id=f"written_{len(calls)}", name=entry["name"], arguments=arguments)
-            )
-    return tuple(calls)
 
 
 def seam_messages(messages: Sequence[LLMMessage], image: str | None) -> tuple[ChatMessage, ...]:
@@ -156,6 +127,9 @@ class SeamClient(ChatCompletionClient):
         cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
         offered = () if tool_choice == "none" else tuple(tool_spec(tool) for tool in tools)
+        # A checker that never looks is no checker: until a tool has answered in this
+        # conversation, the model must call one (small models otherwise vote unaided).
+        looked = any(isinstance(message, FunctionExecutionResultMessage) for message in messages)
         self._calls += 1
         call_number = self._calls
         request = ModelRequest(
@@ -168,6 +142,7 @@ class SeamClient(ChatCompletionClient):
             attempt=self.attempt,
             response_schema=self.schema,
             tools=offered,
+            tool_choice="required" if offered and not looked else "auto",
         )
         completion = await self.model.complete(request)
         self.completions.append(completion)
@@ -181,9 +156,7 @@ class SeamClient(ChatCompletionClient):
             completion_tokens=self._usage.completion_tokens + usage.completion_tokens,
         )
         content: str | list[FunctionCall]
-        calls = completion.tool_calls or calls_written_as_text(
-            completion.text, {tool.name for tool in offered}
-        )
+        calls = completion.tool_calls
         if calls and offered:
             content = [
                 FunctionCall(id=call.call_id, name=call.name, arguments=call.arguments)

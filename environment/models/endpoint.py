@@ -281,6 +281,8 @@ class EndpointModel:
             body["temperature"] = settings.temperature
         if response_format is not None:
             body["response_format"] = response_format
+        if request.tools and request.tool_choice != "auto":
+            body["tool_choice"] = request.tool_choice
         if request.tools:
             body["tools"] = [
                 {
@@ -334,9 +336,18 @@ class EndpointModel:
             response_format = self._response_format(request)
             body = await self._payload(request, response_format)
             try:
-                return await self._complete(
+                completion = await self._complete(
                     request, body, response_format is not None, bool(request.tools)
                 )
+                if completion.truncated and _only_blank_was_cut(request, completion.text):
+                    completion = completion.model_copy(
+                        update={"truncated": False, "text": completion.text.rstrip()}
+                    )
+                if request.tools and not completion.tool_calls:
+                    offered = {tool.name for tool in request.tools}
+                    written = calls_written_as_text(completion.text, offered)
+                    completion = completion.model_copy(update={"tool_calls": written})
+                return completion
             except _FormatRefused as refused:
                 sent = str(response_format["type"]) if response_format else "none"
                 if self.settings.structured_output != "auto":  # declared: the user's to fix
@@ -512,6 +523,44 @@ class EndpointModel:
             truncated=truncated,
             seconds=round(seconds, 3),
         )
+
+
+_WRITTEN_CALL = re.compile(
+    r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)|```(?:json)?\s*(.*?)```", re.DOTALL
+)
+
+
+def calls_written_as_text(text: str, offered: set[str]) -> tuple[ToolCall, ...]:
+    """Tool calls a model wrote into its text instead of the protocol's field, as small
+    models do (a fenced `{"name": ..., "arguments": {...}}`, or Hermes' `<tool_call>` tags
+    the server did not parse). Only names of offered tools count: a verdict is not a call."""
+    pieces = [a or b for a, b in _WRITTEN_CALL.findall(text)] or [text]
+    calls: list[ToolCall] = []
+    for piece in pieces:
+        try:
+            value = json.loads(piece.strip())
+        except ValueError:
+            continue
+        for entry in value if isinstance(value, list) else [value]:
+            if not isinstance(entry, dict) or entry.get("name") not in offered:
+                continue
+            arguments = entry.get("arguments", entry.get("parameters", {}))
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            calls.append(
+                ToolCall(call_id=f"written_{len(calls)}", name=entry["name"], arguments=arguments)
+            )
+    return tuple(calls)
+
+
+def _only_blank_was_cut(request: ModelRequest, text: str) -> bool:
+    """A JSON reply that closed, then ran on in blank lines until max_tokens (small models
+    do, when nothing constrains their decoding): what was cut was only whitespace. Not for
+    free text, where a closing brace can sit mid-document."""
+    if request.response_schema is None and not request.tools:
+        return False
+    kept = text.rstrip()
+    return len(kept) < len(text) and kept.endswith(("}", "]", "```"))
 
 
 def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:

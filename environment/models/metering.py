@@ -56,7 +56,9 @@ class MeteredModel:
         # Recorded before the release wakes waiting calls: they must see what this one cost.
         self.ledger.record(completion.model, self.role, completion)  # paid, usable or not
         await self.ledger.release(worst_case)
-        if completion.truncated:
+        # Cut off after complete tool calls (a small model rambling on past them): the
+        # calls stand; only the text would be unusable.
+        if completion.truncated and not completion.tool_calls:
             self.model.report_unusable(completion.model)
             raise ModelCallFailed(
                 completion.model,

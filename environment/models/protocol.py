@@ -163,6 +163,7 @@ class ModelRequest(Contract):
     attempt: int = 1
     response_schema: ResponseSchema | None = None  # None: free text (LaTeX)
     tools: tuple[ToolSpec, ...] = ()  # offered to the model; it may answer with calls
+    tool_choice: Literal["auto", "required"] = "auto"  # "required": it must call one
 
 
 class Completion(Contract):

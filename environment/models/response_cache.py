@@ -43,6 +43,7 @@ class ResponseCache:
         parts.append(messages)
         if request.tools:
             parts.append([tool.model_dump() for tool in request.tools])
+            parts.append(request.tool_choice)
         material = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from environment.core.consensus import Ballot, decide, settled
 from environment.core.messages import QARecord
-from environment.core.reliability import estimate, weighted_verdict
+from environment.core.reliability import RunningReliability, estimate, weighted_verdict
 from environment.errors import UserInputError
 from environment.outputs.report import RunReport
 
@@ -211,7 +211,14 @@ def study_records(records: list[QARecord], info: dict[str, Any]) -> Study:
                 ]
         outcomes += [_score(jury, rule, decisions, truth) for rule, decisions in rules.items()]
     reproduced = None
-    if own_rule in ("majority", "k_of_n", "unanimous"):
+    if own_rule in ("majority", "k_of_n", "unanimous", "weighted"):
+        # The weighted rule learnt as the run went: replay it with what it knew then.
+        running = RunningReliability(
+            int(info.get("scenario", {}).get("max_inflight", 4)),
+            int(consensus.get("weights_after") or 30),
+        )
+        for r in records:
+            running.add(r.seq, {r.qa_id: {v.juror: v.verdict for v in r.votes}})
         replayed = tuple(
             decide(
                 _ballots(r, jurors),
@@ -219,6 +226,7 @@ def study_records(records: list[QARecord], info: dict[str, Any]) -> Study:
                 k=consensus.get("k"),
                 tiebreaker=tiebreaker,
                 quorum=quorum,
+                reliability=running.at(r.seq) if own_rule == "weighted" else None,
             ).accepted
             for r in complete
         )

@@ -58,7 +58,7 @@ class Ledger:
     def record(self, model: str, role: str, completion: Completion) -> None:
         self._add(model, role, completion)
         if self.append is not None:
-            slim = completion.model_dump(exclude={"text"})
+            slim = completion.model_dump(exclude={"text", "tool_calls"})
             self.append(
                 json.dumps({"model": model, "role": role, "completion": slim | {"text": ""}}) + "\n"
             )

@@ -39,7 +39,9 @@ _current_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar("cal
 # "echo-key" answers as usual but with the caller's API key in the text (in a table's
 # caption when writing tables); "echo-key-error" is a 500 whose body quotes the key.
 # "bad-tool-args" asks for a tool with arguments that are not JSON; "tool-loop" asks for a
-# tool every time tools are offered, never voting until none are.
+# tool every time tools are offered, never voting until none are; "written-tool-call" writes
+# its call into the text in a json fence, as small models do, and rambles on to max_tokens;
+# "blank-tail" answers in full, then writes blank lines until max_tokens.
 FAULTS = (
     "429",
     "500",
@@ -52,6 +54,8 @@ FAULTS = (
     "echo-key-error",
     "bad-tool-args",
     "tool-loop",
+    "written-tool-call",
+    "blank-tail",
 )
 _ITEMS = ("Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Ivy", "Juniper")
 
@@ -257,6 +261,8 @@ class FakeOpenAI:
             text = echoed if echoed != text else f"{text}\n(sent with key {key})"
         if fault == "length":
             text, finish = text[: len(text) // 3], "length"
+        if fault == "blank-tail":
+            text, finish = text + "\n" * 40, "length"
         call.prompt_tokens = max(1, len(prompt) // 4) + 765 * images
         call.completion_tokens = max(1, len(text) // 4)
         return web.json_response(
@@ -290,13 +296,21 @@ class FakeOpenAI:
         name = "column_values" if named else "table_outline"
         if bad_arguments:
             arguments = '{"column": '
-        call.tool_calls = [
-            {
-                "id": f"call_{number}",
-                "type": "function",
-                "function": {"name": name, "arguments": arguments},
-            }
-        ]
+        message: dict[str, Any] = {"role": "assistant", "content": None}
+        finish = "tool_calls"
+        if call.fault == "written-tool-call":
+            written = {"name": name, "arguments": json.loads(arguments)}
+            message["content"] = f'```json\n{json.dumps(written)}\n```\n\n```json\n{{"verdict'
+            finish = "length"
+        if call.fault != "written-tool-call":
+            call.tool_calls = [
+                {
+                    "id": f"call_{number}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            ]
+            message["tool_calls"] = call.tool_calls
         call.prompt_tokens = max(1, len(prompt) // 4)
         call.completion_tokens = max(1, len(arguments) // 4)
         return web.json_response(
@@ -307,12 +321,8 @@ class FakeOpenAI:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {
-                            "role": "assistant",
-                            "content": None,
-                            "tool_calls": call.tool_calls,
-                        },
-                        "finish_reason": "tool_calls",
+                        "message": message,
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": {

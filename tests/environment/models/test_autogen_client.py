@@ -18,13 +18,17 @@ from autogen_core import CancellationToken
 from agents.grid_tools import as_agent_tools
 from agents.juror import VERDICT_SCHEMA, build_prompt, parse_verdict, tool_uses
 from environment.config.personas import Behaviour
-from environment.models.autogen_client import SeamClient, calls_written_as_text
+from environment.models.autogen_client import SeamClient
+from environment.models.endpoint import calls_written_as_text
+from environment.models.failover import Failover
+from environment.models.metering import MeteredModel
 from environment.models.protocol import ChatModel, JurorInputs, ModelCallFailed
 from environment.simulation.model import SimulatedModel
 from environment.simulation.oracle import Oracle
 from environment.simulation.reasoning import QuestionSpec
+from environment.storage.ledger import Ledger
 from renderers.grid import GridCell
-from tests.environment.models.test_endpoint import Incidents, endpoint
+from tests.environment.models.test_endpoint import Incidents, endpoint, inspire_request
 from tests.fakes.openai_server import FakeOpenAI
 
 LATEX = r"""\begin{tabular}{lrr}
@@ -125,6 +129,7 @@ async def test_tools_go_out_as_openai_tools_and_their_results_come_back(
         "round_to",
     }
     assert "response_format" not in first.body  # a schema would forbid the tool call
+    assert first.body["tool_choice"] == "required"  # a checker must look at least once
     assert first.tool_calls[0]["function"] == {
         "name": "column_values",
         "arguments": '{"column": "Plots"}',
@@ -135,6 +140,7 @@ async def test_tools_go_out_as_openai_tools_and_their_results_come_back(
     # Still offered tools, the model voted instead: the loop ends there, without a schema
     # (constrained to one, a model could not have called a tool).
     assert second.body["tools"] and "response_format" not in second.body
+    assert "tool_choice" not in second.body  # having looked, it may vote
     used = tool_uses(response.inner_messages or [])
     assert [(u.name, u.is_error) for u in used] == [("column_values", False)]
     assert parse_verdict(response.chat_message.to_text()).accept is True
@@ -211,3 +217,45 @@ def test_tool_calls_a_small_model_writes_into_its_text_are_recovered() -> None:
     verdict = '{"verdict": "accept", "failed_criterion": null, "rationale": "ok"}'
     assert calls_written_as_text(verdict, offered) == ()
     assert calls_written_as_text('{"name": "delete_all", "arguments": {}}', offered) == ()
+
+
+async def test_a_call_written_into_the_text_runs_even_when_the_reply_was_cut_off(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.plan_faults(["written-tool-call"])
+    model = endpoint(url, tmp_path, Incidents())
+    ledger = Ledger()
+    metered = MeteredModel(Failover([model], model.link), ledger, "juror")
+    _, response = await vote(metered, "What is the total Plots over all rows?", "13", 2)
+    await model.close()
+    assert server.calls[0].body["tool_choice"] == "required"
+    assert model.health.failures_in_a_row == 0  # cut off after its call: not a failure
+    assert sum(usage.calls for usage in ledger.usage.values()) == 2
+    used = tool_uses(response.inner_messages or [])
+    assert [(u.name, u.arguments, u.is_error) for u in used] == [
+        ("column_values", '{"column": "Plots"}', False)
+    ]
+    assert [v["number"] for v in json.loads(server.calls[1].tool_results[0])] == [4.0, 7.0, 2.0]
+    assert parse_verdict(response.chat_message.to_text()).accept is True
+
+
+async def test_a_verdict_followed_by_blank_lines_to_max_tokens_is_not_cut_off(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    server, url = fake
+    server.plan_faults(["written-tool-call", "blank-tail"])
+    model = endpoint(url, tmp_path, Incidents())
+    metered = MeteredModel(Failover([model], model.link), Ledger(), "juror")
+    _, response = await vote(metered, "What is the total Plots over all rows?", "12", 2)
+    await model.close()
+    assert server.calls[1].fault == "blank-tail"
+    assert parse_verdict(response.chat_message.to_text()).accept is False  # 13, not 12
+    assert model.health.failures_in_a_row == 0
+    # A reply with no JSON schema (free text, LaTeX) cut in blank lines stays cut off.
+    server.plan_faults(["blank-tail"])
+    with pytest.raises(ModelCallFailed, match="cut off at max_tokens"):
+        await MeteredModel(Failover([model], model.link), Ledger(), "inspirer").complete(
+            inspire_request()
+        )
+    await model.close()
