@@ -69,9 +69,10 @@ def build_prompt(inputs: JurorInputs, view: TableView = "latex", tools: bool = F
     )
     # With tools the verdict's format goes in the system message (see _vote_with_tools):
     # a small model whose prompt ends in "reply with JSON only" replies so, tools unused.
+    # Measured on Qwen2.5-Coder-1.5B: ending on this sentence, 4 of 5 first replies called
+    # a tool; adding "give your verdict once the results are in", 0 of 5 did.
     close = (
-        "Start by calling a tool to read the cells the answer depends on; give your verdict "
-        "once the results are in."
+        "Start by calling a tool to read the cells the answer depends on."
         if tools
         else VERDICT_FORMAT
     )
@@ -226,7 +227,8 @@ class Juror(RoleAgent):
             re.sub(r"\W", "_", self.name),
             model_client=client,
             tools=as_agent_tools(table.grid),
-            system_message=f"{self.persona.system_prompt}\n\nOnce checked: {VERDICT_FORMAT}",
+            system_message=f"{self.persona.system_prompt} When you are done checking: "
+            + VERDICT_FORMAT,
             reflect_on_tool_use=True,
             max_tool_iterations=self.persona.tool_rounds,
         )
