@@ -43,11 +43,16 @@ class AgentModel(ChatModel, Protocol):
 class GaveUp(ModelError):
     """No usable answer: output unparseable after the re-ask, a failed call, or no budget."""
 
+    def __init__(self, message: str, calls: int = 0) -> None:
+        super().__init__(message)
+        self.calls = calls  # model calls made (paid or not) before giving up
+
 
 @dataclass(frozen=True)
 class Answer(Generic[T]):
     value: T
     model: str  # the model that answered (another of the role's if the agent's was benched)
+    calls: int = 1  # model calls it took (2 after a re-ask)
 
 
 class RoleAgent(BusAgent):
@@ -92,13 +97,13 @@ class RoleAgent(BusAgent):
             try:
                 completion = await self.model.complete(request)
             except ModelCallFailed as failure:
-                raise GaveUp(f"model call failed: {failure}") from None
+                raise GaveUp(f"model call failed: {failure}", attempt) from None
             except BudgetExhausted as exhausted:
                 await self.emit(BudgetReached(agent=self.name, detail=str(exhausted)))
-                raise GaveUp(str(exhausted)) from None
+                raise GaveUp(str(exhausted), attempt - 1) from None
             last_model = completion.model
             try:
-                return Answer(parse(completion.text), completion.model)
+                return Answer(parse(completion.text), completion.model, attempt)
             except OutputParseError as error:
                 await self.emit(
                     OutputRejected(
@@ -122,4 +127,4 @@ class RoleAgent(BusAgent):
                     ),
                 ]
         self.model.report_unusable(last_model)
-        raise GaveUp(f"output unusable after {MAX_ATTEMPTS} attempts")
+        raise GaveUp(f"output unusable after {MAX_ATTEMPTS} attempts", MAX_ATTEMPTS)

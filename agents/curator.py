@@ -185,6 +185,7 @@ class Curator(BusAgent):
                     if vote.verdict is not False or not vote.failed_criterion
                     else f"{vote.failed_criterion}: {vote.reason}",
                     tools=vote.tools,
+                    calls=vote.calls,
                 )
                 for ballot, vote in ballots
             ),

@@ -197,15 +197,16 @@ class Juror(RoleAgent):
                 table_image=table.image,
                 schema=VERDICT_SCHEMA,
             )
-            verdict, model = answer.value, answer.model
+            verdict, model, calls = answer.value, answer.model, answer.calls
         except GaveUp as error:  # no vote is not a "no": abstain
-            verdict = Verdict(None, None, f"abstained: {error}")
+            verdict, calls = Verdict(None, None, f"abstained: {error}"), error.calls
         return PairVote(
             qa_id=pair.qa_id,
             model=model,
             verdict=verdict.accept,
             reason=verdict.rationale,
             failed_criterion=verdict.failed_criterion,
+            calls=calls,
         )
 
     async def _vote_with_tools(
@@ -281,6 +282,7 @@ class Juror(RoleAgent):
             reason=verdict.rationale,
             failed_criterion=verdict.failed_criterion,
             tools=tuple(uses),
+            calls=len(client.completions),
         )
 
 

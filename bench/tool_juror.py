@@ -82,10 +82,12 @@ def main() -> int:
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modswap-tool-juror-"))
     scenario = work / "tool-juror.yaml"
-    if options.base_url:  # one request at a time, as a CPU-served model needs
+    # One request at a time, as a CPU-served model needs; a verdict or a tool call fits in
+    # 200 tokens, and a small model that runs on in blank lines stops there.
+    if options.base_url:
         model = (
             f"{{kind: openai, base_url: '{options.base_url}', model: '{options.model}', "
-            "temperature: 0.2, max_tokens: 600, concurrency: 1, timeout_s: 600, "
+            "temperature: 0.2, max_tokens: 200, concurrency: 1, timeout_s: 600, "
             "max_retries: 2, bench_after_failures: 5, cooldown_s: 30}"
         )
     else:

@@ -536,6 +536,13 @@ def test_a_tool_checking_juror_in_a_cascade_votes_on_what_its_tools_read(
         if vote["juror"] == "checker"
     ]
     assert checks and all(checks), "a checker vote without a tool call"
+    rounds = [
+        vote["calls"]
+        for row in rows
+        for vote in row["votes"]  # type: ignore[attr-defined]
+        if vote["juror"] == "checker"
+    ]
+    assert min(rounds) >= 2  # the tools' round, then the vote
     for uses in checks:
         for use in uses:
             assert use["name"] in {"read_cell", "column_values", "table_outline"}

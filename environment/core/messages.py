@@ -198,6 +198,7 @@ class Vote(Message):
     verdict: bool | None  # None: abstained
     reason: str
     tools: tuple[ToolUse, ...] = ()  # the checks behind the vote (tool-checking jurors)
+    calls: int = 1  # model calls the vote took: a tool juror's rounds, a re-ask
 
 
 class PairVote(Frozen):
@@ -209,6 +210,7 @@ class PairVote(Frozen):
     reason: str
     failed_criterion: str | None = None
     tools: tuple[ToolUse, ...] = ()  # the checks behind the vote, in the order made
+    calls: int = 1  # model calls the vote took: a tool juror's rounds, a re-ask
 
 
 class VotesCast(Message):

@@ -118,8 +118,8 @@ class Study:
                 + ("yes" if self.reproduced else "NO — a bug worth reporting")
             )
         lines.append(
-            "(calls: juror calls per pair; a cascade's later jurors count only where they "
-            "were asked)"
+            "(calls: juror model calls per pair, a tool juror's rounds and re-asks included; a "
+            "cascade's later jurors count only where they were asked)"
         )
         return "\n".join(lines)
 
@@ -132,7 +132,7 @@ def _ballots(record: QARecord, jury: Sequence[str]) -> list[Ballot]:
 def _score(
     jury: tuple[str, ...],
     rule: str,
-    decisions: list[tuple[bool, int]],
+    decisions: list[tuple[bool, float]],
     truth: list[bool],
 ) -> Outcome:
     accepted = tuple(d for d, _ in decisions)
@@ -178,7 +178,7 @@ def study_records(records: list[QARecord], info: dict[str, Any]) -> Study:
     own = _score(
         tuple(jurors),
         f"the run's {own_rule}",
-        [(r.accepted, len(r.votes)) for r in complete],
+        [(r.accepted, sum(v.calls for v in r.votes)) for r in complete],
         truth,
     )
     outcomes = []
@@ -186,28 +186,38 @@ def study_records(records: list[QARecord], info: dict[str, Any]) -> Study:
     juries = [
         tuple(c) for size in range(1, len(pool) + 1) for c in itertools.combinations(pool, size)
     ] or [tuple(jurors)]
+    # What each vote cost in model calls: a tool juror's rounds, a re-ask.
+    costs = [{v.juror: v.calls for v in r.votes} for r in complete]
     for jury in juries:
         n = len(jury)
         ballots = [_ballots(r, jury) for r in complete]
-        rules: dict[str, list[tuple[bool, int]]] = {
+        spent = [sum(cost[j] for j in jury) for cost in costs]
+        rules: dict[str, list[tuple[bool, float]]] = {
             "majority": [
-                (decide(b, "majority", tiebreaker=tiebreaker, quorum=n // 2 + 1).accepted, n)
-                for b in ballots
+                (decide(b, "majority", tiebreaker=tiebreaker, quorum=n // 2 + 1).accepted, c)
+                for b, c in zip(ballots, spent, strict=True)
             ],
-            "unanimous": [(decide(b, "unanimous", quorum=n).accepted, n) for b in ballots],
+            "unanimous": [
+                (decide(b, "unanimous", quorum=n).accepted, c)
+                for b, c in zip(ballots, spent, strict=True)
+            ],
         }
         for k in range(1, n):
-            rules[f"{k} of {n}"] = [(decide(b, "k_of_n", k=k).accepted, n) for b in ballots]
+            rules[f"{k} of {n}"] = [
+                (decide(b, "k_of_n", k=k).accepted, c) for b, c in zip(ballots, spent, strict=True)
+            ]
         if n >= 3:  # reliabilities need jurors to compare with each other
             pairs = [{ballot.juror: ballot.verdict for ballot in b} for b in ballots]
             reliability = estimate(pairs)
             rules["weighted (Dawid–Skene)"] = [
-                (weighted_verdict(pair, reliability), n) for pair in pairs
+                (weighted_verdict(pair, reliability), c)
+                for pair, c in zip(pairs, spent, strict=True)
             ]
         for size in range(1, n):
             for first in itertools.combinations(jury, size):
                 rules[f"cascade first {{{', '.join(first)}}}"] = [
-                    _cascade(b, first, tiebreaker) for b in ballots
+                    _cascade(b, first, tiebreaker, cost)
+                    for b, cost in zip(ballots, costs, strict=True)
                 ]
         outcomes += [_score(jury, rule, decisions, truth) for rule, decisions in rules.items()]
     reproduced = None
@@ -242,13 +252,14 @@ def study_records(records: list[QARecord], info: dict[str, Any]) -> Study:
 
 
 def _cascade(
-    ballots: list[Ballot], first: tuple[str, ...], tiebreaker: str | None
-) -> tuple[bool, int]:
+    ballots: list[Ballot], first: tuple[str, ...], tiebreaker: str | None, cost: dict[str, int]
+) -> tuple[bool, float]:
     early = [b for b in ballots if b.juror in first]
     if settled(early, len(first)):
-        return bool(early[0].verdict), len(early)
+        return bool(early[0].verdict), sum(cost[b.juror] for b in early)
     quorum = len(ballots) // 2 + 1
-    return decide(ballots, "majority", tiebreaker=tiebreaker, quorum=quorum).accepted, len(ballots)
+    accepted = decide(ballots, "majority", tiebreaker=tiebreaker, quorum=quorum).accepted
+    return accepted, sum(cost[b.juror] for b in ballots)
 
 
 def pareto_chart(study: Study) -> str:
