@@ -18,7 +18,7 @@ from typing import Any
 
 from autogen_core.tools import BaseTool, FunctionTool
 
-from environment.simulation.table_reading import parse_number
+from environment.simulation.table_reading import grid_slots, parse_number
 from renderers.grid import GridCell
 
 _SUMMARY_LABEL = re.compile(r"^\s*(total|sum|average|mean|overall|all|grand total)\b", re.I)
@@ -45,13 +45,7 @@ class GridTools:
     """The table as headers and labelled rows, read once; each public method is a tool."""
 
     def __init__(self, grid: Sequence[GridCell]) -> None:
-        slots: dict[tuple[int, int], GridCell] = {}
-        for cell in grid:
-            for r in range(cell.row, cell.row + cell.rowspan):
-                for c in range(cell.col, cell.col + cell.colspan):
-                    slots[(r, c)] = cell
-        rows = max((r for r, _ in slots), default=-1) + 1
-        self.width = max((c for _, c in slots), default=-1) + 1
+        slots, rows, self.width = grid_slots(grid)
         # Header rows: the first, and each next one while the one above groups columns
         # (a \multicolumn over sub-headers), as readers of such tables do.
         header_rows = 1 if rows else 0

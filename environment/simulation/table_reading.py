@@ -63,7 +63,9 @@ class TableView:
         return parse_number(row.values.get(column, ""))
 
 
-def _matrix(grid: Sequence[GridCell]) -> tuple[dict[tuple[int, int], GridCell], int, int]:
+def grid_slots(grid: Sequence[GridCell]) -> tuple[dict[tuple[int, int], GridCell], int, int]:
+    """Every (row, column) slot and the cell covering it (a merged cell fills each of its
+    slots), with the grid's row and column counts."""
     slots: dict[tuple[int, int], GridCell] = {}
     for cell in grid:
         for r in range(cell.row, cell.row + cell.rowspan):
@@ -76,7 +78,7 @@ def _matrix(grid: Sequence[GridCell]) -> tuple[dict[tuple[int, int], GridCell], 
 
 def read_table(grid: Sequence[GridCell]) -> TableView | None:
     """A TableView, or None when the grid is too small to ask anything about."""
-    slots, nrows, ncols = _matrix(grid)
+    slots, nrows, ncols = grid_slots(grid)
     if nrows < 3 or ncols < 2:
         return None
     header_rows = 1

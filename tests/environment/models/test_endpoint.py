@@ -7,12 +7,10 @@ import asyncio
 import io
 import itertools
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from PIL import Image
 
 from environment.config.personas import Behaviour
@@ -35,18 +33,6 @@ from environment.storage.ledger import Ledger
 from tests.fakes.openai_server import FakeOpenAI
 
 SECRET = "sk-test-0123456789abcdef"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    server = FakeOpenAI()
-    runner = web.AppRunner(server.app(), shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield server, f"http://127.0.0.1:{port}/v1"
-    await runner.cleanup()
 
 
 class Incidents:
