@@ -12,6 +12,8 @@
     python run.py show RUN_DIR ITEM_ID         (one item's story: drafts, renders, votes)
     python run.py compare RUN_DIR... [--out FILE]  (runs side by side, with significance)
     python run.py jury-study RUN_DIR          (its votes under every rule and jury subset)
+    python run.py eval DATASET SCENARIO [--out DIR] [--skip-bad]  (solvers answer, a jury grades)
+    python run.py eval --resume EVAL_DIR
     python run.py export RUN_DIR --format llava|sharegpt|internvl|swift --out DIR
 
 Arguments and dispatch; the models are built in environment/models/assembly.py, the
@@ -42,8 +44,10 @@ from environment.errors import (
 
 # Each command imports what it needs when it runs: `render` starts without the agents.
 if TYPE_CHECKING:
+    from environment.config.eval_scenario import EvalScenario
     from environment.config.personas import Persona
     from environment.config.scenario import LoadedScenario, Scenario
+    from environment.core.messages import EvalItem
     from environment.core.world import RunOutcome
     from environment.models.assembly import Keys
     from environment.outputs.console import RunConsole
@@ -111,7 +115,7 @@ def snapshot_scenario(run_dir: Path) -> LoadedScenario:
     return LoadedScenario(scenario, PersonaBook(personas, {}, where))
 
 
-async def checked_endpoints(scenario: Scenario) -> Keys:
+async def checked_endpoints(scenario: Scenario | EvalScenario) -> Keys:
     """The endpoints' preflight, its warnings on stderr; its errors end the command."""
     from environment.models.assembly import check_endpoints
 
@@ -344,6 +348,169 @@ async def finish(
         )
         return 1
     console.message(f"done: {outcome.accepted} accepted QA pairs in {store.directory}")
+    return 0
+
+
+async def eval_command(args: argparse.Namespace) -> int:
+    """Solvers answer a dataset's questions, the pre-grader and a jury grade them, and the
+    figures (accuracy per view, the modality gap) go to summary.json and the console."""
+    import shutil
+
+    from environment.config.eval_scenario import check_eval_scenario, load_eval_scenario
+    from environment.core.world import new_run_directory, versions
+    from environment.storage.eval_dataset import (
+        read_dataset,
+        read_eval_records,
+        read_items,
+        write_items,
+    )
+    from environment.storage.store import RunStore
+
+    if args.resume is not None:
+        if args.dataset or args.scenario or args.out or args.set:
+            raise UserInputError(
+                "--resume continues an eval folder with its own items and scenario; drop "
+                "the dataset, the scenario file, --out and --set"
+            )
+        store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
+        info = store.read_run_info()
+        scenario, personas = read_eval_snapshot(info, store.run_json)
+        check_eval_scenario(scenario, personas)
+        keys = await checked_endpoints(scenario)
+        items = read_items(store.directory)
+    else:
+        if args.dataset is None or args.scenario is None:
+            raise UserInputError(
+                "give a dataset and an eval scenario: python run.py eval "
+                "DATASET scenarios/eval-quickstart.yaml"
+            )
+        loaded = load_eval_scenario(Path(args.scenario), PERSONAS_DIR, args.set)
+        scenario = loaded.scenario
+        used = [s.persona for s in scenario.solvers] + [g.persona for g in scenario.graders]
+        personas = loaded.personas.used_by(used)
+        keys = await checked_endpoints(scenario)
+        directory = (
+            Path(args.out)
+            if args.out
+            else new_run_directory(Path(scenario.output), "eval-" + scenario.name)
+        )
+        if directory.exists() and not directory.is_dir():
+            raise UserInputError(f"--out {directory} is a file; give a folder for the eval")
+        info = {
+            "run_id": directory.name,
+            "kind": "eval",
+            "dataset": await asyncio.to_thread(os.path.abspath, args.dataset),
+            "eval_scenario": scenario.model_dump(mode="json"),
+            "personas": {name: p.model_dump(mode="json") for name, p in personas.items()},
+            "seed": scenario.seed,
+            "versions": versions(),
+            "progress": {"graded": 0},
+        }
+        store = await asyncio.to_thread(RunStore.create, directory, info)
+        try:
+            read = await asyncio.to_thread(
+                read_dataset, Path(args.dataset), directory, args.skip_bad, scenario.limit
+            )
+        except UserInputError:
+            store.close()
+            shutil.rmtree(directory, ignore_errors=True)  # nothing in it but copied images
+            raise
+        if not read.has_latex and any("latex" in s.views for s in scenario.solvers):
+            print(
+                f"warning: {args.dataset} has no table LaTeX (column table_latex): latex views "
+                "are counted as failed; use view: image",
+                file=sys.stderr,
+            )
+        for skipped in read.skipped:
+            print(f"skipped {skipped}", file=sys.stderr)
+        if read.skipped:
+            print(f"skipped {len(read.skipped)} bad rows (--skip-bad)", file=sys.stderr)
+        items = read.items
+        await asyncio.to_thread(write_items, directory, items)
+        await asyncio.to_thread(store.update_run_info, skipped_rows=len(read.skipped))
+    done = {record.item_id for record in read_eval_records(store.directory)}
+    return await execute_eval(args, scenario, personas, store, keys, items, done)
+
+
+def read_eval_snapshot(
+    info: dict[str, Any], run_json: Path
+) -> tuple[EvalScenario, dict[str, Persona]]:
+    from environment.config.eval_scenario import EvalScenario
+    from environment.config.personas import Persona
+
+    try:
+        scenario = EvalScenario.model_validate(info["eval_scenario"])
+        personas = {n: Persona.model_validate(p) for n, p in info["personas"].items()}
+    except (KeyError, ValueError, AttributeError):
+        raise UserInputError(
+            f"{run_json}: not an eval folder's run.json (no valid eval_scenario); a generation "
+            "run resumes with python run.py run --resume"
+        ) from None
+    return scenario, personas
+
+
+async def execute_eval(
+    args: argparse.Namespace,
+    scenario: EvalScenario,
+    personas: dict[str, Persona],
+    store: RunStore,
+    keys: Keys,
+    items: list[EvalItem],
+    done: set[str],
+) -> int:
+    from agents.registry import build_eval_participants
+    from environment.core.eval_world import run_eval_world
+    from environment.core.messages import StopReason
+    from environment.models.assembly import open_model_shop
+    from environment.outputs.console import RunConsole
+    from environment.outputs.eval_figures import summarise, summary_text
+    from environment.storage.eval_dataset import read_eval_records
+    from environment.storage.store import write_atomic
+
+    shop = open_model_shop(scenario, store, args.no_cache, keys)
+    participants = build_eval_participants(scenario, personas, shop)
+    ledger = shop.ledger
+    console = RunConsole(quiet=args.quiet, spending=lambda: (ledger.total_cost_usd, ledger.cap_usd))
+    console.message(
+        f"eval folder: {store.directory} ({len(items)} items, {len(done)} graded before)"
+    )
+    try:
+        with console:
+            outcome = await run_eval_world(
+                scenario=scenario,
+                store=store,
+                items=items,
+                done=done,
+                participants=participants,
+                ledger=ledger,
+                oracle=shop.oracle,
+                link=shop.link,
+                listeners=[console.on_event],
+                run_id=store.directory.name,
+            )
+    finally:
+        await shop.close()
+    records = sorted(read_eval_records(store.directory), key=lambda r: r.index)
+    summary = summarise(records, ledger.as_dict(len(records)))
+    summary_path = store.directory / "summary.json"
+    await asyncio.to_thread(
+        write_atomic, summary_path, json.dumps(summary, indent=2, ensure_ascii=False).encode()
+    )
+    print(summary_text(summary))
+    resume = f"python run.py eval --resume {store.directory}"
+    if outcome.reason == StopReason.INTERRUPTED:
+        console.message(f"stopped at {outcome.graded}/{outcome.total}; resume with: {resume}")
+        return EXIT_INTERRUPTED
+    if outcome.reason == StopReason.BUDGET:
+        console.message(
+            f"budget reached at {outcome.graded}/{outcome.total} items graded; raise "
+            f"budget.usd under eval_scenario in {store.run_json}, then: {resume}"
+        )
+        return EXIT_BUDGET
+    if outcome.reason == StopReason.STALLED:
+        console.message(f"stalled ({outcome.detail}); to go on: {resume}")
+        return 1
+    console.message(f"done: {outcome.graded} items graded; figures in {summary_path}")
     return 0
 
 
@@ -627,6 +794,21 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--skip-corrupt", action="store_true", help="leave out lines that do not read"
     )
+    evaluation = commands.add_parser(
+        "eval", help="solvers answer a dataset from the table's image and LaTeX; a jury grades"
+    )
+    evaluation.add_argument(
+        "dataset", nargs="?", help="a run folder, an export folder, or parquet (HF layout)"
+    )
+    evaluation.add_argument("scenario", nargs="?", help="eval scenario YAML (solvers, graders)")
+    evaluation.add_argument("--out", help="eval folder (default: <output>/eval-<name>-<time>)")
+    evaluation.add_argument("--resume", metavar="EVAL_DIR", help="finish a stopped or killed eval")
+    evaluation.add_argument(
+        "--skip-bad", action="store_true", help="leave out rows that cannot be used, counted"
+    )
+    evaluation.add_argument("--quiet", action="store_true", help="plain log lines, no live view")
+    evaluation.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    evaluation.add_argument("--no-cache", action="store_true")
     render = commands.add_parser("render", help="render LaTeX files to PNG")
     render.add_argument("files", nargs="+")
     render.add_argument("--out", required=True)
@@ -659,6 +841,7 @@ def main(argv: list[str] | None = None) -> int:
         "show",
         "compare",
         "jury-study",
+        "eval",
         "-h",
         "--help",
     ):
@@ -725,6 +908,8 @@ def main(argv: list[str] | None = None) -> int:
             return compare_command([Path(d) for d in args.run_dirs], args.out)
         if args.command == "run":
             return asyncio.run(run_command(args))
+        if args.command == "eval":
+            return asyncio.run(eval_command(args))
         parser().print_help()
         return EXIT_USER_ERROR
     except RendererUnavailable as error:  # the renderer's own set-up error, outside a run

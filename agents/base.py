@@ -43,9 +43,10 @@ class AgentModel(ChatModel, Protocol):
 class GaveUp(ModelError):
     """No usable answer: output unparseable after the re-ask, a failed call, or no budget."""
 
-    def __init__(self, message: str, calls: int = 0) -> None:
+    def __init__(self, message: str, calls: int = 0, budget: bool = False) -> None:
         super().__init__(message)
         self.calls = calls  # model calls made (paid or not) before giving up
+        self.budget = budget  # the budget's cap stopped it: not the model's failure
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class RoleAgent(BusAgent):
                 raise GaveUp(f"model call failed: {failure}", attempt) from None
             except BudgetExhausted as exhausted:
                 await self.emit(BudgetReached(agent=self.name, detail=str(exhausted)))
-                raise GaveUp(str(exhausted), attempt - 1) from None
+                raise GaveUp(str(exhausted), attempt - 1, budget=True) from None
             last_model = completion.model
             try:
                 return Answer(parse(completion.text), completion.model, attempt)

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from agents.base import AgentModel, RoleAgent, TableView
 from agents.curator import Curator
 from agents.generator import Generator
+from agents.grader import Grader
 from agents.inspirer import Inspirer
 from agents.juror import Juror
 from agents.questioner import Questioner
+from agents.solver import Solver
+from environment.config.eval_scenario import EvalScenario, solver_names
 from environment.config.personas import Persona
 from environment.config.scenario import Scenario
 from environment.core.messages import QARecord
@@ -103,4 +106,26 @@ def build_participants(
         reliability,
     )
     participants.append(Participant(curator, "curator", "curator"))
+    return participants
+
+
+def build_eval_participants(
+    scenario: EvalScenario, personas: dict[str, Persona], shop: ModelShop
+) -> list[Participant]:
+    """The eval scenario's solvers (each reading its views) and graders, on their models."""
+    participants: list[Participant] = []
+    for name, settings in zip(solver_names(scenario), scenario.solvers, strict=True):
+        model, _ = model_for_agent(scenario, shop, settings.model, "solver")
+        solver = Solver(name, personas[settings.persona], model, settings.views)
+        participants.append(Participant(solver, "solver", settings.persona))
+    used: set[str] = set()
+    for grading in scenario.graders:
+        for index in range(1, grading.count + 1):
+            name = grading.persona if grading.count == 1 else f"{grading.persona}-{index}"
+            while name in used:
+                name += "x"
+            used.add(name)
+            model, _ = model_for_agent(scenario, shop, grading.model, "grader")
+            grader = Grader(name, personas[grading.persona], model)
+            participants.append(Participant(grader, "grader", grading.persona))
     return participants

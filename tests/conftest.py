@@ -112,7 +112,9 @@ def _start_and_wait_for_commits(
     return process
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python run.py ARGS` in `cwd`, as a user types it; output captured as text."""
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
@@ -120,6 +122,7 @@ def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.Completed
         text=True,
         cwd=cwd,
         timeout=timeout,
+        env=env,
     )
 
 

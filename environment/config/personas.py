@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from environment.frozen import Frozen
 
-Role = Literal["inspirer", "generator", "questioner", "juror"]
+Role = Literal["inspirer", "generator", "questioner", "juror", "solver", "grader"]
 QUESTION_KINDS = (
     "lookup",
     "comparison",
@@ -43,6 +43,16 @@ class Behaviour(Frozen):
     question_kinds: dict[str, float] = Field(
         default_factory=lambda: dict.fromkeys(QUESTION_KINDS, 1.0)
     )
+    # Solvers (evaluation): the chance of a right answer from the LaTeX and from the image,
+    # less, from the image, each question kind's penalty (structure is harder to see).
+    solves_from_text: float = Field(default=0.9, ge=0, le=1)
+    solves_from_image: float = Field(default=0.75, ge=0, le=1)
+    image_penalty: dict[str, float] = Field(
+        default_factory=lambda: {"structural": 0.2, "multi_hop": 0.1, "ranking": 0.05}
+    )
+    # Share of answers written in words around the figure ("about 12.5 in total"): what
+    # the pre-grader cannot settle and the grading jury must.
+    wordy_answers: float = Field(default=0.2, ge=0, le=1)
     false_accept: float = Field(default=0.05, ge=0, le=1)
     false_reject: float = Field(default=0.05, ge=0, le=1)
     faults: Faults = Faults()
@@ -73,6 +83,8 @@ SIMULATED_KNOBS: dict[Role, tuple[str, ...]] = {
     "generator": ("complexity", "colour_use", "math_use", "rows", "faults.broken_latex"),
     "questioner": ("question_kinds", "faults.wrong_answer", "faults.off_topic"),
     "juror": ("false_accept", "false_reject"),
+    "solver": ("solves_from_text", "solves_from_image", "image_penalty", "wordy_answers"),
+    "grader": ("false_accept", "false_reject"),
 }
 
 

@@ -261,6 +261,7 @@ class Scenario(Frozen):
 STALL_MARGIN_S = 300.0
 
 ROLES_NEEDED: tuple[Role, ...] = ("inspirer", "generator", "questioner", "juror")
+EVAL_ROLES: tuple[Role, ...] = ("solver", "grader")
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,12 @@ def check_scenario(
         return UserInputError(f"{'.'.join(map(str, location))}: {message}")
 
     for index, agent in enumerate(scenario.agents):
+        if agent.role in EVAL_ROLES:
+            raise fail(
+                ["agents", index, "role"],
+                f"role {agent.role} is for eval scenarios (solvers:, graders:), run with "
+                "python run.py eval DATASET SCENARIO",
+            )
         if agent.persona not in personas:
             raise fail(
                 ["agents", index, "persona"],

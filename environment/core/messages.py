@@ -313,5 +313,110 @@ class BudgetReached(Message):
     detail: str
 
 
+# ---------- evaluation (run.py eval): solvers answer, the pre-grader and a jury grade
+
+SolverView = Literal["latex", "image"]
+
+
+class EvalItem(Frozen):
+    """One question of the dataset under evaluation, as the eval folder keeps it."""
+
+    item_id: str  # e00000…, in dataset order
+    source_id: str  # the dataset's own id (qa_id, id) or its row number
+    question: str
+    answer: str  # the ground truth
+    latex: str = ""  # the table's source, for the text view ("" when the dataset has none)
+    image: str  # relative to the eval folder
+    kind: str = ""
+    topic: str = ""
+
+
+class ItemPosed(Message):
+    item: EvalItem
+    index: int
+
+
+class Prediction(Frozen):
+    solver: str
+    persona: str
+    model: str
+    view: SolverView
+    answer: str  # the short final answer ("" when the solver gave none)
+    reasoning: str = ""
+    failed: str | None = None  # why no answer came: counted wrong, never left out
+    calls: int = 1
+
+    @property
+    def key(self) -> str:
+        return f"{self.solver}/{self.view}"
+
+
+class PredictionsMade(Message):
+    item_id: str
+    solver: str
+    predictions: tuple[Prediction, ...]
+
+
+class GradesRequested(Message):
+    """The predictions of one item the pre-grader could not settle, for the graders."""
+
+    item_id: str
+    question: str
+    truth: str
+    predictions: tuple[Prediction, ...]
+
+
+class Grade(Frozen):
+    key: str  # Prediction.key
+    verdict: bool | None  # None: abstained
+    reason: str
+
+
+class GradesCast(Message):
+    item_id: str
+    grader: str
+    persona: str
+    model: str
+    grades: tuple[Grade, ...]
+    calls: int = 1
+
+
+class GraderVote(Frozen):
+    grader: str
+    persona: str
+    model: str
+    verdict: bool | None
+    reason: str
+
+
+class GradedPrediction(Prediction):
+    correct: bool
+    graded_by: str  # "failed", "pre:number", "pre:option", "pre:text", "pre:empty", "jury"
+    votes: tuple[GraderVote, ...] = ()
+    confidence: float = 1.0
+    undecided: bool = False  # the jury cast too few votes: counted wrong
+    oracle_correct: bool | None = None  # only in simulation: whether it really is right
+
+
+class EvalRecord(Message):
+    """One graded item: records.jsonl of an eval folder holds one per line."""
+
+    item_id: str
+    index: int
+    source_id: str
+    question: str
+    answer: str
+    kind: str
+    topic: str
+    image: str
+    predictions: tuple[GradedPrediction, ...]
+    grader_calls: int = 0
+
+
+class ItemsCommitted(Message):
+    records: tuple[EvalRecord, ...]
+    graded_total: int
+
+
 def topic_of(message_type: type[Message]) -> str:
     return f"modswap.{message_type.__name__}"

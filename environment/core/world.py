@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from environment.config.personas import Persona
 from environment.config.scenario import Scenario
@@ -31,6 +31,10 @@ from environment.simulation.oracle import Oracle
 from environment.storage.ledger import Ledger
 from environment.storage.store import RunStore
 from renderers.chromium import ChromiumRenderer
+
+
+class Stoppable(Protocol):
+    async def stalled(self, seconds: float) -> None: ...
 
 
 @dataclass
@@ -219,7 +223,7 @@ async def run_world(
     )
 
 
-async def watch_for_stalls(bus: Bus, tap: EventLog, director: Director, stall_s: float) -> None:
+async def watch_for_stalls(bus: Bus, tap: EventLog, director: Stoppable, stall_s: float) -> None:
     """Ends a run in which no message has crossed the bus for `stall_s`: a lost message or
     a hung part would otherwise leave it waiting silently for ever. Every model retry and
     incident is a message, so only a call or render longer than its own timeout is

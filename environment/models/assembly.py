@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from environment.config.eval_scenario import EvalScenario
 from environment.config.scenario import (
     OpenAIModelSettings,
     Scenario,
@@ -57,7 +58,7 @@ class ModelShop:
             await endpoint.close()
 
 
-def endpoint_key_envs(scenario: Scenario) -> dict[str, str | None]:
+def endpoint_key_envs(scenario: Scenario | EvalScenario) -> dict[str, str | None]:
     """Each endpoint model's API key variable (None: a server that wants no key)."""
     return {
         name: settings.api_key_env
@@ -66,7 +67,7 @@ def endpoint_key_envs(scenario: Scenario) -> dict[str, str | None]:
     }
 
 
-async def check_endpoints(scenario: Scenario) -> Keys:
+async def check_endpoints(scenario: Scenario | EvalScenario) -> Keys:
     """Keys present, servers reachable, keys accepted (else UserInputError); a model name a
     server does not list is a warning."""
     api_keys = read_api_keys(endpoint_key_envs(scenario))
@@ -87,7 +88,9 @@ def replay_key(scenario: Scenario) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: Keys) -> ModelShop:
+def open_model_shop(
+    scenario: Scenario | EvalScenario, store: RunStore, no_cache: bool, keys: Keys
+) -> ModelShop:
     """What the models share: the keys and their redactor, the table images, the response
     cache, and the run's ledger (going on from earlier sessions)."""
     store.redact = keys.redact
@@ -108,7 +111,7 @@ def open_model_shop(scenario: Scenario, store: RunStore, no_cache: bool, keys: K
 
 
 def model_for_agent(
-    scenario: Scenario, shop: ModelShop, model_name: str, role: str
+    scenario: Scenario | EvalScenario, shop: ModelShop, model_name: str, role: str
 ) -> tuple[MeteredModel, TableView]:
     """The agent's model, metered, and what it is shown of a table; an endpoint model has
     its role-mates that see tables the same way as fallbacks."""

@@ -96,7 +96,41 @@ class JurorInputs(Contract):
     reasoning: str
 
 
-Inputs = InspirerInputs | GeneratorInputs | RepairInputs | QuestionerInputs | JurorInputs
+class SolverInputs(Contract):
+    task: Literal["solve"] = "solve"
+    item_id: str
+    question: str
+    view: Literal["latex", "image"]
+    kind: str = ""
+    latex: str = ""  # the table's source; what a simulated solver's wrong answers borrow from
+
+
+class GradeeInputs(Contract):
+    """One prediction a grader is to grade: shown by its number (`label`), so the grader
+    sees neither solver nor view; `key` (solver/view) is how the run knows it."""
+
+    label: str
+    key: str
+    answer: str
+
+
+class GraderInputs(Contract):
+    task: Literal["grade"] = "grade"
+    item_id: str
+    question: str
+    truth: str
+    predictions: tuple[GradeeInputs, ...]
+
+
+Inputs = (
+    InspirerInputs
+    | GeneratorInputs
+    | RepairInputs
+    | QuestionerInputs
+    | JurorInputs
+    | SolverInputs
+    | GraderInputs
+)
 
 
 class ResponseSchema(Contract):

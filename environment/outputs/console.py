@@ -45,6 +45,13 @@ def preview(event: dict[str, Any]) -> str:
     match kind:
         case "RunStarted":
             return f"run {d['run_id']} aims for {d['target']} accepted QA pairs"
+        case "ItemPosed":
+            item = d["item"]
+            asked = f"[{item['kind'] or '?'}] {item['question']}"
+            return f"{item['item_id']} {asked} (truth: {item['answer']})"
+        case "GradesRequested":
+            count = len(d["predictions"])
+            return f"{d['item_id']}: {count} answer(s) for the jury (truth: {d['truth']})"
         case "InspirationRequested":
             return f"{d['inspiration_id']}: {d['inspirer']} → ideas for {d['generator']}"
         case "InspirationOffered":
@@ -100,6 +107,26 @@ def previews(event: dict[str, Any]) -> list[str]:
             lines = [f"[{p['kind']}] {p['question']} → {p['answer']}" for p in d["pairs"]]
         case "VotesCast":
             lines = [f"{_VOTE_MARKS[v['verdict']]} {v['qa_id']}: {v['reason']}" for v in d["votes"]]
+        case "PredictionsMade":
+            lines = [
+                f"{d['item_id']} from the {p['view']}: "
+                + (f"no answer ({p['failed']})" if p["failed"] else p["answer"])
+                for p in d["predictions"]
+            ]
+        case "GradesCast":
+            lines = [
+                f"{_VOTE_MARKS[g['verdict']]} {d['item_id']} {g['key']}: {g['reason']}"
+                for g in d["grades"]
+            ]
+        case "ItemsCommitted":
+            lines = [
+                f"{r['item_id']} graded: "
+                + ", ".join(
+                    f"{p['solver']}/{p['view']} {'right' if p['correct'] else 'wrong'}"
+                    for p in r["predictions"]
+                )
+                for r in d["records"]
+            ]
         case "VerdictsReached":
             lines = [
                 f"{'ACCEPTED' if r['accepted'] else 'rejected'} {r['qa_id']} "

@@ -50,6 +50,8 @@ class RunStats:
             self.rejected_outputs += 1
         elif kind == "VotesCast":
             self.votes += len(data["votes"])
+        elif kind == "ItemsCommitted":  # an evaluation: graded items are its progress
+            self.accepted = data["graded_total"]
         elif kind == "InspirationCommitted":
             self.accepted = data["accepted_total"]
             for record in data["records"]:

@@ -15,11 +15,13 @@ from environment.core.randomness import derive
 from environment.models.protocol import (
     Completion,
     GeneratorInputs,
+    GraderInputs,
     InspirerInputs,
     JurorInputs,
     ModelRequest,
     QuestionerInputs,
     RepairInputs,
+    SolverInputs,
     ToolCall,
 )
 from environment.simulation.generator import (
@@ -33,6 +35,7 @@ from environment.simulation.inspirer import inspire
 from environment.simulation.juror import judge, plan_checks
 from environment.simulation.oracle import Oracle
 from environment.simulation.questioner import write_questions
+from environment.simulation.solver import grade, solve
 
 
 def _tokens(text: str) -> int:
@@ -135,6 +138,11 @@ class SimulatedModel:
                 checked=any(_is_json(result) for result in results),  # an error checks nothing
             )
             text = self._reply(verdict, request, "")
+        elif isinstance(inputs, SolverInputs):
+            answer = solve(inputs, request.agent, behaviour, self.oracle, rng)
+            text = self._reply(answer, request, "Let me work through the table.")
+        elif isinstance(inputs, GraderInputs):
+            text = self._reply(grade(inputs, behaviour, self.oracle, rng), request, "")
         else:  # pragma: no cover - the union is exhaustive
             raise TypeError(f"unknown inputs {type(inputs).__name__}")
         if rng.random() < behaviour.faults.malformed_output * self.fault_scale:

@@ -27,6 +27,10 @@ class Oracle:
     def __init__(self) -> None:
         self._specs: dict[str, dict[str, QuestionSpec]] = {}  # table → question → spec
         self._views: dict[str, TableView | None] = {}  # a table is rendered once
+        # Evaluation: each item's ground truth and kind, and whether each simulated
+        # prediction (item, solver/view) was meant to be right, however it is worded.
+        self._answer_key: dict[str, tuple[str, str]] = {}
+        self._meant_right: dict[tuple[str, str], bool] = {}
 
     def view(self, table_id: str, grid: Sequence[GridCell]) -> TableView | None:
         """The table as read from its grid, read once per table (jurors ask many times)."""
@@ -47,6 +51,20 @@ class Oracle:
         for table_id in table_ids:
             self._specs.pop(table_id, None)
             self._views.pop(table_id, None)
+
+    def remember_answer(self, item_id: str, truth: str, kind: str) -> None:
+        self._answer_key[item_id] = (truth, kind)
+
+    def answer_of(self, item_id: str) -> tuple[str, str] | None:
+        """An evaluation item's ground truth and question kind."""
+        return self._answer_key.get(item_id)
+
+    def remember_prediction(self, item_id: str, key: str, right: bool) -> None:
+        self._meant_right[(item_id, key)] = right
+
+    def prediction_right(self, item_id: str, key: str) -> bool | None:
+        """Whether a simulated solver's prediction is right (None: not a simulated one)."""
+        return self._meant_right.get((item_id, key))
 
     def judge(
         self, table_id: str, grid: Sequence[GridCell], question: str, answer: str

@@ -13,11 +13,12 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import pydantic_core
+from pydantic import BaseModel
 
 from environment.core.messages import QARecord
 from environment.errors import UserInputError
@@ -237,7 +238,7 @@ class RunStore:
         """One line of the ledger's journal (it carries no secrets: no texts)."""
         self._append("ledger", line)
 
-    async def commit(self, records: list[QARecord], **run_info: Any) -> None:
+    async def commit(self, records: Sequence[BaseModel], **run_info: Any) -> None:
         """Appends the records and replaces `run_info`'s sections of run.json; returns once
         both, and every event logged before, are on disk — the director's commit point."""
         if self._writer is None:

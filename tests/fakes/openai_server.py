@@ -105,6 +105,12 @@ class FakeOpenAI:
     # constrained decoding do; the others it honours (pure JSON, in the schema's shape).
     refused_formats: frozenset[str] = frozenset()
     refuses_tools: bool = False  # a 400 to any request that offers tools
+    # Evaluation: the truth behind each question, and how often a solver is right from
+    # each view ("latex": a prompt with the table's source, "image": one with a PNG).
+    answer_key: dict[str, str] = field(default_factory=dict)
+    solve_accuracy: dict[str, float] = field(default_factory=lambda: {"latex": 1.0, "image": 1.0})
+    wordy_answers: float = 0.0  # share of right answers worded ("about 12"): for the graders
+    hanging: threading.Event = field(default_factory=threading.Event)  # a hang has begun
     _planned: deque[str] = field(default_factory=deque)
     _every: int = 0
     _every_kinds: list[str] = field(default_factory=list)
@@ -211,6 +217,7 @@ class FakeOpenAI:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)  # the model "thinking"
         if fault == "hang":  # then a gateway timeout: nothing was generated, nothing billed
+            self.hanging.set()
             await asyncio.sleep(self.hang_s)
             call.status = 504
             return web.json_response({"error": {"message": "upstream timed out"}}, status=504)
@@ -251,7 +258,10 @@ class FakeOpenAI:
         if fault == "empty":
             return web.json_response({"id": "x", "choices": [], "usage": None})
         seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16)
-        text = self.answer(role, prompt, random.Random(seed))
+        if role == "solver":
+            text = self._solve(prompt, "image" if images else "latex", random.Random(seed))
+        else:
+            text = self.answer(role, prompt, random.Random(seed))
         if format_type in ("json_schema", "json_object") and role in _JSON_ROLES:
             text, call.schema_errors = _as_structured(text, response_format)
         finish = "stop"
@@ -357,7 +367,20 @@ class FakeOpenAI:
             return self._questions_for(prompt, rng)
         if role == "juror":
             return _judge(prompt)
+        if role == "grader":
+            return _grade(prompt)
         return "I am not sure what you are asking."
+
+    def _solve(self, prompt: str, view: str, rng: random.Random) -> str:
+        """Right with the view's accuracy; wrong answers are "-1". A question without a
+        known truth is answered "unknown"."""
+        question = re.search(r"^Question: (.+)$", prompt, re.MULTILINE)
+        truth = self.answer_key.get(question.group(1).strip()) if question else None
+        right = truth is not None and rng.random() < self.solve_accuracy.get(view, 0.0)
+        answer = truth if right else ("-1" if truth is not None else "unknown")
+        if right and rng.random() < self.wordy_answers:
+            answer = f"about {answer}"
+        return json.dumps({"reasoning": f"Read it from the {view}.", "answer": answer})
 
     def _questions_for(self, prompt: str, rng: random.Random) -> str:
         wanted = int(re.search(r"Write (\d+) questions", prompt).group(1))  # type: ignore[union-attr]
@@ -380,7 +403,7 @@ class FakeOpenAI:
         return "<think>Let me read the table.</think>\n```json\n" + json.dumps(pairs) + "\n```"
 
 
-_JSON_ROLES = ("inspirer", "questioner", "juror")
+_JSON_ROLES = ("inspirer", "questioner", "juror", "solver", "grader")
 
 
 def _as_structured(text: str, response_format: dict[str, Any]) -> tuple[str, list[str]]:
@@ -450,6 +473,10 @@ def _role_of(prompt: str) -> str:
         return "questioner"
     if "Judge the question" in prompt:
         return "juror"
+    if "Work it out step by step from the table" in prompt:
+        return "solver"
+    if "Ground truth:" in prompt and "Predictions:" in prompt:
+        return "grader"
     return "unknown"
 
 
@@ -561,6 +588,22 @@ def _judge(prompt: str) -> str:
     )
 
 
+def _grade(prompt: str) -> str:
+    """Correct when the prediction contains the ground truth as a word."""
+    truth = re.search(r"^Ground truth: (.+)$", prompt, re.MULTILINE)
+    listed = prompt.split("Predictions:\n", 1)[-1].split("\n\n", 1)[0]
+    grades = []
+    for line in listed.splitlines():
+        number, _, said = line.partition(". ")
+        found = truth is not None and re.search(
+            rf"(?<![\w.-]){re.escape(truth.group(1))}(?![\w])", said
+        )
+        grades.append(
+            {"key": number, "verdict": "correct" if found else "incorrect", "reason": "compared"}
+        )
+    return json.dumps({"grades": grades})
+
+
 def _numbers(rows: list[list[str]], column: int) -> list[tuple[str, float]]:
     return [(r[0], float(r[column])) for r in rows if len(r) > column and _is_number(r[column])]
 
@@ -663,6 +706,11 @@ def main() -> None:
     parser.add_argument(
         "--tables-from", help="a folder of .tex documents the generator answers with, in turn"
     )
+    parser.add_argument("--answer-key", help="a JSON file: question → truth, for solvers")
+    parser.add_argument(
+        "--solve-accuracy", default="latex=1,image=1", help="a solver's chance per view"
+    )
+    parser.add_argument("--wordy", type=float, default=0.0, help="share of wordy right answers")
     args = parser.parse_args()
     documents: tuple[str, ...] = ()
     if args.tables_from:
@@ -673,6 +721,13 @@ def main() -> None:
     fake = FakeOpenAI(
         latency_s=args.latency, log_path=args.log, hang_s=args.hang, table_documents=documents
     )
+    if args.answer_key:
+        fake.answer_key = json.loads(Path(args.answer_key).read_text(encoding="utf-8"))
+    fake.solve_accuracy = {
+        view: float(share)
+        for view, _, share in (pair.partition("=") for pair in args.solve_accuracy.split(","))
+    }
+    fake.wordy_answers = args.wordy
     if args.fault_every:
         fake.fault_every(args.fault_every, args.faults.split(","))
     web.run_app(fake.app(), host="127.0.0.1", port=args.port, print=None)

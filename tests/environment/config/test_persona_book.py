@@ -151,7 +151,7 @@ def test_every_behaviour_knob_moves_some_simulated_role_and_unread_ones_are_warn
 
     knobs = [f"behaviour.{name}" for name in Behaviour.model_fields if name != "faults"]
     knobs += [f"behaviour.faults.{name}" for name in Faults.model_fields]
-    roles = ("inspirer", "generator", "questioner", "juror")
+    roles = ("inspirer", "generator", "questioner", "juror", "solver", "grader")
     assert all(any(read_by_simulation(role, knob) for role in roles) for knob in knobs)
     assert read_by_simulation("questioner", "behaviour.question_kinds.lookup")
     assert not read_by_simulation("juror", "behaviour.question_kinds.lookup")

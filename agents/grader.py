@@ -1,0 +1,110 @@
+"""Grader: says whether each prediction of an item gives the ground truth's answer — the
+evaluation's jury, asked only about what the pre-grader could not settle."""
+
+from __future__ import annotations
+
+from autogen_core import MessageContext, message_handler
+
+from agents.base import GaveUp, RoleAgent
+from agents.parsing import OutputParseError, extract_json, response_schema
+from environment.core.messages import Grade, GradesCast, GradesRequested
+from environment.models.protocol import GradeeInputs, GraderInputs
+
+GRADES_SCHEMA = response_schema(
+    "grades",
+    {
+        "grades": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string"},
+                    "verdict": {"type": "string", "enum": ["correct", "incorrect"]},
+                    "reason": {"type": "string"},
+                },
+                "required": ["key", "verdict", "reason"],
+                "additionalProperties": False,
+            },
+        }
+    },
+)
+
+
+def build_prompt(inputs: GraderInputs) -> str:
+    listed = "\n".join(f"{p.label}. {p.answer}" for p in inputs.predictions)
+    return (
+        f"Question: {inputs.question}\nGround truth: {inputs.truth}\n\nPredictions:\n{listed}\n\n"
+        "For each prediction, decide whether it gives the same answer as the ground truth. "
+        "Numbers must be equal at the ground truth's precision; wording, units and extra "
+        "explanation do not matter; a prediction that hedges between answers is incorrect. "
+        'Reply with JSON only: {"grades": [{"key": "the prediction\'s number", "verdict": '
+        '"correct" or "incorrect", "reason": "one sentence"}]}.'
+    )
+
+
+def parse_grades(text: str, labels: dict[str, str]) -> dict[str, tuple[bool, str]]:
+    """Key (solver/view) → (correct, reason); every prediction must be graded."""
+    value = extract_json(text)
+    rows = value.get("grades") if isinstance(value, dict) else value
+    if not isinstance(rows, list):
+        raise OutputParseError('expected {"grades": [...]}')
+    found: dict[str, tuple[bool, str]] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        label = str(row.get("key", "")).strip().rstrip(".")
+        verdict = str(row.get("verdict", "")).strip().lower()
+        if label in labels and verdict in ("correct", "incorrect"):
+            found[labels[label]] = (verdict == "correct", str(row.get("reason", "")))
+    missing = [label for label, key in labels.items() if key not in found]
+    if missing:
+        raise OutputParseError(
+            f"no correct/incorrect verdict for prediction {', '.join(missing)}; grade each one"
+        )
+    return found
+
+
+class Grader(RoleAgent):
+    @message_handler
+    async def on_request(self, message: GradesRequested, ctx: MessageContext) -> None:
+        gradees = tuple(
+            GradeeInputs(label=str(number), key=p.key, answer=p.answer)
+            for number, p in enumerate(message.predictions, 1)
+        )
+        labels = {g.label: g.key for g in gradees}
+        inputs = GraderInputs(
+            item_id=message.item_id,
+            question=message.question,
+            truth=message.truth,
+            predictions=gradees,
+        )
+        try:
+            answer = await self.ask(
+                f"grade:{message.item_id}",
+                message.item_id,
+                build_prompt(inputs),
+                inputs,
+                lambda text: parse_grades(text, labels),
+                schema=GRADES_SCHEMA,
+            )
+        except GaveUp as gave_up:
+            if gave_up.budget:  # the item is graded on resume, with a budget raised
+                return
+            grades = tuple(Grade(key=g.key, verdict=None, reason=str(gave_up)) for g in gradees)
+            model, calls = self.model.name, gave_up.calls
+        else:
+            grades = tuple(
+                Grade(key=key, verdict=verdict, reason=reason)
+                for key, (verdict, reason) in sorted(answer.value.items())
+            )
+            model, calls = answer.model, answer.calls
+        await self.emit(
+            GradesCast(
+                item_id=message.item_id,
+                grader=self.name,
+                persona=self.persona.name,
+                model=model,
+                grades=grades,
+                calls=calls,
+            )
+        )

@@ -1,0 +1,392 @@
+"""Evaluation runs through run.py: offline, against the fake endpoint, on our exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli, write_scenario
+from tests.fakes.openai_server import FakeOpenAI, serving
+
+EVAL = """\
+name: tiny-eval
+seed: 3
+output: {output}
+models:
+  sim: {{kind: simulated, skill: 0.95}}
+solvers:
+  - {{persona: reader, model: sim, view: both}}
+  - {{persona: glancer, model: sim, view: image}}
+graders:
+  - {{persona: grader, model: sim, count: 2}}
+  - {{persona: lenient-grader, model: sim}}
+consensus: {{rule: majority}}
+max_inflight: {inflight}
+"""
+
+ENDPOINT_EVAL = """\
+name: endpoint-eval
+output: {output}
+models:
+  vlm:
+    kind: openai
+    base_url: {base_url}
+    model: fake-1
+    api_key_env: MODSWAP_FAKE_KEY
+    vision: true
+    max_retries: 1
+    retry_base_s: 0.01
+    price: {{input_per_mtok: 100, output_per_mtok: 100}}
+solvers:
+  - {{persona: reader, model: vlm, view: both}}
+graders:
+  - {{persona: grader, model: vlm}}
+{budget}
+"""
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small offline generation run, the dataset the evals read."""
+    folder = tmp_path_factory.mktemp("generated")
+    scenario = write_scenario(folder, seed=11, target=12)
+    result = run_cli(str(scenario), "--quiet", "--out", str(folder / "run"), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder / "run"
+
+
+def eval_scenario(folder: Path, inflight: int = 4) -> Path:
+    path = folder / "eval.yaml"
+    path.write_text(EVAL.format(output=folder / "out", inflight=inflight))
+    return path
+
+
+def accepted(run_dir: Path) -> list[dict[str, object]]:
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    return [row for row in map(json.loads, lines) if row["accepted"]]
+
+
+def graded(eval_dir: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (eval_dir / "records.jsonl").read_text().splitlines()]
+
+
+def test_offline_eval_grades_every_item_per_view_and_measures_the_gap(
+    generated: Path, tmp_path: Path
+) -> None:
+    scenario = eval_scenario(tmp_path)
+    out = tmp_path / "eval"
+    result = run_cli(
+        "eval", str(generated), str(scenario), "--quiet", "--out", str(out), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    rows = graded(out)
+    assert [row["source_id"] for row in rows] == [row["qa_id"] for row in accepted(generated)]
+    for row in rows:
+        views = [(p["solver"], p["view"]) for p in row["predictions"]]
+        assert views == [("reader", "latex"), ("reader", "image"), ("glancer", "image")]
+        for prediction in row["predictions"]:
+            assert prediction["graded_by"] in ("jury", "pre:number", "pre:text", "pre:option")
+            if prediction["graded_by"] == "jury":
+                assert len(prediction["votes"]) == 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["accuracy"]) == {"reader/latex", "reader/image", "glancer/image"}
+    assert set(summary["modality_gap"]) == {"reader"}  # glancer reads only the image
+    gap = summary["modality_gap"]["reader"]
+    assert gap["items"] == len(rows)
+    assert gap["ci95"][0] <= gap["gap"] <= gap["ci95"][1]
+    assert summary["pre_grader"]["settled"] + summary["graders"]["graded_by_jury"] == 3 * len(rows)
+    assert summary["grading_vs_oracle"]["all"]["items"] == 3 * len(rows)
+    assert "modality gap reader (latex − image)" in result.stdout
+    # Answers written alike are put to the graders once; each is still graded on its own.
+    asked = [
+        event["data"]["predictions"]
+        for event in map(json.loads, (out / "events.jsonl").read_text().splitlines())
+        if event["kind"] == "GradesRequested"
+    ]
+    assert asked
+    for shown in asked:
+        answers = [" ".join(p["answer"].casefold().split()) for p in shown]
+        assert len(answers) == len(set(answers))
+    assert sum(map(len, asked)) <= summary["graders"]["graded_by_jury"]
+    assert "reader/latex" in result.stdout
+
+    again = run_cli(
+        "eval",
+        str(generated),
+        str(scenario),
+        "--quiet",
+        "--out",
+        str(tmp_path / "again"),
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "records.jsonl").read_bytes() == (
+        out / "records.jsonl"
+    ).read_bytes()
+
+
+def test_eval_killed_then_resumed_asks_nothing_graded_again(
+    generated: Path, tmp_path: Path
+) -> None:
+    """The fake endpoint hangs on one late call: the eval is killed while it waits, with
+    earlier items committed; the resume asks the endpoint only about the rest."""
+    server = FakeOpenAI(hang_s=60)
+    items = accepted(generated)
+    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
+    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
+    with serving(server) as thread:
+        scenario = tmp_path / "endpoint.yaml"
+        scenario.write_text(
+            ENDPOINT_EVAL.format(output=tmp_path / "out", base_url=thread.base_url, budget="")
+            + "max_inflight: 1\n"
+        )
+        out = tmp_path / "eval"
+        # One item at a time (max_inflight 1); the fake answers every question right, so
+        # the pre-grader settles all and each item costs two calls (its two views): the
+        # 10th call is item 4's, after four commits. It hangs until the kill.
+        server.fault_every(10, ["hang"])
+        with (tmp_path / "log").open("w") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "run.py"),
+                    "eval",
+                    str(generated),
+                    str(scenario),
+                    "--quiet",
+                    "--out",
+                    str(out),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+                env=env,
+            )
+            assert server.hanging.wait(timeout=600), "the planned hang never came"
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+        done = graded(out)
+        assert 0 < len(done) < len(items)
+        server.fault_every(0, [])
+        before = len(server.calls)
+        resumed = run_cli("eval", "--resume", str(out), "--quiet", cwd=tmp_path, env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        asked_again = [call.prompt for call in server.calls[before:]]
+    finished = {str(row["question"]) for row in done}
+    assert not any(
+        f"Question: {question}\n" in prompt for prompt in asked_again for question in finished
+    )
+    rows = graded(out)
+    assert [row["source_id"] for row in rows] == [row["qa_id"] for row in items]
+    assert rows[: len(done)] == done
+
+
+def test_image_views_send_the_png_and_latex_views_the_source(
+    generated: Path, tmp_path: Path
+) -> None:
+    server = FakeOpenAI(solve_accuracy={"latex": 1.0, "image": 0.0})
+    items = accepted(generated)
+    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
+    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
+    with serving(server) as thread:
+        scenario = tmp_path / "endpoint.yaml"
+        scenario.write_text(
+            ENDPOINT_EVAL.format(output=tmp_path / "out", base_url=thread.base_url, budget="")
+        )
+        out = tmp_path / "eval"
+        result = run_cli(
+            "eval",
+            str(generated),
+            str(scenario),
+            "--quiet",
+            "--out",
+            str(out),
+            cwd=tmp_path,
+            env=env,
+        )
+    assert result.returncode == 0, result.stderr
+    solver_calls = [call for call in server.calls if call.role == "solver"]
+    assert len(solver_calls) == 2 * len(items)
+    for call in solver_calls:
+        if call.images:
+            assert call.images == 1 and "\\begin{" not in call.prompt
+        else:
+            assert "\\begin{tabular}" in call.prompt or "\\begin{" in call.prompt
+    assert sum(1 for call in solver_calls if call.images) == len(items)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["accuracy"]["reader/latex"]["accuracy"] == 1.0
+    assert summary["accuracy"]["reader/image"]["accuracy"] == 0.0
+    assert summary["modality_gap"]["reader"]["gap"] == 1.0
+    assert summary["modality_gap"]["reader"]["mcnemar_p"] < 0.01
+
+
+def test_the_budget_cap_holds_and_the_rest_waits_for_a_resume(
+    generated: Path, tmp_path: Path
+) -> None:
+    server = FakeOpenAI()
+    items = accepted(generated)
+    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
+    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
+    with serving(server) as thread:
+        scenario = tmp_path / "endpoint.yaml"
+        scenario.write_text(
+            ENDPOINT_EVAL.format(
+                output=tmp_path / "out", base_url=thread.base_url, budget="budget: {usd: 0.6}"
+            ).replace(
+                "price: {input_per_mtok: 100, output_per_mtok: 100}",
+                "price: {input_per_mtok: 100, output_per_mtok: 100}\n    max_tokens: 300",
+            )
+        )
+        out = tmp_path / "eval"
+        result = run_cli(
+            "eval",
+            str(generated),
+            str(scenario),
+            "--quiet",
+            "--out",
+            str(out),
+            cwd=tmp_path,
+            env=env,
+        )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "budget reached" in result.stdout
+    info = json.loads((out / "run.json").read_text())
+    assert info["ledger"]["total_cost_usd"] <= 0.6
+    assert len(graded(out)) < len(items)
+    assert server.cost_usd(100, 100) == pytest.approx(info["ledger"]["total_cost_usd"], rel=1e-6)
+
+
+def test_an_hf_parquet_export_is_evaluated_with_its_latex(generated: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "hf"
+    result = run_cli(
+        "export", str(generated), "--format", "hf", "--out", str(exported), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "eval"
+    result = run_cli(
+        "eval",
+        str(exported),
+        str(eval_scenario(tmp_path)),
+        "--quiet",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = graded(out)
+    assert sorted(row["source_id"] for row in rows) == sorted(
+        str(row["qa_id"]) for row in accepted(generated)
+    )
+    assert all(p["failed"] is None for row in rows for p in row["predictions"])
+
+
+def test_a_llava_export_is_evaluated_from_its_images(generated: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "llava"
+    result = run_cli(
+        "export", str(generated), "--format", "llava", "--out", str(exported), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "eval"
+    result = run_cli(
+        "eval",
+        str(exported),
+        str(eval_scenario(tmp_path)),
+        "--quiet",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no table LaTeX" in result.stderr
+    rows = graded(out)
+    truths = {str(row["qa_id"]): str(row["answer"]) for row in accepted(generated)}
+    assert {str(row["source_id"]): str(row["answer"]) for row in rows} == truths
+    for row in rows:
+        failed = {p["view"]: p["failed"] for p in row["predictions"]}
+        assert failed["latex"] and failed["image"] is None
+
+
+def write_parquet(path: Path, rows: dict[str, list[object]]) -> None:
+    from datasets import Dataset
+
+    Dataset.from_dict(rows).to_parquet(str(path))
+
+
+def png_bytes(generated: Path) -> bytes:
+    return next((generated / "images").glob("*.png")).read_bytes()
+
+
+def test_bad_datasets_are_named_by_row_and_field_or_skipped_and_counted(
+    generated: Path, tmp_path: Path
+) -> None:
+    scenario = str(eval_scenario(tmp_path))
+    no_answer = tmp_path / "no-answer.parquet"
+    write_parquet(no_answer, {"image": [png_bytes(generated)], "question": ["How many?"]})
+    result = run_cli("eval", str(no_answer), scenario, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no answer column" in result.stderr and "Traceback" not in result.stderr
+
+    broken = tmp_path / "broken.parquet"
+    good = png_bytes(generated)
+    write_parquet(
+        broken,
+        {
+            "image": [good, good[:200], b"not an image", good],
+            "question": ["Q1?", "Q2?", "Q3?", ""],
+            "answer": ["1", "2", "3", "4"],
+            "id": ["a", "b", "c", "d"],
+        },
+    )
+    result = run_cli(
+        "eval", str(broken), scenario, "--quiet", "--out", str(tmp_path / "e1"), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "row 1: the image does not decode" in result.stderr
+    assert not (tmp_path / "e1").exists()  # nothing half-made is left behind
+
+    skipped = run_cli(
+        "eval",
+        str(broken),
+        scenario,
+        "--quiet",
+        "--skip-bad",
+        "--out",
+        str(tmp_path / "e2"),
+        cwd=tmp_path,
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert "skipped 3 bad rows" in skipped.stderr
+    assert "row 3: question is empty" in skipped.stderr
+    assert [row["source_id"] for row in graded(tmp_path / "e2")] == ["a"]
+    assert "no table LaTeX" in skipped.stderr  # latex views cannot be answered here
+
+
+def test_eval_scenario_mistakes_name_the_file_line_and_key(generated: Path, tmp_path: Path) -> None:
+    blind = tmp_path / "blind.yaml"
+    blind.write_text(
+        "name: blind\nmodels:\n  text-only: {kind: openai, base_url: 'http://127.0.0.1:9', "
+        "model: m}\nsolvers:\n  - {persona: reader, model: text-only, view: image}\n"
+        "graders:\n  - {persona: grader, model: text-only}\n"
+    )
+    result = run_cli("eval", str(generated), str(blind), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{blind}:5" in result.stderr and "solvers.0.view" in result.stderr
+    assert "no vision" in result.stderr
+
+    wrong_role = tmp_path / "wrong-role.yaml"
+    wrong_role.write_text(
+        "name: w\nmodels:\n  sim: {kind: simulated}\nsolvers:\n  - {persona: auditor, "
+        "model: sim}\ngraders:\n  - {persona: grader, model: sim}\n"
+    )
+    result = run_cli("eval", str(generated), str(wrong_role), cwd=tmp_path)
+    assert result.returncode == 2 and "is a juror, not a solver" in result.stderr
+
+    generation = write_scenario(tmp_path)
+    result = run_cli("eval", str(generated), str(generation), cwd=tmp_path)
+    assert result.returncode == 2 and "this is a generation scenario" in result.stderr
