@@ -207,7 +207,11 @@ async def prepare_fresh(
     from environment.storage.store import RunStore
 
     scenario = apply_overrides(loaded.scenario, args)
-    personas = loaded.personas.used_by(agent.persona for agent in scenario.agents)
+    used = [agent.persona for agent in scenario.agents]
+    if scenario.difficulty is not None:
+        used.append(scenario.difficulty.solver.persona)
+        used += [grader.persona for grader in scenario.difficulty.graders]
+    personas = loaded.personas.used_by(used)
     for warning in scenario_warnings(scenario) + persona_warnings(scenario, loaded.personas):
         print(f"warning: {warning}", file=sys.stderr)
     keys = await checked_endpoints(scenario)  # a missing key, a dead server: before a folder
@@ -302,7 +306,12 @@ async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
         shop.cache.remember_horizon(scenario_key, outcome.last_committed)
     if shop.cache is not None and shop.cache.hits:
         console.message(f"response cache: {shop.cache.hits} answers reused, not paid again")
-    return await finish(console, store, scenario, outcome, shop.ledger)
+    status = await finish(console, store, scenario, outcome, shop.ledger)
+    if status == 0 and scenario.difficulty is not None:
+        status = await run_difficulty(
+            args, store.directory, scenario, personas, keys, shop.ledger.total_cost_usd
+        )
+    return status
 
 
 async def finish(
@@ -354,17 +363,8 @@ async def finish(
 async def eval_command(args: argparse.Namespace) -> int:
     """Solvers answer a dataset's questions, the pre-grader and a jury grade them, and the
     figures (accuracy per view, the modality gap) go to summary.json and the console."""
-    import shutil
-
-    from environment.config.eval_scenario import check_eval_scenario, load_eval_scenario
-    from environment.core.world import new_run_directory, versions
-    from environment.storage.eval_dataset import (
-        read_dataset,
-        read_eval_records,
-        read_items,
-        write_items,
-    )
-    from environment.storage.store import RunStore
+    from environment.config.eval_scenario import load_eval_scenario
+    from environment.core.world import new_run_directory
 
     if args.resume is not None:
         if args.dataset or args.scenario or args.out or args.set:
@@ -372,12 +372,8 @@ async def eval_command(args: argparse.Namespace) -> int:
                 "--resume continues an eval folder with its own items and scenario; drop "
                 "the dataset, the scenario file, --out and --set"
             )
-        store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
-        info = store.read_run_info()
-        scenario, personas = read_eval_snapshot(info, store.run_json)
-        check_eval_scenario(scenario, personas)
+        store, scenario, personas, items = await reopen_eval_folder(Path(args.resume))
         keys = await checked_endpoints(scenario)
-        items = read_items(store.directory)
     else:
         if args.dataset is None or args.scenario is None:
             raise UserInputError(
@@ -396,40 +392,105 @@ async def eval_command(args: argparse.Namespace) -> int:
         )
         if directory.exists() and not directory.is_dir():
             raise UserInputError(f"--out {directory} is a file; give a folder for the eval")
-        info = {
-            "run_id": directory.name,
-            "kind": "eval",
-            "dataset": await asyncio.to_thread(os.path.abspath, args.dataset),
-            "eval_scenario": scenario.model_dump(mode="json"),
-            "personas": {name: p.model_dump(mode="json") for name, p in personas.items()},
-            "seed": scenario.seed,
-            "versions": versions(),
-            "progress": {"graded": 0},
-        }
-        store = await asyncio.to_thread(RunStore.create, directory, info)
-        try:
-            read = await asyncio.to_thread(
-                read_dataset, Path(args.dataset), directory, args.skip_bad, scenario.limit
-            )
-        except UserInputError:
-            store.close()
-            shutil.rmtree(directory, ignore_errors=True)  # nothing in it but copied images
-            raise
-        if not read.has_latex and any("latex" in s.views for s in scenario.solvers):
-            print(
-                f"warning: {args.dataset} has no table LaTeX (column table_latex): latex views "
-                "are counted as failed; use view: image",
-                file=sys.stderr,
-            )
-        for skipped in read.skipped:
-            print(f"skipped {skipped}", file=sys.stderr)
-        if read.skipped:
-            print(f"skipped {len(read.skipped)} bad rows (--skip-bad)", file=sys.stderr)
-        items = read.items
-        await asyncio.to_thread(write_items, directory, items)
-        await asyncio.to_thread(store.update_run_info, skipped_rows=len(read.skipped))
-    done = {record.item_id for record in read_eval_records(store.directory)}
-    return await execute_eval(args, scenario, personas, store, keys, items, done)
+        store, items = await create_eval_folder(
+            Path(args.dataset), scenario, personas, directory, args.skip_bad
+        )
+    return await execute_eval(args, scenario, personas, store, keys, items)
+
+
+async def create_eval_folder(
+    dataset: Path,
+    scenario: EvalScenario,
+    personas: dict[str, Persona],
+    directory: Path,
+    skip_bad: bool,
+) -> tuple[RunStore, list[EvalItem]]:
+    """A new eval folder holding the dataset's items (and their images) and the snapshot
+    of scenario and personas a resume runs again; nothing is left when the dataset fails."""
+    import shutil
+
+    from environment.core.world import versions
+    from environment.storage.eval_dataset import read_dataset, write_items
+    from environment.storage.store import RunStore
+
+    info = {
+        "run_id": directory.name,
+        "kind": "eval",
+        "dataset": await asyncio.to_thread(os.path.abspath, dataset),
+        "eval_scenario": scenario.model_dump(mode="json"),
+        "personas": {name: p.model_dump(mode="json") for name, p in personas.items()},
+        "seed": scenario.seed,
+        "versions": versions(),
+        "progress": {"graded": 0},
+    }
+    store = await asyncio.to_thread(RunStore.create, directory, info)
+    try:
+        read = await asyncio.to_thread(read_dataset, dataset, directory, skip_bad, scenario.limit)
+    except UserInputError:
+        store.close()
+        shutil.rmtree(directory, ignore_errors=True)  # nothing in it but copied images
+        raise
+    if not read.has_latex and any("latex" in s.views for s in scenario.solvers):
+        print(
+            f"warning: {dataset} has no table LaTeX (column table_latex): latex views are "
+            "counted as failed; use view: image",
+            file=sys.stderr,
+        )
+    for skipped in read.skipped:
+        print(f"skipped {skipped}", file=sys.stderr)
+    if read.skipped:
+        print(f"skipped {len(read.skipped)} bad rows (--skip-bad)", file=sys.stderr)
+    await asyncio.to_thread(write_items, directory, read.items)
+    await asyncio.to_thread(store.update_run_info, skipped_rows=len(read.skipped))
+    return store, read.items
+
+
+async def reopen_eval_folder(
+    directory: Path,
+) -> tuple[RunStore, EvalScenario, dict[str, Persona], list[EvalItem]]:
+    from environment.config.eval_scenario import check_eval_scenario
+    from environment.storage.eval_dataset import read_items
+    from environment.storage.store import RunStore
+
+    store = await asyncio.to_thread(RunStore.reopen, directory)
+    scenario, personas = read_eval_snapshot(store.read_run_info(), store.run_json)
+    check_eval_scenario(scenario, personas)
+    return store, scenario, personas, read_items(store.directory)
+
+
+async def run_difficulty(
+    args: argparse.Namespace,
+    run_dir: Path,
+    scenario: Scenario,
+    personas: dict[str, Persona],
+    keys: Keys,
+    spent_usd: float,
+) -> int:
+    """The difficulty pass of a run that reached its target: its own eval, in
+    RUN_DIR/difficulty, over the accepted pairs (resumed where an earlier session left it)."""
+    from environment.config.eval_scenario import difficulty_eval
+
+    folder = run_dir / "difficulty"
+    if await asyncio.to_thread((folder / "run.json").is_file):
+        store, checking, chosen, items = await reopen_eval_folder(folder)
+    else:
+        checking = difficulty_eval(scenario, spent_usd)
+        used = [s.persona for s in checking.solvers] + [g.persona for g in checking.graders]
+        chosen = {name: personas[name] for name in sorted(set(used))}
+        store, items = await create_eval_folder(run_dir, checking, chosen, folder, False)
+    print(f"difficulty: answering the {len(items)} accepted pairs from LaTeX and image")
+    return await execute_eval(
+        args, checking, chosen, store, keys, items, f"python run.py run --resume {run_dir}"
+    )
+
+
+def is_eval_folder(directory: Path) -> bool:
+    """An eval folder (its run.json says kind: eval), not a generation run's."""
+    try:
+        info = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the report's own reader names what is wrong
+    return isinstance(info, dict) and info.get("kind") == "eval"
 
 
 def read_eval_snapshot(
@@ -456,7 +517,7 @@ async def execute_eval(
     store: RunStore,
     keys: Keys,
     items: list[EvalItem],
-    done: set[str],
+    resume: str | None = None,
 ) -> int:
     from agents.registry import build_eval_participants
     from environment.core.eval_world import run_eval_world
@@ -467,6 +528,7 @@ async def execute_eval(
     from environment.storage.eval_dataset import read_eval_records
     from environment.storage.store import write_atomic
 
+    done = {record.item_id for record in read_eval_records(store.directory)}
     shop = open_model_shop(scenario, store, args.no_cache, keys)
     participants = build_eval_participants(scenario, personas, shop)
     ledger = shop.ledger
@@ -497,7 +559,11 @@ async def execute_eval(
         write_atomic, summary_path, json.dumps(summary, indent=2, ensure_ascii=False).encode()
     )
     print(summary_text(summary))
-    resume = f"python run.py eval --resume {store.directory}"
+    from environment.outputs.eval_report import write_eval_report
+
+    report = await asyncio.to_thread(write_eval_report, store.directory)
+    print(f"report: {report}")
+    resume = resume or f"python run.py eval --resume {store.directory}"
     if outcome.reason == StopReason.INTERRUPTED:
         console.message(f"stopped at {outcome.graded}/{outcome.total}; resume with: {resume}")
         return EXIT_INTERRUPTED
@@ -516,10 +582,14 @@ async def execute_eval(
 
 def validate_command(args: argparse.Namespace) -> int:
     """Checks each scenario (schema, names, roles); says which keys the run will need."""
+    from environment.config.eval_scenario import is_eval_scenario
     from environment.config.scenario import load_scenario, persona_warnings, scenario_warnings
     from environment.models.assembly import endpoint_key_envs
 
     for name in args.scenarios:
+        if is_eval_scenario(Path(name)):
+            validate_eval(name, args.set)
+            continue
         loaded = load_scenario(Path(name), PERSONAS_DIR, args.set)
         scenario = loaded.scenario
         warnings = scenario_warnings(scenario) + persona_warnings(scenario, loaded.personas)
@@ -544,6 +614,25 @@ def validate_command(args: argparse.Namespace) -> int:
             line += f"; set {', '.join(missing)} before running"
         print(line)
     return 0
+
+
+def validate_eval(name: str, overrides: list[str]) -> None:
+    from environment.config.eval_scenario import load_eval_scenario
+    from environment.models.assembly import endpoint_key_envs
+
+    scenario = load_eval_scenario(Path(name), PERSONAS_DIR, overrides).scenario
+    needs = sorted({env for env in endpoint_key_envs(scenario).values() if env})
+    missing = [env for env in needs if not os.environ.get(env)]
+    views = sum(len(solver.views) for solver in scenario.solvers)
+    line = (
+        f"{name}: ok (eval) — {len(scenario.models)} models, {len(scenario.solvers)} solvers "
+        f"({views} views), {sum(g.count for g in scenario.graders)} graders"
+    )
+    if scenario.budget:
+        line += f", budget ${scenario.budget.usd:g}"
+    if missing:
+        line += f"; set {', '.join(missing)} before running"
+    print(line)
 
 
 def personas_command(args: argparse.Namespace) -> int:
@@ -771,6 +860,11 @@ def parser() -> argparse.ArgumentParser:
     exporter.add_argument("--skip-corrupt", action="store_true")
     exporter.add_argument("--force", action="store_true", help="write into a non-empty folder")
     exporter.add_argument("--seed", type=int, help="split seed (default: the run's)")
+    exporter.add_argument(
+        "--difficulty",
+        metavar="LABELS",
+        help="only pairs with these labels, e.g. modality_hard,hard (scenario key difficulty)",
+    )
     report = commands.add_parser("report", help="write a run's HTML report (gallery, figures)")
     report.add_argument("run_dir")
     report.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
@@ -869,6 +963,7 @@ def main(argv: list[str] | None = None) -> int:
                     skip_corrupt=args.skip_corrupt,
                     force=args.force,
                     seed=args.seed,
+                    difficulty=args.difficulty,
                 )
             except OSError as error:  # a full or failing disk: files already written are whole
                 raise StoreError(
@@ -885,9 +980,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.out and Path(args.out).is_dir():
                 raise UserInputError(f"--out {args.out} is a folder; give the report's file name")
             try:
-                target, skipped = write_report(
-                    Path(args.run_dir), Path(args.out) if args.out else None, args.skip_corrupt
-                )
+                if is_eval_folder(Path(args.run_dir)):
+                    from environment.outputs.eval_report import write_eval_report
+
+                    target = write_eval_report(
+                        Path(args.run_dir), Path(args.out) if args.out else None
+                    )
+                    skipped = 0
+                else:
+                    target, skipped = write_report(
+                        Path(args.run_dir), Path(args.out) if args.out else None, args.skip_corrupt
+                    )
             except OSError as error:  # nothing was renamed into place: no partial report
                 raise StoreError(f"cannot write the report ({error.strerror or error})") from None
             print(f"report: {target}")

@@ -18,11 +18,11 @@ GRADES_SCHEMA = response_schema(
             "items": {
                 "type": "object",
                 "properties": {
-                    "key": {"type": "string"},
+                    "prediction": {"type": "integer"},
                     "verdict": {"type": "string", "enum": ["correct", "incorrect"]},
                     "reason": {"type": "string"},
                 },
-                "required": ["key", "verdict", "reason"],
+                "required": ["prediction", "verdict", "reason"],
                 "additionalProperties": False,
             },
         }
@@ -32,31 +32,46 @@ GRADES_SCHEMA = response_schema(
 
 def build_prompt(inputs: GraderInputs) -> str:
     listed = "\n".join(f"{p.label}. {p.answer}" for p in inputs.predictions)
+    # The reply's shape is spelled out with the real numbers: told to write "the
+    # prediction's number", Qwen2.5-Coder-1.5B wrote those words as the key.
+    shape = ", ".join(
+        f'{{"prediction": {p.label}, "verdict": "correct" or "incorrect", "reason": "…"}}'
+        for p in inputs.predictions
+    )
     return (
         f"Question: {inputs.question}\nGround truth: {inputs.truth}\n\nPredictions:\n{listed}\n\n"
         "For each prediction, decide whether it gives the same answer as the ground truth. "
         "Numbers must be equal at the ground truth's precision; wording, units and extra "
         "explanation do not matter; a prediction that hedges between answers is incorrect. "
-        'Reply with JSON only: {"grades": [{"key": "the prediction\'s number", "verdict": '
-        '"correct" or "incorrect", "reason": "one sentence"}]}.'
+        f'Reply with JSON only, one grade per prediction, in order: {{"grades": [{shape}]}}.'
     )
 
 
-def parse_grades(text: str, labels: dict[str, str]) -> dict[str, tuple[bool, str]]:
-    """Key (solver/view) → (correct, reason); every prediction must be graded."""
+def parse_grades(text: str, gradees: tuple[GradeeInputs, ...]) -> dict[str, tuple[bool, str]]:
+    """Key (solver/view) → (correct, reason); every prediction must be graded. A grade
+    names its prediction by number, or (small models do) by the answer's text; grades that
+    name neither count in order when there is one per prediction."""
     value = extract_json(text)
     rows = value.get("grades") if isinstance(value, dict) else value
+    if isinstance(value, dict) and rows is None and "verdict" in value:
+        rows = [value]  # a lone grade, unwrapped
     if not isinstance(rows, list):
         raise OutputParseError('expected {"grades": [...]}')
+    by_label = {g.label: g.key for g in gradees}
+    by_answer = {" ".join(g.answer.casefold().split()): g.key for g in gradees}
+    grades = [row for row in rows if isinstance(row, dict)]
     found: dict[str, tuple[bool, str]] = {}
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        label = str(row.get("key", "")).strip().rstrip(".")
+    for position, row in enumerate(grades):
         verdict = str(row.get("verdict", "")).strip().lower()
-        if label in labels and verdict in ("correct", "incorrect"):
-            found[labels[label]] = (verdict == "correct", str(row.get("reason", "")))
-    missing = [label for label, key in labels.items() if key not in found]
+        if verdict not in ("correct", "incorrect"):
+            continue
+        named = str(row.get("prediction", row.get("key", ""))).strip().strip("#.").strip()
+        key = by_label.get(named) or by_answer.get(" ".join(named.casefold().split()))
+        if key is None and len(grades) == len(gradees):
+            key = gradees[position].key
+        if key is not None:
+            found.setdefault(key, (verdict == "correct", str(row.get("reason", ""))))
+    missing = [g.label for g in gradees if g.key not in found]
     if missing:
         raise OutputParseError(
             f"no correct/incorrect verdict for prediction {', '.join(missing)}; grade each one"
@@ -71,7 +86,6 @@ class Grader(RoleAgent):
             GradeeInputs(label=str(number), key=p.key, answer=p.answer)
             for number, p in enumerate(message.predictions, 1)
         )
-        labels = {g.label: g.key for g in gradees}
         inputs = GraderInputs(
             item_id=message.item_id,
             question=message.question,
@@ -84,7 +98,7 @@ class Grader(RoleAgent):
                 message.item_id,
                 build_prompt(inputs),
                 inputs,
-                lambda text: parse_grades(text, labels),
+                lambda text: parse_grades(text, gradees),
                 schema=GRADES_SCHEMA,
             )
         except GaveUp as gave_up:

@@ -16,7 +16,7 @@ from agents.inspirer import Inspirer
 from agents.juror import Juror
 from agents.questioner import Questioner
 from agents.solver import Solver
-from environment.config.eval_scenario import EvalScenario, solver_names
+from environment.config.eval_scenario import EvalScenario, grader_names, solver_names
 from environment.config.personas import Persona
 from environment.config.scenario import Scenario
 from environment.core.messages import QARecord
@@ -118,13 +118,8 @@ def build_eval_participants(
         model, _ = model_for_agent(scenario, shop, settings.model, "solver")
         solver = Solver(name, personas[settings.persona], model, settings.views)
         participants.append(Participant(solver, "solver", settings.persona))
-    used: set[str] = set()
-    for grading in scenario.graders:
-        for index in range(1, grading.count + 1):
-            name = grading.persona if grading.count == 1 else f"{grading.persona}-{index}"
-            while name in used:
-                name += "x"
-            used.add(name)
+    for grading, names in zip(scenario.graders, grader_names(scenario), strict=True):
+        for name in names:
             model, _ = model_for_agent(scenario, shop, grading.model, "grader")
             grader = Grader(name, personas[grading.persona], model)
             participants.append(Participant(grader, "grader", grading.persona))

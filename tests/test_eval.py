@@ -114,6 +114,15 @@ def test_offline_eval_grades_every_item_per_view_and_measures_the_gap(
         answers = [" ".join(p["answer"].casefold().split()) for p in shown]
         assert len(answers) == len(set(answers))
     assert sum(map(len, asked)) <= summary["graders"]["graded_by_jury"]
+    # The report: the figures as inline SVG, each table image once, every item beside it.
+    page = (out / "report.html").read_text()
+    assert f"report: {out / 'report.html'}" in result.stdout
+    assert "Modality gap (LaTeX − image)" in page and "<svg" in page
+    images = {row["image"] for row in rows}
+    assert len(images) < len(rows)  # several questions per table
+    assert page.count("<img ") == len(images) == len(list((out / "images").iterdir()))
+    assert page.count('<div class="item"') == len(rows)
+    assert "http://" not in page and "https://" not in page
     assert "reader/latex" in result.stdout
 
     again = run_cli(
@@ -332,6 +341,12 @@ def test_bad_datasets_are_named_by_row_and_field_or_skipped_and_counted(
     assert result.returncode == 2
     assert "no answer column" in result.stderr and "Traceback" not in result.stderr
 
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1 this is not a parquet file")
+    result = run_cli("eval", str(garbage), scenario, "--quiet", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not a readable parquet file" in result.stderr and "Traceback" not in result.stderr
+
     broken = tmp_path / "broken.parquet"
     good = png_bytes(generated)
     write_parquet(
@@ -390,3 +405,92 @@ def test_eval_scenario_mistakes_name_the_file_line_and_key(generated: Path, tmp_
     generation = write_scenario(tmp_path)
     result = run_cli("eval", str(generated), str(generation), cwd=tmp_path)
     assert result.returncode == 2 and "this is a generation scenario" in result.stderr
+
+
+DIFFICULTY = """\
+difficulty:
+  solver: {persona: glancer, model: sim-careful}
+  graders: [{persona: grader, model: sim-careful, count: 3}]
+"""
+
+
+def test_a_run_with_a_difficulty_solver_exports_only_the_modality_hard(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, seed=4, target=12)
+    scenario.write_text(scenario.read_text() + DIFFICULTY)
+    run_dir = tmp_path / "run"
+    result = run_cli(str(scenario), "--quiet", "--out", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    labelled = graded(run_dir / "difficulty")
+    assert [row["source_id"] for row in labelled] == [row["qa_id"] for row in accepted(run_dir)]
+    views = {
+        str(row["source_id"]): {p["view"]: p["correct"] for p in row["predictions"]}
+        for row in labelled
+    }
+    modality_hard = {qa for qa, seen in views.items() if seen["latex"] and not seen["image"]}
+    assert modality_hard, "the glancer should miss some from the image that it reads as text"
+
+    out = tmp_path / "hard"
+    exported = run_cli(
+        "export",
+        str(run_dir),
+        "--format",
+        "hf",
+        "--out",
+        str(out),
+        "--difficulty",
+        "modality_hard",
+        cwd=tmp_path,
+    )
+    assert exported.returncode == 0, exported.stderr
+    import pyarrow.parquet as parquet
+
+    table = parquet.read_table(next((out / "data").glob("*.parquet"))).to_pylist()
+    assert {row["qa_id"] for row in table} == modality_hard
+    assert all(row["difficulty"] == "modality_hard" for row in table)
+    assert all(row["solved_from_text"] and not row["solved_from_image"] for row in table)
+
+    report = run_cli("report", str(run_dir), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    page = (run_dir / "report.html").read_text()
+    assert "Difficulty (the modality swap)" in page and "modality_hard" in page
+
+    wrong = run_cli(
+        "export",
+        str(run_dir),
+        "--format",
+        "llava",
+        "--out",
+        str(tmp_path / "x"),
+        "--difficulty",
+        "medium",
+        cwd=tmp_path,
+    )
+    assert wrong.returncode == 2 and "unknown label 'medium'" in wrong.stderr
+
+
+def test_export_by_difficulty_needs_the_labels(generated: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "export",
+        str(generated),
+        "--format",
+        "llava",
+        "--out",
+        str(tmp_path / "x"),
+        "--difficulty",
+        "hard",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "have no difficulty label" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_difficulty_solver_without_vision_is_refused_at_its_key(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path)
+    text_only = "models:\n  text-only: {kind: openai, base_url: 'http://127.0.0.1:9', model: m}\n"
+    scenario.write_text(
+        scenario.read_text().replace("models:\n", text_only)
+        + DIFFICULTY.replace("model: sim-careful}\n  graders", "model: text-only}\n  graders")
+    )
+    result = run_cli("validate", str(scenario), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "difficulty.solver.model" in result.stderr and "no vision" in result.stderr

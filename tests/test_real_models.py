@@ -279,11 +279,14 @@ def test_a_missing_key_is_named_before_anything_runs(
 
 def test_the_ready_scenarios_validate(tmp_path: Path) -> None:
     names = ["openrouter-paper.yaml", "vllm-local.yaml", "ollama.yaml", "quickstart.yaml"]
-    names.append("local-cpu.yaml")
+    names += ["local-cpu.yaml", "eval-quickstart.yaml", "eval-vllm.yaml", "eval-openrouter.yaml"]
     paths = [str(ROOT / "scenarios" / name) for name in names]
     result = run("validate", *paths, cwd=tmp_path, key=None)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(": ok") == 5
+    assert result.stdout.count(": ok") == 8
+    assert "eval-openrouter.yaml: ok (eval) — 5 models, 2 solvers (4 views), 3 graders" in (
+        result.stdout
+    )
     assert "set OPENROUTER_API_KEY before running" in result.stdout
     assert "vllm-local.yaml: ok" in result.stdout
 

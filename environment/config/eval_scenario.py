@@ -26,8 +26,10 @@ from environment.config.scenario import (
     AgentSettings,
     BudgetSettings,
     ConsensusSettings,
+    GraderPick,
     ModelSettings,
     OpenAIModelSettings,
+    Scenario,
     apply_flag,
 )
 from environment.config.yaml_source import YamlSource, did_you_mean
@@ -48,10 +50,7 @@ class SolverSettings(Frozen):
         return ("latex", "image") if self.view == "both" else (self.view,)
 
 
-class GraderSettings(Frozen):
-    persona: str
-    model: str
-    count: int = Field(default=1, ge=1, le=16)
+GraderSettings = GraderPick
 
 
 class EvalScenario(Frozen):
@@ -220,11 +219,60 @@ def _solver_models(scenario: EvalScenario, persona: str) -> int:
     return len({s.model for s in scenario.solvers if s.persona == persona})
 
 
+def _agent_name(persona: str, model: str, on_several_models: bool) -> str:
+    """persona, or persona.model when the persona works on several models (one persona
+    compared across models); in the characters an agent name may hold."""
+    name = f"{persona}.{model}" if on_several_models else persona
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+
+
 def solver_names(scenario: EvalScenario) -> list[str]:
-    """Each solver's agent name: its persona, or persona.model when a persona runs on
-    several models (one persona compared across models)."""
-    names = []
-    for solver in scenario.solvers:
-        several = _solver_models(scenario, solver.persona) > 1
-        names.append(f"{solver.persona}.{solver.model}" if several else solver.persona)
-    return [re.sub(r"[^A-Za-z0-9_.-]", "-", name) for name in names]
+    return [
+        _agent_name(s.persona, s.model, _solver_models(scenario, s.persona) > 1)
+        for s in scenario.solvers
+    ]
+
+
+def grader_names(scenario: EvalScenario) -> list[list[str]]:
+    """Each grader entry's agents: numbered -1, -2… when it has a count."""
+    names: list[list[str]] = []
+    for grader in scenario.graders:
+        models = {g.model for g in scenario.graders if g.persona == grader.persona}
+        base = _agent_name(grader.persona, grader.model, len(models) > 1)
+        names.append(
+            [base] if grader.count == 1 else [f"{base}-{i}" for i in range(1, grader.count + 1)]
+        )
+    return names
+
+
+def difficulty_eval(scenario: Scenario, spent_usd: float = 0.0) -> EvalScenario:
+    """The eval a generation scenario's `difficulty` runs on its own accepted pairs: its
+    solver from both views, its graders, what is left of the run's budget."""
+    difficulty = scenario.difficulty
+    assert difficulty is not None
+    budget = None
+    if scenario.budget is not None:
+        budget = BudgetSettings(usd=max(scenario.budget.usd - spent_usd, 1e-9))
+    return EvalScenario(
+        name=f"{scenario.name}-difficulty",
+        seed=scenario.seed,
+        output=scenario.output,
+        models=scenario.models,
+        solvers=[
+            SolverSettings(
+                persona=difficulty.solver.persona, model=difficulty.solver.model, view="both"
+            )
+        ],
+        graders=difficulty.graders,
+        consensus=difficulty.consensus,
+        max_inflight=2 * scenario.max_inflight,
+        budget=budget,
+        cache_dir=scenario.cache_dir,
+        stall_timeout_s=scenario.stall_timeout_s,
+    )
+
+
+def is_eval_scenario(path: Path) -> bool:
+    """Whether a scenario file is an eval's (it names solvers), not a generation run's."""
+    source = YamlSource.read(path)
+    return isinstance(source.data, dict) and "solvers" in source.data

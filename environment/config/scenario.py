@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -201,6 +201,33 @@ class DedupSettings(Frozen):
     question_similarity: float = Field(default=0.95, gt=0, le=1)
 
 
+class SolverPick(Frozen):
+    persona: str
+    model: str
+
+
+class GraderPick(Frozen):
+    persona: str
+    model: str
+    count: int = Field(default=1, ge=1, le=16)
+
+
+class DifficultySettings(Frozen):
+    """The modality swap as a filter: once the run reaches its target, `solver` answers
+    every accepted pair from the table's LaTeX and from its image, `graders` grade what the
+    pre-grader cannot, and each pair is labelled easy, modality_hard or hard."""
+
+    solver: SolverPick
+    graders: list[GraderPick] = Field(min_length=1)
+    consensus: ConsensusSettings = ConsensusSettings()
+
+    @model_validator(mode="after")
+    def _a_grading_rule(self) -> DifficultySettings:
+        if self.consensus.rule in ("weighted", "cascade"):
+            raise ValueError("graders vote by majority, k_of_n or unanimous")
+        return self
+
+
 class VariantSettings(Frozen):
     """One variant of a scenario: the keys it changes, as `--set` would (dotted path →
     value)."""
@@ -224,6 +251,7 @@ class Scenario(Frozen):
     dedup: DedupSettings = DedupSettings()
     seed_tables: bool = True  # show generators an accepted table of an earlier round
     budget: BudgetSettings | None = None
+    difficulty: DifficultySettings | None = None
     cache_dir: str | None = None  # response cache; default <output>/.cache/responses
     # A run in which nothing has moved on the bus for this long ends as "stalled", naming
     # what it waits for. Default: longer than any one model call or render may take.
@@ -495,6 +523,8 @@ def check_scenario(
                 f"juror persona '{missing[0]}' is in neither first nor then; a cascade "
                 "calls every juror at some stage",
             )
+    if scenario.difficulty is not None:
+        _check_difficulty(scenario, scenario.difficulty, personas, fail)
     tiebreaker = scenario.consensus.tiebreaker
     if tiebreaker is not None and tiebreaker not in juror_personas:
         raise fail(
@@ -502,3 +532,41 @@ def check_scenario(
             f"tiebreaker{did_you_mean(tiebreaker, juror_personas)} is not a juror "
             "persona of this scenario",
         )
+
+
+def _check_difficulty(
+    scenario: Scenario,
+    difficulty: DifficultySettings,
+    personas: dict[str, Persona],
+    fail: Callable[[list[int | str], str], UserInputError],
+) -> None:
+    picks: list[tuple[list[int | str], SolverPick | GraderPick, Role]] = [
+        (["difficulty", "solver"], difficulty.solver, "solver")
+    ]
+    picks += [(["difficulty", "graders", i], g, "grader") for i, g in enumerate(difficulty.graders)]
+    for where, pick, role in picks:
+        if pick.persona not in personas:
+            raise fail(
+                [*where, "persona"],
+                f"unknown persona{did_you_mean(pick.persona, personas)}; pick a {role} from "
+                "python run.py personas",
+            )
+        if personas[pick.persona].role != role:
+            raise fail(
+                [*where, "persona"],
+                f"persona '{pick.persona}' is a {personas[pick.persona].role}, not a {role}",
+            )
+        if pick.model not in scenario.models:
+            raise fail(
+                [*where, "model"], f"unknown model{did_you_mean(pick.model, scenario.models)}"
+            )
+    model = scenario.models[difficulty.solver.model]
+    if isinstance(model, OpenAIModelSettings) and not model.vision:
+        raise fail(
+            ["difficulty", "solver", "model"],
+            f"the difficulty solver answers from the image too, but model "
+            f"'{difficulty.solver.model}' has no vision: true",
+        )
+    jury = sum(g.count for g in difficulty.graders)
+    if (difficulty.consensus.quorum or 0) > jury or (difficulty.consensus.k or 0) > jury:
+        raise fail(["difficulty", "consensus"], f"asks for more votes than its {jury} graders")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
 PreRule = Literal["empty", "option", "number", "text", "jury"]
@@ -68,14 +68,44 @@ def _folded(text: str) -> str:
     return " ".join(unwrap(text).casefold().split())
 
 
+def _same_number(given: Quantity, wanted: Quantity) -> bool | None:
+    """Equal at the truth's precision (True), clearly not (False), or a judgement (None):
+    a prediction less precise than the truth that agrees with it rounded ("12" for 12.5)."""
+    if len({given.unit, wanted.unit} - {""}) > 1:
+        return None  # "12 km" against "12 mi": units are the jury's to weigh
+    if given.value == wanted.value:
+        return True
+    if given.decimals >= wanted.decimals:
+        step = Decimal(1).scaleb(-wanted.decimals)
+        return given.value.quantize(step, rounding=ROUND_HALF_UP) == wanted.value.quantize(step)
+    coarse = Decimal(1).scaleb(-given.decimals)
+    roundings = {
+        wanted.value.quantize(coarse, rounding=way) for way in (ROUND_HALF_UP, ROUND_HALF_EVEN)
+    }
+    if given.value not in roundings:
+        return False  # wrong even at the prediction's own precision, however it rounds
+    return None
+
+
+_NUMBER_IN_TEXT = re.compile(r"[-+−]?[$€£¥]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s?%?")
+
+
+def _lone_number(text: str) -> Quantity | None:
+    """The one number of a worded answer ("11.4% higher"), or None if it has none or several."""
+    found = _NUMBER_IN_TEXT.findall(text)
+    return read_quantity(found[0].strip()) if len(found) == 1 else None
+
+
 def pre_grade(prediction: str, truth: str) -> PreGrade:
     """Correct or incorrect when no judgement is needed; otherwise `rule="jury"`.
 
-    Numbers: equal after dropping thousands separators and at the truth's precision (the
-    prediction rounded half-up to as many decimals as the truth gives); a prediction less
-    precise than the truth, or with another unit, is for the jury. Option letters: equal or
-    not. Text: equal after case-folding and spacing is correct; anything else is for the
-    jury ("Berlin, Germany" may well be right)."""
+    Numbers: equal after dropping thousands separators, currency, a unit or percent sign,
+    at the truth's precision (the prediction rounded half-up to the truth's decimals); a
+    less precise prediction is wrong when it is wrong even at its own precision, else the
+    jury's. A worded answer with a single number ("11.4% higher") is wrong when that
+    number's size differs from the truth's (its sign may be in the words: "47.1% lower").
+    Option letters: equal or not. Text: equal after case-folding and spacing is correct;
+    anything else is for the jury ("Berlin, Germany" may well be right)."""
     said = unwrap(prediction)
     if not said:
         return PreGrade(False, "empty")
@@ -85,12 +115,15 @@ def pre_grade(prediction: str, truth: str) -> PreGrade:
         return PreGrade(option_truth[1].casefold() == option_said[1].casefold(), "option")
     wanted, given = read_quantity(expected), read_quantity(said)
     if wanted is not None and given is not None:
-        units = {wanted.unit, given.unit} - {""}
-        if len(units) > 1 or given.decimals < wanted.decimals:
-            return PreGrade(None, "jury")
-        step = Decimal(1).scaleb(-wanted.decimals)
-        rounded = given.value.quantize(step, rounding=ROUND_HALF_UP)
-        return PreGrade(rounded == wanted.value.quantize(step), "number")
+        same = _same_number(given, wanted)
+        return PreGrade(same, "number" if same is not None else "jury")
+    if wanted is not None and (lone := _lone_number(said)) is not None:
+        size = _same_number(
+            Quantity(abs(lone.value), lone.decimals, lone.unit),
+            Quantity(abs(wanted.value), wanted.decimals, wanted.unit),
+        )
+        if size is False:
+            return PreGrade(False, "number")
     if _folded(said) == _folded(expected):
         return PreGrade(True, "text")
     return PreGrade(None, "jury")

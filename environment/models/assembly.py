@@ -73,6 +73,9 @@ async def check_endpoints(scenario: Scenario | EvalScenario) -> Keys:
     api_keys = read_api_keys(endpoint_key_envs(scenario))
     redact = Redactor({key for key in api_keys.values() if key})
     used = {agent.model for agent in scenario.agents}
+    if isinstance(scenario, Scenario) and scenario.difficulty is not None:
+        used.add(scenario.difficulty.solver.model)
+        used.update(grader.model for grader in scenario.difficulty.graders)
     checks = [
         preflight(name, settings, api_keys.get(name), redact)
         for name, settings in scenario.models.items()

@@ -27,6 +27,8 @@ from environment.errors import UserInputError
 from environment.outputs.report import RunReport
 from environment.storage.store import write_atomic
 
+Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+
 
 @dataclass(frozen=True)
 class Share:
@@ -47,6 +49,16 @@ class Share:
 
     def __str__(self) -> str:
         return f"{self.value:.1%} ({self.hits}/{self.total})" if self.total else "–"
+
+    def interval(self) -> tuple[float, float]:
+        """Wilson's 95% interval: sound near 0 and 1 and for small counts, where the
+        normal approximation gives impossible bounds."""
+        if not self.total:
+            return (0.0, 1.0)
+        n, p, z = self.total, self.hits / self.total, Z95
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+        return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def two_proportion_p(first: Share, second: Share) -> float | None:

@@ -15,37 +15,18 @@ from itertools import combinations
 from typing import Any
 
 from environment.core.messages import EvalRecord, GradedPrediction
+from environment.outputs.compare import Z95, Share, mcnemar_p
+from environment.outputs.report import fleiss_kappa
 
-Z95 = 1.959963984540054
 
-
-@dataclass(frozen=True)
-class Share:
-    hits: int
-    total: int
-
-    @property
-    def rate(self) -> float:
-        return self.hits / self.total if self.total else 0.0
-
-    def interval(self) -> tuple[float, float]:
-        """Wilson's 95% interval: sound near 0 and 1 and for small counts, where the
-        normal approximation gives impossible bounds."""
-        if not self.total:
-            return (0.0, 1.0)
-        n, p = self.total, self.rate
-        centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
-        half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / (1 + Z95**2 / n)
-        return (max(0.0, centre - half), min(1.0, centre + half))
-
-    def as_dict(self) -> dict[str, Any]:
-        low, high = self.interval()
-        return {
-            "correct": self.hits,
-            "items": self.total,
-            "accuracy": round(self.rate, 4),
-            "ci95": [round(low, 4), round(high, 4)],
-        }
+def share_dict(share: Share) -> dict[str, Any]:
+    low, high = share.interval()
+    return {
+        "correct": share.hits,
+        "items": share.total,
+        "accuracy": round(share.value or 0.0, 4),
+        "ci95": [round(low, 4), round(high, 4)],
+    }
 
 
 @dataclass(frozen=True)
@@ -71,12 +52,7 @@ class Gap:
 
     def p_value(self) -> float:
         """McNemar's exact test: under no gap, each discordant item is a fair coin."""
-        discordant = self.text_only + self.image_only
-        if not discordant:
-            return 1.0
-        low = min(self.text_only, self.image_only)
-        tail = sum(math.comb(discordant, k) for k in range(low + 1)) / 2**discordant
-        return min(1.0, 2 * tail)
+        return mcnemar_p(self.text_only, self.image_only)
 
     def as_dict(self) -> dict[str, Any]:
         low, high = self.interval()
@@ -88,27 +64,6 @@ class Gap:
             "image_right_text_wrong": self.image_only,
             "mcnemar_p": round(self.p_value(), 6),
         }
-
-
-def fleiss_kappa(ratings: Sequence[Sequence[bool]]) -> float | None:
-    """Fleiss' κ for items each rated by the same number of raters, correct/incorrect;
-    None when it is undefined (fewer than two raters, or every rating the same)."""
-    if not ratings or len(ratings[0]) < 2:
-        return None
-    raters = len(ratings[0])
-    agreement = []
-    yes_total = 0
-    for row in ratings:
-        yes = sum(row)
-        yes_total += yes
-        no = raters - yes
-        agreement.append((yes * (yes - 1) + no * (no - 1)) / (raters * (raters - 1)))
-    observed = sum(agreement) / len(agreement)
-    p_yes = yes_total / (len(ratings) * raters)
-    expected = p_yes**2 + (1 - p_yes) ** 2
-    if expected >= 1:
-        return None
-    return (observed - expected) / (1 - expected)
 
 
 def _predictions(records: Iterable[EvalRecord]) -> list[tuple[EvalRecord, GradedPrediction]]:
@@ -176,7 +131,9 @@ def grader_agreement(records: Sequence[EvalRecord]) -> dict[str, Any]:
         "pairwise": {
             f"{a} ~ {b}": round(agree / total, 4) for (a, b), (agree, total) in pairs.items()
         },
-        "with_verdict": {grader: round(share.rate, 4) for grader, share in with_verdict.items()},
+        "with_verdict": {
+            grader: round(share.value or 0.0, 4) for grader, share in with_verdict.items()
+        },
     }
 
 
@@ -196,15 +153,15 @@ def summarise(
         "predictions": len(predictions),
         "failed_predictions": len(predictions) - len(answered),
         "accuracy": {
-            f"{solver}/{view}": share.as_dict()
+            f"{solver}/{view}": share_dict(share)
             for (solver, view), share in accuracy_table(records).items()
         },
         "accuracy_by_kind": {
-            f"{solver}/{view}/{kind}": share.as_dict()
+            f"{solver}/{view}/{kind}": share_dict(share)
             for (solver, view, kind), share in accuracy_table(records, "kind").items()
         },
         "accuracy_by_topic": {
-            f"{solver}/{view}/{topic}": share.as_dict()
+            f"{solver}/{view}/{topic}": share_dict(share)
             for (solver, view, topic), share in accuracy_table(records, "topic").items()
         },
         "modality_gap": {solver: gap.as_dict() for solver, gap in modality_gaps(records).items()},
@@ -216,12 +173,12 @@ def summarise(
         "graders": grader_agreement(records),
         # Simulation only: how often the grade agrees with the oracle's truth.
         "grading_vs_oracle": {
-            "all": Share(sum(p.correct == p.oracle_correct for p in known), len(known)).as_dict()
+            "all": share_dict(Share(sum(p.correct == p.oracle_correct for p in known), len(known)))
             if known
             else None,
-            "jury": Share(
-                sum(p.correct == p.oracle_correct for p in juried_known), len(juried_known)
-            ).as_dict()
+            "jury": share_dict(
+                Share(sum(p.correct == p.oracle_correct for p in juried_known), len(juried_known))
+            )
             if juried_known
             else None,
         },

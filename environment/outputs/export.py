@@ -16,6 +16,7 @@ from typing import Any
 from environment.core.messages import QARecord
 from environment.core.randomness import derive
 from environment.errors import UserInputError
+from environment.outputs.difficulty import Difficulty, difficulty_labels, parse_labels
 from environment.storage.store import RunStore, iter_records, write_atomic
 
 FORMATS = ("hf", "llava", "sharegpt", "internvl", "swift")
@@ -99,6 +100,7 @@ def export(
     skip_corrupt: bool = False,
     force: bool = False,
     seed: int | None = None,
+    difficulty: str | None = None,
 ) -> ExportSummary:
     if fmt not in FORMATS:
         raise UserInputError(f"--format must be one of {', '.join(FORMATS)}")
@@ -114,9 +116,22 @@ def export(
     if seed is None:
         seed = int(info.get("seed", 0))
     chosen = [r for r in records if r.accepted or include_rejected]
+    labels = difficulty_labels(run_dir)
+    if difficulty is not None:
+        wanted = parse_labels(difficulty)
+        unlabelled = [r.qa_id for r in chosen if r.qa_id not in labels]
+        if unlabelled:
+            raise UserInputError(
+                f"--difficulty: {len(unlabelled)} of the pairs to export have no difficulty "
+                f"label (first: {unlabelled[0]}); a run gets them from the scenario key "
+                "difficulty, once it reaches its target (finish it with run --resume)"
+            )
+        chosen = [r for r in chosen if labels[r.qa_id].label in wanted]
     assignment = assign_splits([r.table_id for r in chosen], shares, seed)
     if fmt == "hf":
-        counts = _export_hf(run_dir, info, chosen, assignment, list(shares), out, include_rejected)
+        counts = _export_hf(
+            run_dir, info, chosen, assignment, list(shares), out, include_rejected, labels
+        )
         return ExportSummary(counts, skipped, out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     for record in chosen:
@@ -160,8 +175,10 @@ def _export_hf(
     splits: list[str],
     out: Path,
     include_rejected: bool,
+    labels: dict[str, Difficulty],
 ) -> dict[str, int]:
-    """Parquet shards with the image bytes embedded, and a dataset card."""
+    """Parquet shards with the image bytes embedded, and a dataset card; with the
+    difficulty columns when every exported pair has its label."""
     try:  # heavy: only for this format, and an extra (modswap[hf]) that set-up installs
         from datasets import Dataset, Features, Image, Value
         from datasets.utils.logging import disable_progress_bar
@@ -198,6 +215,11 @@ def _export_hf(
             "table_id": Value("string"),
         }
     )
+    labelled = bool(chosen) and all(r.qa_id in labels for r in chosen)
+    if labelled:
+        features["solved_from_text"] = Value("bool")
+        features["solved_from_image"] = Value("bool")
+        features["difficulty"] = Value("string")
     written: dict[str, int] = {}
     sizes: dict[str, int] = {}
     (out / "data").mkdir(parents=True, exist_ok=True)
@@ -211,6 +233,11 @@ def _export_hf(
             rows["image"].append({"bytes": image.read_bytes(), "path": image.name})
             rows["table_latex"].append(latex.read_text() if latex.is_file() else "")
             rows["votes"].append([v.model_dump() for v in record.votes])
+            if labelled:
+                found = labels[record.qa_id]
+                rows["solved_from_text"].append(found.solved_from_text)
+                rows["solved_from_image"].append(found.solved_from_image)
+                rows["difficulty"].append(found.label)
             for key in (
                 "question",
                 "answer",

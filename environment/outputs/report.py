@@ -18,6 +18,7 @@ from typing import Any
 
 from environment.core.messages import QARecord, ToolUse
 from environment.errors import UserInputError
+from environment.outputs.difficulty import LABELS, difficulty_labels, label_counts
 from environment.storage.store import RunStore, iter_events, iter_records, write_atomic
 
 # A vote as the gallery shows it: (CSS class, word).
@@ -177,6 +178,7 @@ class RunReport:
             self._jury_tables(jury),
             self._jury_study(),
             self._distributions(accepted),
+            self._difficulty(accepted),
             self._rejects(),
         ]
         return _PAGE.format(
@@ -297,6 +299,37 @@ class RunReport:
             + _bar_chart("question kinds", [(k, n, str(n)) for k, n in kinds])
             + _bar_chart("top topics", [(t, n, str(n)) for t, n in topics])
             + "</section>"
+        )
+
+    def _difficulty(self, accepted: list[QARecord]) -> str:
+        """The difficulty pass's split of the accepted pairs, overall and per question kind
+        (empty without one)."""
+        labels = difficulty_labels(self.directory)
+        if not labels:
+            return ""
+        counts = label_counts(labels)
+        rows: list[tuple[str, float, str]] = [
+            (label, n, f"{n} ({n / len(labels):.0%})") for label, n in counts.items()
+        ]
+        by_kind: dict[str, Counter[str]] = {}
+        for record in accepted:
+            if record.qa_id in labels:
+                by_kind.setdefault(record.kind, Counter())[labels[record.qa_id].label] += 1
+        header = "".join(f"<th>{label}</th>" for label in LABELS)
+        body = "".join(
+            f"<tr><th>{html.escape(kind)}</th>"
+            + "".join(f"<td>{found[label]}</td>" for label in LABELS)
+            + "</tr>"
+            for kind, found in sorted(by_kind.items())
+        )
+        missing = len(accepted) - sum(r.qa_id in labels for r in accepted)
+        note = f"<p>{missing} accepted pairs not labelled yet.</p>" if missing else ""
+        return (
+            "<section><h2>Difficulty (the modality swap)</h2>"
+            "<p>easy: solved from the image; modality_hard: solved from the LaTeX only; "
+            "hard: from neither.</p>"
+            + _bar_chart(f"{len(labels)} labelled pairs", rows)
+            + f"<table><tr><th>kind</th>{header}</tr>{body}</table>{note}</section>"
         )
 
     def _filters(self) -> str:

@@ -93,7 +93,7 @@ def grade(
             )
         grades.append(
             {
-                "key": prediction.label,
+                "prediction": int(prediction.label),
                 "verdict": "correct" if right else "incorrect",
                 "reason": reason,
             }

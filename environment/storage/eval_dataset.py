@@ -7,6 +7,7 @@ with `skip_bad`, is counted and left out."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -101,8 +102,11 @@ def read_dataset(
                 read.skipped.append(f"{row.where}: {problem}")
                 continue
             item_id = f"e{len(read.items):05d}"
-            image = f"images/{item_id}{_image_suffix(row.image)}"
-            write_atomic(folder / image, row.image)
+            # Named by content: a table asked several questions is kept (and shown) once.
+            digest = hashlib.sha256(row.image).hexdigest()[:24]
+            image = f"images/{digest}{_image_suffix(row.image)}"
+            if not (folder / image).exists():
+                write_atomic(folder / image, row.image)
             read.has_latex = read.has_latex or bool(row.latex)
             read.items.append(
                 EvalItem(

@@ -599,7 +599,11 @@ def _grade(prompt: str) -> str:
             rf"(?<![\w.-]){re.escape(truth.group(1))}(?![\w])", said
         )
         grades.append(
-            {"key": number, "verdict": "correct" if found else "incorrect", "reason": "compared"}
+            {
+                "prediction": int(number),
+                "verdict": "correct" if found else "incorrect",
+                "reason": "compared",
+            }
         )
     return json.dumps({"grades": grades})
 

@@ -23,7 +23,16 @@ from environment.core.grading import final_answer_line, pre_grade
         ("**42**", "42", True, "number"),  # decoration
         ("\\boxed{7}", "7", True, "number"),
         ("41", "42", False, "number"),
-        ("12", "12.5", None, "jury"),  # less precise than the truth: a judgement
+        ("12", "12.5", None, "jury"),  # less precise, and 12.5 rounds to 12 half-even
+        ("13", "12.5", None, "jury"),  # ... or to 13 half-up: a judgement either way
+        ("9062", "9062.0", True, "number"),
+        ("14109", "9062.0", False, "number"),  # wrong even at its own precision
+        ("11.4% higher", "+47.1%", False, "number"),  # one number, of another size
+        ("13, according to the table", "10", False, "number"),
+        ("about 1,250 in total", "1300", False, "number"),
+        ("9062.0, according to the table", "9062.0", None, "jury"),  # same number, in words
+        ("47.1% lower", "-47.1%", None, "jury"),  # the sign is in the words
+        ("In 2023 it was 12", "15", None, "jury"),  # two numbers: which is the answer?
         ("12 km", "12 mi", None, "jury"),  # other units
         ("about 12", "12", None, "jury"),
         ("(B)", "b", True, "option"),

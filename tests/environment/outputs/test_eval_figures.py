@@ -7,7 +7,8 @@ import math
 import pytest
 
 from environment.core.messages import EvalRecord, GradedPrediction, GraderVote
-from environment.outputs.eval_figures import Gap, Share, fleiss_kappa, summarise
+from environment.outputs.compare import Share
+from environment.outputs.eval_figures import Gap, summarise
 
 
 def test_wilson_interval_matches_the_textbook_case() -> None:
@@ -29,14 +30,6 @@ def test_the_gap_counts_only_discordant_items_and_mcnemar_is_exact() -> None:
     spread = math.sqrt(15 + 5 - 10**2 / 100) / 100
     assert (low, high) == pytest.approx((0.10 - 1.959964 * spread, 0.10 + 1.959964 * spread))
     assert Gap(50, 0, 0).p_value() == 1.0
-
-
-def test_fleiss_kappa_on_perfect_chance_and_undefined_agreement() -> None:
-    assert fleiss_kappa([[True, True], [False, False]]) == pytest.approx(1.0)
-    # Two raters who always disagree, classes balanced: κ = -1.
-    assert fleiss_kappa([[True, False], [False, True]]) == pytest.approx(-1.0)
-    assert fleiss_kappa([[True, True], [True, True]]) is None  # nothing to agree beyond chance
-    assert fleiss_kappa([[True]]) is None
 
 
 def prediction(view: str, correct: bool, **extra: object) -> GradedPrediction:
