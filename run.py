@@ -523,16 +523,20 @@ async def execute_eval(
     from environment.core.eval_world import run_eval_world
     from environment.core.messages import StopReason
     from environment.models.assembly import open_model_shop
-    from environment.outputs.console import RunConsole
-    from environment.outputs.eval_figures import summarise, summary_text
+    from environment.outputs.console import EVAL_BARS, RunConsole
+    from environment.outputs.eval_figures import summary_text
+    from environment.outputs.eval_report import write_eval_report
     from environment.storage.eval_dataset import read_eval_records
-    from environment.storage.store import write_atomic
 
     done = {record.item_id for record in read_eval_records(store.directory)}
     shop = open_model_shop(scenario, store, args.no_cache, keys)
     participants = build_eval_participants(scenario, personas, shop)
     ledger = shop.ledger
-    console = RunConsole(quiet=args.quiet, spending=lambda: (ledger.total_cost_usd, ledger.cap_usd))
+    console = RunConsole(
+        quiet=args.quiet,
+        spending=lambda: (ledger.total_cost_usd, ledger.cap_usd),
+        bars=EVAL_BARS,
+    )
     console.message(
         f"eval folder: {store.directory} ({len(items)} items, {len(done)} graded before)"
     )
@@ -552,16 +556,14 @@ async def execute_eval(
             )
     finally:
         await shop.close()
-    records = sorted(read_eval_records(store.directory), key=lambda r: r.index)
-    summary = summarise(records, ledger.as_dict(len(records)))
-    summary_path = store.directory / "summary.json"
-    await asyncio.to_thread(
-        write_atomic, summary_path, json.dumps(summary, indent=2, ensure_ascii=False).encode()
-    )
+    try:
+        report, summary = await asyncio.to_thread(write_eval_report, store.directory)
+    except OSError as error:  # the graded items are on disk; the figures can be redone
+        raise StoreError(
+            f"cannot write the figures to {store.directory} ({error.strerror or error}); the "
+            f"graded items are saved: python run.py report {store.directory} redoes them"
+        ) from None
     print(summary_text(summary))
-    from environment.outputs.eval_report import write_eval_report
-
-    report = await asyncio.to_thread(write_eval_report, store.directory)
     print(f"report: {report}")
     resume = resume or f"python run.py eval --resume {store.directory}"
     if outcome.reason == StopReason.INTERRUPTED:
@@ -576,7 +578,9 @@ async def execute_eval(
     if outcome.reason == StopReason.STALLED:
         console.message(f"stalled ({outcome.detail}); to go on: {resume}")
         return 1
-    console.message(f"done: {outcome.graded} items graded; figures in {summary_path}")
+    console.message(
+        f"done: {outcome.graded} items graded; figures in {store.directory / 'summary.json'}"
+    )
     return 0
 
 
@@ -983,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
                 if is_eval_folder(Path(args.run_dir)):
                     from environment.outputs.eval_report import write_eval_report
 
-                    target = write_eval_report(
+                    target, _ = write_eval_report(
                         Path(args.run_dir), Path(args.out) if args.out else None
                     )
                     skipped = 0

@@ -41,8 +41,10 @@ def build_prompt(inputs: GraderInputs) -> str:
     return (
         f"Question: {inputs.question}\nGround truth: {inputs.truth}\n\nPredictions:\n{listed}\n\n"
         "For each prediction, decide whether it gives the same answer as the ground truth. "
-        "Numbers must be equal at the ground truth's precision; wording, units and extra "
-        "explanation do not matter; a prediction that hedges between answers is incorrect. "
+        "Numbers must be equal at the ground truth's precision. A prediction that states the "
+        "ground truth's answer inside a sentence is correct: wording, units and explanation "
+        "around it do not matter. A prediction that hedges (about, roughly, between) or gives "
+        "several answers is incorrect. "
         f'Reply with JSON only, one grade per prediction, in order: {{"grades": [{shape}]}}.'
     )
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.latency import free_port, wait_for_port
+from bench.latency import call_rates, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,15 +150,11 @@ def measure(items: int, latency: float, concurrency: int) -> dict[str, float]:
             server.terminate()
             server.wait()
         calls = [json.loads(line) for line in log.read_text().splitlines()]
-    starts = sorted(call["start"] for call in calls)
-    ends = sorted(call["end"] for call in calls)
-    span = ends[-1] - starts[0]
-    low, high = starts[0] + 0.1 * span, starts[0] + 0.9 * span
-    steady = sum(1 for call in calls if low <= call["end"] <= high)
+    whole, steady = call_rates(calls)
     return {
         "calls": len(calls),
-        "calls_per_s": len(calls) / span,
-        "steady_calls_per_s": steady / (high - low),
+        "calls_per_s": whole,
+        "steady_calls_per_s": steady,
         "bound_calls_per_s": concurrency / latency,
         "settled_share": summary["pre_grader"]["share_settled"],
         "graded_by_jury": summary["graders"]["graded_by_jury"],

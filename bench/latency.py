@@ -70,6 +70,17 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the fake server did not start")
 
 
+def call_rates(calls: list[dict[str, float]]) -> tuple[float, float]:
+    """Calls/s over the calls' whole time span, and over its steady middle (the first and
+    last 10 % left out: the pipeline filling and draining)."""
+    starts = sorted(call["start"] for call in calls)
+    ends = sorted(call["end"] for call in calls)
+    span = ends[-1] - starts[0]
+    low, high = starts[0] + 0.1 * span, starts[0] + 0.9 * span
+    steady = sum(1 for call in calls if low <= call["end"] <= high)
+    return len(calls) / span, steady / (high - low)
+
+
 def measure(concurrency: int, rpm: int | None, target: int, latency: float) -> dict[str, float]:
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
@@ -128,11 +139,7 @@ def measure(concurrency: int, rpm: int | None, target: int, latency: float) -> d
             server.terminate()
             server.wait()
         calls = [json.loads(line) for line in log.read_text().splitlines()]
-    starts = sorted(call["start"] for call in calls)
-    ends = sorted(call["end"] for call in calls)
-    span = ends[-1] - starts[0]
-    low, high = starts[0] + 0.1 * span, starts[0] + 0.9 * span
-    steady = sum(1 for call in calls if low <= call["end"] <= high)
+    whole, steady = call_rates(calls)
     bound = min(concurrency / latency, rpm / 60 if rpm else float("inf"))
     session = info["last_session"]
     by_role: dict[str, int] = {}
@@ -141,8 +148,8 @@ def measure(concurrency: int, rpm: int | None, target: int, latency: float) -> d
     print(f"  calls by role {by_role}; records {info['summary']['records']}", flush=True)
     return {
         "calls": len(calls),
-        "calls_per_s": len(calls) / span,
-        "steady_calls_per_s": steady / (high - low),
+        "calls_per_s": whole,
+        "steady_calls_per_s": steady,
         "bound_calls_per_s": bound,
         "accepted": info["summary"]["accepted"],
         "accepted_qa_per_s": info["summary"]["accepted"] / session["wall_s"],

@@ -271,23 +271,22 @@ def test_the_budget_cap_holds_and_the_rest_waits_for_a_resume(
     assert server.cost_usd(100, 100) == pytest.approx(info["ledger"]["total_cost_usd"], rel=1e-6)
 
 
+def export_then_eval(
+    generated: Path, folder: Path, fmt: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`export --format FMT` of the generated run, then the offline eval of the export."""
+    exported = folder / fmt
+    result = run_cli("export", str(generated), "--format", fmt, "--out", str(exported), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    out = folder / "eval"
+    scenario = str(eval_scenario(folder))
+    result = run_cli("eval", str(exported), scenario, "--quiet", "--out", str(out), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return result, out
+
+
 def test_an_hf_parquet_export_is_evaluated_with_its_latex(generated: Path, tmp_path: Path) -> None:
-    exported = tmp_path / "hf"
-    result = run_cli(
-        "export", str(generated), "--format", "hf", "--out", str(exported), cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    out = tmp_path / "eval"
-    result = run_cli(
-        "eval",
-        str(exported),
-        str(eval_scenario(tmp_path)),
-        "--quiet",
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    _, out = export_then_eval(generated, tmp_path, "hf")
     rows = graded(out)
     assert sorted(row["source_id"] for row in rows) == sorted(
         str(row["qa_id"]) for row in accepted(generated)
@@ -296,22 +295,7 @@ def test_an_hf_parquet_export_is_evaluated_with_its_latex(generated: Path, tmp_p
 
 
 def test_a_llava_export_is_evaluated_from_its_images(generated: Path, tmp_path: Path) -> None:
-    exported = tmp_path / "llava"
-    result = run_cli(
-        "export", str(generated), "--format", "llava", "--out", str(exported), cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    out = tmp_path / "eval"
-    result = run_cli(
-        "eval",
-        str(exported),
-        str(eval_scenario(tmp_path)),
-        "--quiet",
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    result, out = export_then_eval(generated, tmp_path, "llava")
     assert "no table LaTeX" in result.stderr
     rows = graded(out)
     truths = {str(row["qa_id"]): str(row["answer"]) for row in accepted(generated)}

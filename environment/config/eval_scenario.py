@@ -20,7 +20,7 @@ from environment.config.persona_book import (
     inline_personas,
     read_persona_folder,
 )
-from environment.config.personas import Persona
+from environment.config.personas import Persona, Role
 from environment.config.scenario import (
     STALL_MARGIN_S,
     AgentSettings,
@@ -30,7 +30,9 @@ from environment.config.scenario import (
     ModelSettings,
     OpenAIModelSettings,
     Scenario,
+    SolverPick,
     apply_flag,
+    check_pick,
 )
 from environment.config.yaml_source import YamlSource, did_you_mean
 from environment.core.messages import SolverView
@@ -38,9 +40,7 @@ from environment.errors import UserInputError
 from environment.frozen import Frozen
 
 
-class SolverSettings(Frozen):
-    persona: str
-    model: str
+class SolverSettings(SolverPick):
     # What the solver answers from: the table's LaTeX, its image, or both — each item
     # answered twice, once per view, which is what the modality gap is measured on.
     view: Literal["latex", "image", "both"] = "both"
@@ -150,24 +150,8 @@ def check_eval_scenario(
     ]
     members += [("graders", i, g) for i, g in enumerate(scenario.graders)]
     for key, index, member in members:
-        role = key.removesuffix("s")
-        if member.persona not in personas:
-            raise fail(
-                [key, index, "persona"],
-                f"unknown persona{did_you_mean(member.persona, personas)}; define it under "
-                "personas: or in personas_dir, or pick one from python run.py personas",
-            )
-        if personas[member.persona].role != role:
-            raise fail(
-                [key, index, "persona"],
-                f"persona '{member.persona}' is a {personas[member.persona].role}, not a {role}",
-            )
-        if member.model not in scenario.models:
-            raise fail(
-                [key, index, "model"],
-                f"unknown model{did_you_mean(member.model, scenario.models)}; declare it "
-                "under models:",
-            )
+        role: Role = "solver" if key == "solvers" else "grader"
+        check_pick(member, role, [key, index], personas, scenario.models, fail)
         model = scenario.models[member.model]
         if (
             isinstance(member, SolverSettings)

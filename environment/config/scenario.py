@@ -534,32 +534,48 @@ def check_scenario(
         )
 
 
+Fail = Callable[[list[int | str], str], UserInputError]
+
+
+def check_pick(
+    pick: SolverPick | GraderPick,
+    role: Role,
+    where: list[int | str],
+    personas: dict[str, Persona],
+    models: dict[str, ModelSettings],
+    fail: Fail,
+) -> None:
+    """A solver's or grader's persona exists and has that role, and its model is declared."""
+    if pick.persona not in personas:
+        raise fail(
+            [*where, "persona"],
+            f"unknown persona{did_you_mean(pick.persona, personas)}; define it under "
+            "personas: or in personas_dir, or pick one from python run.py personas",
+        )
+    if personas[pick.persona].role != role:
+        raise fail(
+            [*where, "persona"],
+            f"persona '{pick.persona}' is a {personas[pick.persona].role}, not a {role}",
+        )
+    if pick.model not in models:
+        raise fail(
+            [*where, "model"],
+            f"unknown model{did_you_mean(pick.model, models)}; declare it under models:",
+        )
+
+
 def _check_difficulty(
     scenario: Scenario,
     difficulty: DifficultySettings,
     personas: dict[str, Persona],
-    fail: Callable[[list[int | str], str], UserInputError],
+    fail: Fail,
 ) -> None:
     picks: list[tuple[list[int | str], SolverPick | GraderPick, Role]] = [
         (["difficulty", "solver"], difficulty.solver, "solver")
     ]
     picks += [(["difficulty", "graders", i], g, "grader") for i, g in enumerate(difficulty.graders)]
     for where, pick, role in picks:
-        if pick.persona not in personas:
-            raise fail(
-                [*where, "persona"],
-                f"unknown persona{did_you_mean(pick.persona, personas)}; pick a {role} from "
-                "python run.py personas",
-            )
-        if personas[pick.persona].role != role:
-            raise fail(
-                [*where, "persona"],
-                f"persona '{pick.persona}' is a {personas[pick.persona].role}, not a {role}",
-            )
-        if pick.model not in scenario.models:
-            raise fail(
-                [*where, "model"], f"unknown model{did_you_mean(pick.model, scenario.models)}"
-            )
+        check_pick(pick, role, where, personas, scenario.models, fail)
     model = scenario.models[difficulty.solver.model]
     if isinstance(model, OpenAIModelSettings) and not model.vision:
         raise fail(

@@ -5,19 +5,16 @@ with the dataset's items in place of inspirations."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from environment.config.eval_scenario import EvalScenario
-from environment.core.bus import AgentFailure, Bus
+from environment.core.bus import Bus
 from environment.core.eval_director import EvalDirector
 from environment.core.event_log import Event, EventLog
 from environment.core.messages import EvalItem, RunStarted, StopReason
-from environment.core.world import Participant, watch_for_stalls
+from environment.core.world import Participant, drive
 from environment.models.endpoint import RunLink
 from environment.simulation.oracle import Oracle
 from environment.storage.ledger import Ledger
@@ -70,45 +67,21 @@ async def run_eval_world(
     await bus.add(director)
     for participant in participants:
         await bus.add(participant.agent)
-    loop = asyncio.get_running_loop()
-    interrupted = False
-    pending: set[asyncio.Task[None]] = set()
-
-    def on_sigint() -> None:
-        nonlocal interrupted
-        if interrupted:
-            bus.done.set()
-            raise KeyboardInterrupt
-        interrupted = True
-        print(
-            "stopping: graded items are saved; the rest is asked again on --resume "
-            "(Ctrl-C again to stop at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-        pending.add(loop.create_task(director.interrupt()))
-
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
     started = time.perf_counter()
-    store.start_writer(lambda error: bus.fail(AgentFailure("run-writer", "a write", error)))
-    watchdog = loop.create_task(watch_for_stalls(bus, tap, director, scenario.stall_after_s()))
     try:
-        bus.start()
-        await bus.publish(
+        await drive(
+            bus,
+            tap,
+            store,
+            director,
+            scenario.stall_after_s(),
             RunStarted(
-                run_id=run_id,
-                target=len(items),
-                next_seq=len(done),
-                accepted_so_far=len(done),
-            )
+                run_id=run_id, target=len(items), next_seq=len(done), accepted_so_far=len(done)
+            ),
+            "graded items are saved; the rest is asked again on --resume",
         )
-        await bus.run_until_done()
     finally:
-        watchdog.cancel()
         wall = time.perf_counter() - started
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
         await store.stop_writer()
         await asyncio.to_thread(
             store.update_run_info,

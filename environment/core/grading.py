@@ -19,6 +19,7 @@ _NUMBER = re.compile(
     r"\s*(?P<unit>%|[A-Za-zµ°/²³]{1,12}\.?)?$"
 )
 _OPTION = re.compile(r"^(?:option\s+)?\(?([A-Ha-h])\)?[.:)]?$", re.IGNORECASE)
+_LEAD_IN = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:：]?|it\s+is)\s+", re.I)
 _WRAPPERS = re.compile(r"^(?:\\boxed\{(.*)\}|\*\*(.*)\*\*|\$(.*)\$|`(.*)`|\"(.*)\"|'(.*)')$")
 
 
@@ -36,9 +37,10 @@ class Quantity:
 
 
 def unwrap(text: str) -> str:
-    """The answer without the decoration models put around it: \\boxed{}, bold, math
-    dollars, backticks, quotes, a closing full stop, surrounding space."""
-    text = text.strip()
+    """The answer without the decoration models put around it: a lead-in ("The answer
+    is", "Answer:"), \\boxed{}, bold, math dollars, backticks, quotes, a closing full stop,
+    surrounding space."""
+    text = _LEAD_IN.sub("", text.strip())
     for _ in range(3):
         match = _WRAPPERS.match(text)
         if match is None:

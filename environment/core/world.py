@@ -24,7 +24,7 @@ from environment.core.bus import AgentFailure, Bus, BusAgent
 from environment.core.dedup import TableIndex
 from environment.core.director import Director, prune_seed_pool
 from environment.core.event_log import Event, EventLog
-from environment.core.messages import RunStarted, StopReason
+from environment.core.messages import Message, RunStarted, StopReason
 from environment.core.rendering import RenderService
 from environment.models.endpoint import RunLink
 from environment.simulation.oracle import Oracle
@@ -155,45 +155,24 @@ async def run_world(
     await bus.add(render_service)
     for participant in participants:
         await bus.add(participant.agent)
-    loop = asyncio.get_running_loop()
-    interrupted = False
-    pending: set[asyncio.Task[None]] = set()
-
-    def on_sigint() -> None:
-        nonlocal interrupted
-        if interrupted:  # a second Ctrl-C: stop waiting for in-flight work
-            bus.done.set()
-            raise KeyboardInterrupt
-        interrupted = True
-        print(
-            "stopping: work in flight finishes first (model answers are kept for --resume); "
-            "Ctrl-C again to stop at once",
-            file=sys.stderr,
-            flush=True,
-        )
-        pending.add(loop.create_task(director.interrupt()))
-
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
     started = time.perf_counter()
-    store.start_writer(lambda error: bus.fail(AgentFailure("run-writer", "a write", error)))
-    watchdog = loop.create_task(watch_for_stalls(bus, tap, director, scenario.stall_after_s()))
     try:
-        bus.start()
-        await bus.publish(
+        await drive(
+            bus,
+            tap,
+            store,
+            director,
+            scenario.stall_after_s(),
             RunStarted(
                 run_id=run_id,
                 target=scenario.target.accepted_qa,
                 next_seq=next_seq,
                 accepted_so_far=accepted_so_far,
-            )
+            ),
+            "work in flight finishes first (model answers are kept for --resume)",
         )
-        await bus.run_until_done()
     finally:
-        watchdog.cancel()
         wall = time.perf_counter() - started  # the society's time, without browser teardown
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
         if owned_renderer:
             await renderer.close()
         await store.stop_writer()  # a write failure is raised here, as an OSError
@@ -221,6 +200,49 @@ async def run_world(
         events=tap.count,
         detail=director.stall_detail,
     )
+
+
+class Interruptible(Stoppable, Protocol):
+    async def interrupt(self) -> None: ...
+
+
+async def drive(
+    bus: Bus,
+    tap: EventLog,
+    store: RunStore,
+    director: Interruptible,
+    stall_s: float,
+    kick_off: Message,
+    on_ctrl_c: str,
+) -> None:
+    """Runs a bus whose agents are added until its director ends it: the store's writer
+    and the stall watch around it, Ctrl-C asking the director to stop (`on_ctrl_c` says
+    what happens then; a second Ctrl-C stops at once)."""
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C: stop waiting for in-flight work
+            bus.done.set()
+            raise KeyboardInterrupt
+        interrupted = True
+        print(f"stopping: {on_ctrl_c}; Ctrl-C again to stop at once", file=sys.stderr, flush=True)
+        pending.add(loop.create_task(director.interrupt()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    store.start_writer(lambda error: bus.fail(AgentFailure("run-writer", "a write", error)))
+    watchdog = loop.create_task(watch_for_stalls(bus, tap, director, stall_s))
+    try:
+        bus.start()
+        await bus.publish(kick_off)
+        await bus.run_until_done()
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 async def watch_for_stalls(bus: Bus, tap: EventLog, director: Stoppable, stall_s: float) -> None:

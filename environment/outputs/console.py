@@ -138,6 +138,16 @@ def previews(event: dict[str, Any]) -> list[str]:
     return lines or [kind]
 
 
+GENERATION_BARS = (
+    ("accepted", "accepted / target"),
+    ("rendered", "tables rendered"),
+    ("failures", "render failures"),
+    ("repairs", "repairs"),
+    ("votes", "votes"),
+)
+EVAL_BARS = (("accepted", "graded / items"), ("votes", "grader votes"))
+
+
 class RunConsole:
     def __init__(
         self,
@@ -145,8 +155,10 @@ class RunConsole:
         quiet: bool,
         stream: TextIO | None = None,
         spending: Callable[[], tuple[float, float | None]] | None = None,
+        bars: tuple[tuple[str, str], ...] = GENERATION_BARS,
     ) -> None:
         self.quiet = quiet
+        self.bars = bars  # the live view's progress bars: (statistic, label)
         self.spending = spending  # (spent, cap) in US$, read at each refresh of the live view
         self.stream = stream or sys.stdout
         self.console = Console(
@@ -165,13 +177,7 @@ class RunConsole:
 
     def __enter__(self) -> RunConsole:
         if not self.quiet:
-            for key, label in (
-                ("accepted", "accepted / target"),
-                ("rendered", "tables rendered"),
-                ("failures", "render failures"),
-                ("repairs", "repairs"),
-                ("votes", "votes"),
-            ):
+            for key, label in self.bars:
                 self._tasks[key] = self._progress.add_task(label, total=None)
             self._live = Live(
                 self._view(), console=self.console, refresh_per_second=8, transient=False
@@ -214,19 +220,16 @@ class RunConsole:
         if self._live is None:
             return
         s = self.stats
-        self._progress.update(self._tasks["accepted"], completed=s.accepted, total=s.target or None)
-        self._progress.update(
-            self._tasks["rendered"], completed=s.tables_rendered, total=s.tables_drafted or None
-        )
-        self._progress.update(
-            self._tasks["failures"],
-            completed=s.render_failures,
-            total=s.tables_drafted + s.repairs or None,
-        )
-        self._progress.update(
-            self._tasks["repairs"], completed=s.repairs, total=s.render_failures or None
-        )
-        self._progress.update(self._tasks["votes"], completed=s.votes, total=None)
+        shown = {
+            "accepted": (s.accepted, s.target or None),
+            "rendered": (s.tables_rendered, s.tables_drafted or None),
+            "failures": (s.render_failures, s.tables_drafted + s.repairs or None),
+            "repairs": (s.repairs, s.render_failures or None),
+            "votes": (s.votes, None),
+        }
+        for key, task in self._tasks.items():
+            completed, total = shown[key]
+            self._progress.update(task, completed=completed, total=total)
         self._live.update(self._view())
 
     def _view(self) -> Group:

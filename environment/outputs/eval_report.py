@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from environment.core.messages import EvalRecord, GradedPrediction
 from environment.outputs.eval_figures import summarise
+from environment.outputs.report import PAGE_HEAD
 from environment.storage.eval_dataset import read_eval_records
 from environment.storage.store import RunStore, write_atomic
 
@@ -204,12 +206,15 @@ def _card(directory: Path, records: list[EvalRecord]) -> str:
     )
 
 
-def write_eval_report(directory: Path, out: Path | None = None) -> Path:
-    """report.html of an eval folder (via a temporary name: no partial file on failure)."""
+def write_eval_report(directory: Path, out: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """summary.json and report.html of an eval folder (each via a temporary name: no
+    partial file on failure); returns the report's path and the summary."""
     store = RunStore.existing(directory)
     info = store.read_run_info()
     records = sorted(read_eval_records(directory), key=lambda r: r.index)
     summary = summarise(records, info.get("ledger"))
+    text = json.dumps(summary, indent=2, ensure_ascii=False)
+    write_atomic(directory / "summary.json", text.encode("utf-8"))
     title = html.escape(f"modswap eval — {info.get('run_id', directory.name)}")
     by_image: dict[str, list[EvalRecord]] = defaultdict(list)
     for record in records:
@@ -222,7 +227,7 @@ def write_eval_report(directory: Path, out: Path | None = None) -> Path:
     )
     target = out or directory / "report.html"
     write_atomic(target, page.encode("utf-8"))
-    return target
+    return target, summary
 
 
 _SCRIPT = """
@@ -243,23 +248,13 @@ document.getElementById("f-show").addEventListener("change", apply);
 apply();
 """
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy"
- content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>{title}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
-section {{ display: inline-block; vertical-align: top; margin: 0 2em 1.5em 0; }}
-table {{ border-collapse: collapse; }}
-th, td {{ padding: 2px 8px; text-align: left; vertical-align: top; }}
-svg.chart {{ display: block; margin: 0.6em 0; font-size: 12px; }} svg .t {{ font-weight: bold; }}
-#gallery {{ display: flex; flex-wrap: wrap; gap: 1em; }}
+_PAGE = (
+    PAGE_HEAD
+    + """\
+td {{ vertical-align: top; }}
 article.card {{ width: 520px; border: 1px solid #ddd; border-radius: 6px; padding: 0.6em; }}
-article.card img {{ max-width: 100%; }}
 td.right b {{ color: #1b7f3b; }} td.wrong b {{ color: #b3261e; }}
 div.item {{ border-top: 1px solid #eee; margin-top: 0.4em; }}
-.q {{ font-weight: 600; }} .prov {{ color: #777; font-size: 12px; }}
 </style></head><body>
 <h1>{title}</h1>
 {figures}
@@ -271,3 +266,4 @@ div.item {{ border-top: 1px solid #eee; margin-top: 0.4em; }}
 <script>{script}</script>
 </body></html>
 """
+)

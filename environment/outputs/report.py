@@ -444,7 +444,9 @@ document.getElementById("f-search").addEventListener("input", apply);
 apply();
 """
 
-_PAGE = """<!DOCTYPE html>
+# The head every page of ours shares: nothing may load from anywhere (images are data:
+# URLs), and the layout of figures, tables and charts.
+PAGE_HEAD = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy"
  content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
@@ -455,14 +457,19 @@ section {{ display: inline-block; vertical-align: top; margin: 0 2em 1.5em 0; }}
 table {{ border-collapse: collapse; }} th, td {{ padding: 2px 8px; text-align: left; }}
 table.kv th {{ color: #555; font-weight: normal; }}
 svg.chart {{ display: block; margin: 0.6em 0; font-size: 12px; }} svg .t {{ font-weight: bold; }}
+#gallery {{ display: flex; flex-wrap: wrap; gap: 1em; }}
+article.card img {{ max-width: 100%; }}
+.q {{ font-weight: 600; }} .prov {{ color: #777; font-size: 12px; }}
+"""
+
+_PAGE = (
+    PAGE_HEAD
+    + """\
 #filters {{ position: sticky; top: 0; background: #fff; padding: 0.5em 0; z-index: 1; }}
 #filters select, #filters input {{ margin-right: 0.5em; }}
-#gallery {{ display: flex; flex-wrap: wrap; gap: 1em; }}
 article.card {{ width: 420px; border: 1px solid #ddd; border-radius: 6px; padding: 0.6em; }}
-article.card img {{ max-width: 100%; }}
 div.pair {{ border-top: 1px solid #eee; margin-top: 0.4em; }}
 div.accepted .badge {{ color: #1b7f3b; }} div.rejected .badge {{ color: #b3261e; }}
-.q {{ font-weight: 600; }} .prov {{ color: #777; font-size: 12px; }}
 li.yes {{ color: #1b7f3b; }} li.no {{ color: #b3261e; }} li.abstained {{ color: #777; }}
 ol.tools {{ font-size: 0.85em; color: #444; margin: 2px 0 4px; }}
 li.tool-error {{ color: #b3261e; }}
@@ -475,6 +482,7 @@ li.tool-error {{ color: #b3261e; }}
 <script>{script}</script>
 </body></html>
 """
+)
 
 
 def _checks(tools: tuple[ToolUse, ...]) -> str:

@@ -50,6 +50,8 @@ class RunStats:
             self.rejected_outputs += 1
         elif kind == "VotesCast":
             self.votes += len(data["votes"])
+        elif kind == "GradesCast":
+            self.votes += len(data["grades"])
         elif kind == "ItemsCommitted":  # an evaluation: graded items are its progress
             self.accepted = data["graded_total"]
         elif kind == "InspirationCommitted":

@@ -48,8 +48,10 @@ def near_miss(truth: str, latex: str, rng: random.Random) -> str:
 
 
 def wordy(answer: str, rng: random.Random) -> str:
+    """The answer in a sentence, as models write it: the first form the pre-grader reads
+    through, the others only a grader can."""
     return rng.choice(
-        [f"about {answer}", f"{answer}, according to the table", f"It is {answer} in total"]
+        [f"The answer is {answer}.", f"{answer}, according to the table", f"{answer} (row read)"]
     )
 
 

@@ -379,7 +379,7 @@ class FakeOpenAI:
         right = truth is not None and rng.random() < self.solve_accuracy.get(view, 0.0)
         answer = truth if right else ("-1" if truth is not None else "unknown")
         if right and rng.random() < self.wordy_answers:
-            answer = f"about {answer}"
+            answer = f"{answer}, as the table shows"
         return json.dumps({"reasoning": f"Read it from the {view}.", "answer": answer})
 
     def _questions_for(self, prompt: str, rng: random.Random) -> str:

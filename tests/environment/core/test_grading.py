@@ -35,6 +35,9 @@ from environment.core.grading import final_answer_line, pre_grade
         ("In 2023 it was 12", "15", None, "jury"),  # two numbers: which is the answer?
         ("12 km", "12 mi", None, "jury"),  # other units
         ("about 12", "12", None, "jury"),
+        ("The answer is 12.5.", "12.5", True, "number"),  # a lead-in
+        ("Answer: Berlin", "Berlin", True, "text"),
+        ("the final answer is **B**", "B", True, "option"),
         ("(B)", "b", True, "option"),
         ("Option C", "B", False, "option"),
         ("Berlin", "berlin.", True, "text"),
