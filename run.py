@@ -364,6 +364,7 @@ async def eval_command(args: argparse.Namespace) -> int:
     """Solvers answer a dataset's questions, the pre-grader and a jury grade them, and the
     figures (accuracy per view, the modality gap) go to summary.json and the console."""
     from environment.config.eval_scenario import load_eval_scenario
+    from environment.config.scenario import persona_warnings
     from environment.core.world import new_run_directory
 
     if args.resume is not None:
@@ -382,6 +383,8 @@ async def eval_command(args: argparse.Namespace) -> int:
             )
         loaded = load_eval_scenario(Path(args.scenario), PERSONAS_DIR, args.set)
         scenario = loaded.scenario
+        for warning in persona_warnings(scenario, loaded.personas):
+            print(f"warning: {warning}", file=sys.stderr)
         used = [s.persona for s in scenario.solvers] + [g.persona for g in scenario.graders]
         personas = loaded.personas.used_by(used)
         keys = await checked_endpoints(scenario)
@@ -622,9 +625,13 @@ def validate_command(args: argparse.Namespace) -> int:
 
 def validate_eval(name: str, overrides: list[str]) -> None:
     from environment.config.eval_scenario import load_eval_scenario
+    from environment.config.scenario import persona_warnings
     from environment.models.assembly import endpoint_key_envs
 
-    scenario = load_eval_scenario(Path(name), PERSONAS_DIR, overrides).scenario
+    loaded = load_eval_scenario(Path(name), PERSONAS_DIR, overrides)
+    scenario = loaded.scenario
+    for warning in persona_warnings(scenario, loaded.personas):
+        print(f"{name}: warning: {warning}")
     needs = sorted({env for env in endpoint_key_envs(scenario).values() if env})
     missing = [env for env in needs if not os.environ.get(env)]
     views = sum(len(solver.views) for solver in scenario.solvers)

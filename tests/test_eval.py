@@ -196,6 +196,43 @@ def test_eval_killed_then_resumed_asks_nothing_graded_again(
     assert rows[: len(done)] == done
 
 
+def test_ctrl_c_stops_an_eval_cleanly_and_says_how_to_resume(
+    generated: Path, tmp_path: Path
+) -> None:
+    server = FakeOpenAI(hang_s=3)  # the call in flight at Ctrl-C ends on its own (a 504)
+    items = accepted(generated)
+    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
+    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
+    with serving(server) as thread:
+        scenario = tmp_path / "endpoint.yaml"
+        scenario.write_text(
+            ENDPOINT_EVAL.format(output=tmp_path / "out", base_url=thread.base_url, budget="")
+            + "max_inflight: 1\n"
+        )
+        out = tmp_path / "eval"
+        server.fault_every(8, ["hang"])  # item 4's image call: three items are graded
+        command = [sys.executable, str(ROOT / "run.py"), "eval", str(generated), str(scenario)]
+        process = subprocess.Popen(
+            [*command, "--quiet", "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert server.hanging.wait(timeout=600), "the planned hang never came"
+        process.send_signal(signal.SIGINT)
+        said, errors = process.communicate(timeout=600)
+        assert process.returncode == 130, said + errors
+        assert f"resume with: python run.py eval --resume {out}" in said
+        assert "graded items are saved" in errors and "Traceback" not in errors
+        assert 0 < len(graded(out)) < len(items)
+        server.fault_every(0, [])
+        resumed = run_cli("eval", "--resume", str(out), "--quiet", cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [row["source_id"] for row in graded(out)] == [row["qa_id"] for row in items]
+
+
 def test_image_views_send_the_png_and_latex_views_the_source(
     generated: Path, tmp_path: Path
 ) -> None:
@@ -389,6 +426,16 @@ def test_eval_scenario_mistakes_name_the_file_line_and_key(generated: Path, tmp_
     generation = write_scenario(tmp_path)
     result = run_cli("eval", str(generated), str(generation), cwd=tmp_path)
     assert result.returncode == 2 and "this is a generation scenario" in result.stderr
+
+    unread = tmp_path / "unread.yaml"
+    unread.write_text(
+        "name: u\nmodels:\n  sim: {kind: simulated}\nsolvers:\n  - {persona: reader, model: sim}"
+        "\ngraders:\n  - {persona: grader, model: sim}\npersonas:\n  reader: {behaviour: "
+        "{complexity: 0.9}}\n"
+    )
+    result = run_cli("validate", str(unread), cwd=tmp_path)
+    assert result.returncode == 0
+    assert "sets behaviour.complexity, which a simulated solver does not read" in result.stdout
 
 
 DIFFICULTY = """\

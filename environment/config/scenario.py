@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from pydantic import Field, field_validator, model_validator
@@ -404,7 +404,17 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
     return warnings
 
 
-def persona_warnings(scenario: Scenario, book: PersonaBook) -> list[str]:
+class Cast(Protocol):
+    """What a scenario of either kind (generation, eval) says about its agents."""
+
+    @property
+    def models(self) -> dict[str, ModelSettings]: ...
+
+    @property
+    def agents(self) -> list[AgentSettings]: ...
+
+
+def persona_warnings(scenario: Cast, book: PersonaBook) -> list[str]:
     """Knobs a user set on a persona that its simulated agent does not read."""
     simulated = {
         name for name, model in scenario.models.items() if isinstance(model, SimulatedModelSettings)
