@@ -174,6 +174,7 @@ async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
             "--resume continues a run folder with its own scenario and personas; drop "
             "the scenario file, --out and --set"
         )
+    refuse_eval_folder(Path(args.resume), "run --resume")
     store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
     info = store.read_run_info()
     scenario, personas = read_snapshot(info, store.run_json)
@@ -455,6 +456,11 @@ async def reopen_eval_folder(
     from environment.storage.eval_dataset import read_items
     from environment.storage.store import RunStore
 
+    if await asyncio.to_thread((directory / "run.json").is_file) and not is_eval_folder(directory):
+        raise UserInputError(
+            f"{directory} is not an eval folder but a generation run's; it resumes with "
+            f"python run.py run --resume {directory}"
+        )
     store = await asyncio.to_thread(RunStore.reopen, directory)
     scenario, personas = read_eval_snapshot(store.read_run_info(), store.run_json)
     check_eval_scenario(scenario, personas)
@@ -485,6 +491,15 @@ async def run_difficulty(
     return await execute_eval(
         args, checking, chosen, store, keys, items, f"python run.py run --resume {run_dir}"
     )
+
+
+def refuse_eval_folder(directory: Path, command: str) -> None:
+    """Commands that read a generation run's records, given an eval folder."""
+    if is_eval_folder(directory):
+        raise UserInputError(
+            f"{directory} is an eval folder: `{command}` reads a generation run's folder "
+            "(an eval has `report` and `eval --resume`)"
+        )
 
 
 def is_eval_folder(directory: Path) -> bool:
@@ -964,6 +979,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             from environment.outputs.export import export
 
+            refuse_eval_folder(Path(args.run_dir), "export")
             try:
                 summary = export(
                     Path(args.run_dir),
@@ -1011,14 +1027,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             from environment.outputs.story import item_story
 
+            refuse_eval_folder(Path(args.run_dir), "show")
             print(item_story(Path(args.run_dir), args.item_id, args.skip_corrupt))
             return 0
         if args.command == "jury-study":
             from environment.outputs.jury_study import study_run
 
+            refuse_eval_folder(Path(args.run_dir), "jury-study")
             print(study_run(Path(args.run_dir)).text())
             return 0
         if args.command == "compare":
+            for directory in args.run_dirs:
+                refuse_eval_folder(Path(directory), "compare")
             return compare_command([Path(d) for d in args.run_dirs], args.out)
         if args.command == "run":
             return asyncio.run(run_command(args))

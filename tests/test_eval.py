@@ -525,3 +525,25 @@ def test_a_difficulty_solver_without_vision_is_refused_at_its_key(tmp_path: Path
     result = run_cli("validate", str(scenario), cwd=tmp_path)
     assert result.returncode == 2
     assert "difficulty.solver.model" in result.stderr and "no vision" in result.stderr
+
+
+def test_run_commands_refuse_an_eval_folder_and_eval_refuses_a_run(
+    generated: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    scenario = str(eval_scenario(tmp_path))
+    made = run_cli("eval", str(generated), scenario, "--quiet", "--out", str(out), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    for command in (
+        ["export", str(out), "--format", "llava", "--out", str(tmp_path / "x")],
+        ["show", str(out), "e00001"],
+        ["jury-study", str(out)],
+        ["compare", str(generated), str(out)],
+        ["run", "--resume", str(out)],
+    ):
+        result = run_cli(*command, cwd=tmp_path)
+        assert result.returncode == 2, command
+        assert "is an eval folder" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("eval", "--resume", str(generated), cwd=tmp_path)
+    assert result.returncode == 2 and "not an eval folder" in result.stderr
+    assert (generated / "records.jsonl").read_text()  # the run is untouched

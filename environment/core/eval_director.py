@@ -221,6 +221,8 @@ class EvalDirector(BusAgent):
                 await self.store.commit([record], progress={"graded": self.graded})
             finally:
                 self.committing -= 1
+            if self.oracle is not None:
+                self.oracle.forget_item(record.item_id)
             await self.emit(ItemsCommitted(records=(record,), graded_total=self.graded))
         await self._pose()
 

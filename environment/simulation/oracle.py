@@ -62,6 +62,12 @@ class Oracle:
     def remember_prediction(self, item_id: str, key: str, right: bool) -> None:
         self._meant_right[(item_id, key)] = right
 
+    def forget_item(self, item_id: str) -> None:
+        """The item is graded and on disk: a long eval must not keep every answer key."""
+        self._answer_key.pop(item_id, None)
+        for seen in [seen for seen in self._meant_right if seen[0] == item_id]:
+            del self._meant_right[seen]
+
     def prediction_right(self, item_id: str, key: str) -> bool | None:
         """Whether a simulated solver's prediction is right (None: not a simulated one)."""
         return self._meant_right.get((item_id, key))
