@@ -103,6 +103,8 @@ def test_offline_eval_grades_every_item_per_view_and_measures_the_gap(
     assert summary["pre_grader"]["settled"] + summary["graders"]["graded_by_jury"] == 3 * len(rows)
     assert summary["grading_vs_oracle"]["all"]["items"] == 3 * len(rows)
     assert "modality gap reader (latex − image)" in result.stdout
+    assert f"aims for {len(rows)} graded items" in result.stdout
+    assert f"stopping (target) with {len(rows)} graded" in result.stdout
     # Answers written alike are put to the graders once; each is still graded on its own.
     asked = [
         event["data"]["predictions"]

@@ -258,7 +258,12 @@ class EvalDirector(BusAgent):
     async def _halt(self) -> None:
         assert self.stop_reason is not None
         await self.emit(
-            RunStopping(reason=self.stop_reason, accepted=self.graded, detail=self.stall_detail)
+            RunStopping(
+                reason=self.stop_reason,
+                accepted=self.graded,
+                detail=self.stall_detail,
+                counted="graded",
+            )
         )
         assert self.bus is not None
         self.bus.halt()

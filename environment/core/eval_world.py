@@ -76,7 +76,11 @@ async def run_eval_world(
             director,
             scenario.stall_after_s(),
             RunStarted(
-                run_id=run_id, target=len(items), next_seq=len(done), accepted_so_far=len(done)
+                run_id=run_id,
+                target=len(items),
+                next_seq=len(done),
+                accepted_so_far=len(done),
+                goal="graded items",
             ),
             "graded items are saved; the rest is asked again on --resume",
         )

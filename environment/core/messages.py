@@ -264,6 +264,7 @@ class RunStarted(Message):
     target: int
     next_seq: int = 0
     accepted_so_far: int = 0
+    goal: str = "accepted QA pairs"  # what `target` counts (an eval: "graded items")
 
 
 class InspirationCommitted(Message):
@@ -290,6 +291,7 @@ class RunStopping(Message):
     reason: StopReason
     accepted: int
     detail: str = ""  # for a stall: what the run was waiting for
+    counted: str = "accepted"  # what `accepted` counts (an eval: "graded")
 
 
 # "degraded": the server refused a request feature (structured output); it is left out now.

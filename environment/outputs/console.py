@@ -44,7 +44,8 @@ def preview(event: dict[str, Any]) -> str:
     kind, d = event["kind"], event["data"]
     match kind:
         case "RunStarted":
-            return f"run {d['run_id']} aims for {d['target']} accepted QA pairs"
+            goal = d.get("goal", "accepted QA pairs")
+            return f"run {d['run_id']} aims for {d['target']} {goal}"
         case "ItemPosed":
             item = d["item"]
             asked = f"[{item['kind'] or '?'}] {item['question']}"
@@ -87,7 +88,8 @@ def preview(event: dict[str, Any]) -> str:
             return f"{d['table_id']}: dropped {d['count']} {d['kind']}(s){near}"
         case "RunStopping":
             detail = f": {d['detail']}" if d.get("detail") else ""
-            return f"stopping ({d['reason']}) with {d['accepted']} accepted{detail}"
+            counted = d.get("counted", "accepted")
+            return f"stopping ({d['reason']}) with {d['accepted']} {counted}{detail}"
         case "ModelIncident":
             return f"{d['model']} {d['kind']}: {d['detail']}"
         case "BudgetReached":
