@@ -63,6 +63,9 @@ class OpenAIModelSettings(Frozen):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     concurrency: int = Field(default=8, ge=1, le=1024)
     rpm: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Tokens per minute the provider allows this key: each call reserves its worst case
+    # (prompt + max_tokens) first, settled to what it used; the reply headers correct it.
+    tpm: int | None = Field(default=None, ge=1, le=10_000_000_000)
     timeout_s: float = Field(default=120.0, gt=0, le=3600)
     max_retries: int = Field(default=5, ge=0, le=20)
     retry_base_s: float = Field(default=1.0, ge=0.01, le=60)  # first backoff; doubles

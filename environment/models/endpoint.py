@@ -25,6 +25,7 @@ from environment.config.scenario import OpenAIModelSettings
 from environment.core.messages import IncidentKind, Message, ModelIncident
 from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest, ToolCall
+from environment.models.rate_limit import AdaptiveSlots, TokenBucket, remaining_tokens
 from environment.models.secrets import Redactor
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -152,12 +153,17 @@ _WEAKER_FORMAT = {"json_schema": "json_object", "json_object": "none"}
 
 class _Retry(Exception):
     def __init__(
-        self, reason: str, retry_after_s: float | None = None, slow_down: bool = False
+        self,
+        reason: str,
+        retry_after_s: float | None = None,
+        slow_down: bool = False,
+        tokens_left: float | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after_s = retry_after_s
         self.slow_down = slow_down  # a 429: the model works, we ask too often
+        self.tokens_left = tokens_left  # what the provider says is left of its minute
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -196,8 +202,9 @@ class EndpointModel:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._url = settings.base_url + "/chat/completions"
-        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._slots = AdaptiveSlots(settings.concurrency)  # halved by 429s, regrown by successes
         self._pacer = RequestPacer(settings.rpm)
+        self._tokens = TokenBucket(settings.tpm) if settings.tpm else None
         self._jitter = random.Random(jitter_seed)  # backoff only; never shapes the data
         self._session: aiohttp.ClientSession | None = None
         # What this server is sent as `response_format`: stepped down when it refuses one.
@@ -315,14 +322,18 @@ class EndpointModel:
             "json_schema": {"name": schema.name, "schema": schema.parsed(), "strict": True},
         }
 
-    def worst_case_usd(self, request: ModelRequest) -> float:
-        """Prompt (over-estimated: 1 token per 2 bytes, images at their ceiling) plus the
-        whole max_tokens: what this call could cost at most."""
+    def prompt_ceiling(self, request: ModelRequest) -> int:
+        """The prompt's tokens, over-estimated: 1 per 2 bytes, images at their ceiling."""
         text = sum(len(m.content.encode("utf-8")) for m in request.messages) // 2 + 16
+        tools = sum(len(t.description) + len(t.parameters) for t in request.tools) // 2
         images = sum(
             IMAGE_TOKENS_CEILING for m in request.messages if m.image and self.settings.vision
         )
-        return self.cost_usd(text + images, self.settings.max_tokens)
+        return text + tools + images
+
+    def worst_case_usd(self, request: ModelRequest) -> float:
+        """The prompt's ceiling plus the whole max_tokens: what this call could cost at most."""
+        return self.cost_usd(self.prompt_ceiling(request), self.settings.max_tokens)
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         price = self.settings.price
@@ -379,12 +390,13 @@ class EndpointModel:
             try:
                 async with self._slots:
                     await self._pacer.wait_turn(self.link)
-                    if self.link.stopping:
-                        raise Stopping(self.name, "the run is stopping")
-                    completion = await self._post(data, uses_format, uses_tools)
+                    completion = await self._post_within_tpm(request, data, uses_format, uses_tools)
                 self.health.note_success()
+                await self._slots.speed_up()
                 return completion
             except _Retry as retry:
+                if retry.slow_down:
+                    self._slots.slow_down()
                 if not retry.slow_down:  # rate limits back off; they do not bench
                     await self._count_failure(request, retry.reason)
                 if attempt == attempts:
@@ -409,6 +421,38 @@ class EndpointModel:
                 await self._incident(request, "failed", failure.reason)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _post_within_tpm(
+        self, request: ModelRequest, data: bytes, uses_format: bool, uses_tools: bool
+    ) -> Completion:
+        """The call, with its worst case reserved in the tokens-per-minute bucket first
+        (when the model has `tpm`) and the reservation settled to what it used."""
+        reserved = 0.0
+        if self._tokens is not None:
+            worst = self.prompt_ceiling(request) + self.settings.max_tokens
+            reserved = await self._tokens.reserve(worst, self._pause_unless_stopping)
+        if self.link.stopping:
+            if self._tokens is not None:
+                self._tokens.settle(reserved, 0)
+            raise Stopping(self.name, "the run is stopping")
+        try:
+            completion, left = await self._post(data, uses_format, uses_tools)
+        except _Retry as retry:
+            if self._tokens is not None and retry.slow_down:  # refused: nothing was counted
+                self._tokens.settle(reserved, 0)
+                if retry.tokens_left is not None:
+                    self._tokens.learn(retry.tokens_left)
+            raise  # other failures may have been counted: the reservation stands
+        if self._tokens is not None:
+            self._tokens.settle(reserved, completion.prompt_tokens + completion.completion_tokens)
+            if left is not None:  # after settling: the provider's count already has this call
+                self._tokens.learn(left)
+        return completion
+
+    async def _pause_unless_stopping(self, seconds: float) -> None:
+        await self.link.pause(seconds)
+        if self.link.stopping:
+            raise Stopping(self.name, "the run is stopping")
 
     async def _give_up(self, request: ModelRequest, reason: str) -> NoReturn:
         await self._incident(request, "failed", reason)
@@ -446,7 +490,8 @@ class EndpointModel:
 
     async def _post(
         self, data: bytes, uses_format: bool = False, uses_tools: bool = False
-    ) -> Completion:
+    ) -> tuple[Completion, float | None]:
+        """The reply, and the tokens the provider's headers say are left (if they say)."""
         started = time.perf_counter()
         try:
             async with self._session_now().post(
@@ -455,13 +500,14 @@ class EndpointModel:
                 raw = await response.read()
                 status = response.status
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                left = remaining_tokens(response.headers)
         except TimeoutError:
             raise _Retry(f"no reply within {self.settings.timeout_s:g} s") from None
         except aiohttp.ClientError as error:
             raise _Retry(f"connection error: {type(error).__name__}: {error}") from None
         says = self.link.redact(server_says(raw))
         if status in RETRYABLE_STATUS:
-            raise _Retry(f"HTTP {status}{says}", retry_after, slow_down=status == 429)
+            raise _Retry(f"HTTP {status}{says}", retry_after, status == 429, left)
         if status in (400, 422) and uses_format and _FORMAT_WORDS.search(says):
             raise _FormatRefused(status, says)
         if status in (400, 422) and uses_tools and _TOOL_WORDS.search(says):
@@ -477,7 +523,7 @@ class EndpointModel:
                 404: " (check base_url and model)",
             }.get(status, "")
             raise ModelCallFailed(self.name, f"HTTP {status}{says}{hint}")
-        return self._completion(raw, len(data), time.perf_counter() - started)
+        return self._completion(raw, len(data), time.perf_counter() - started), left
 
     def _completion(self, raw: bytes, request_bytes: int, seconds: float = 0.0) -> Completion:
         try:

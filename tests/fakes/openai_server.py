@@ -111,6 +111,18 @@ class FakeOpenAI:
     solve_accuracy: dict[str, float] = field(default_factory=lambda: {"latex": 1.0, "image": 1.0})
     wordy_answers: float = 0.0  # share of right answers worded ("about 12"): for the graders
     hanging: threading.Event = field(default_factory=threading.Event)  # a hang has begun
+    # Tokens per minute, as providers count them: a bucket refilled continuously; a request
+    # needs its prompt plus max_tokens in it (else a 429), and is settled to what it used.
+    # Every reply says what is left (x-ratelimit-remaining-tokens).
+    tpm_limit: int | None = None
+    rate_limited: int = 0  # 429s sent for tokens per minute
+    # Replies to requests within the limit wait until this many requests have arrived: a
+    # burst is then a burst however slowly the machine sends it (0: no holding).
+    hold_until: int = 0
+    _arrived: int = 0
+    _all_arrived: asyncio.Event | None = None
+    _tpm_level: float = 0.0
+    _tpm_updated: float = 0.0
     _planned: deque[str] = field(default_factory=deque)
     _every: int = 0
     _every_kinds: list[str] = field(default_factory=list)
@@ -120,6 +132,24 @@ class FakeOpenAI:
 
     def _next_document(self) -> str:
         return self.table_documents[next(self._documents) % len(self.table_documents)]
+
+    def _tpm_refill(self) -> float:
+        assert self.tpm_limit is not None
+        now = time.monotonic()
+        if not self._tpm_updated:
+            self._tpm_level, self._tpm_updated = float(self.tpm_limit), now
+        rate = self.tpm_limit / 60
+        self._tpm_level = min(self.tpm_limit, self._tpm_level + (now - self._tpm_updated) * rate)
+        self._tpm_updated = now
+        return self._tpm_level
+
+    def _tpm_headers(self) -> dict[str, str]:
+        if self.tpm_limit is None:
+            return {}
+        return {
+            "x-ratelimit-limit-tokens": str(self.tpm_limit),
+            "x-ratelimit-remaining-tokens": str(max(0, int(self._tpm_level))),
+        }
 
     # ---------- fault control
     def plan_faults(self, kinds: list[str]) -> None:
@@ -234,6 +264,31 @@ class FakeOpenAI:
             return web.json_response(
                 {"error": {"message": message}}, status=call.status, headers=headers
             )
+        reserved = 0.0
+        if self.tpm_limit is not None:
+            reserved = (
+                max(1, len(prompt) // 4)
+                + 765 * images
+                + int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+            )
+            left = self._tpm_refill()
+            self._arrived += 1
+            if self.hold_until and self._all_arrived is None:
+                self._all_arrived = asyncio.Event()
+            if self._all_arrived is not None and self._arrived >= self.hold_until:
+                self._all_arrived.set()
+            if left < reserved:
+                self.rate_limited += 1
+                call.status = 429
+                wait = (reserved - left) / (self.tpm_limit / 60)
+                return web.json_response(
+                    {"error": {"message": "tokens per minute exceeded"}},
+                    status=429,
+                    headers={**self._tpm_headers(), "Retry-After": f"{wait:.3f}"},
+                )
+            self._tpm_level -= reserved
+            if self._all_arrived is not None:
+                await self._all_arrived.wait()
         response_format = body.get("response_format")
         format_type = response_format.get("type") if isinstance(response_format, dict) else None
         if format_type in self.refused_formats:
@@ -275,6 +330,9 @@ class FakeOpenAI:
             text, finish = text + "\n" * 40, "length"
         call.prompt_tokens = max(1, len(prompt) // 4) + 765 * images
         call.completion_tokens = max(1, len(text) // 4)
+        if self.tpm_limit is not None:
+            self._tpm_refill()
+            self._tpm_level += reserved - call.prompt_tokens - call.completion_tokens
         return web.json_response(
             {
                 "id": f"chatcmpl-{number}",
@@ -292,7 +350,8 @@ class FakeOpenAI:
                     "completion_tokens": call.completion_tokens,
                     "total_tokens": call.prompt_tokens + call.completion_tokens,
                 },
-            }
+            },
+            headers=self._tpm_headers(),
         )
 
     def _tool_call_reply(

@@ -188,6 +188,42 @@ async def test_concurrency_and_rpm_limits_hold(
     await paced.close()
 
 
+async def test_a_tokens_per_minute_limit_is_kept_without_a_single_429(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    """Nine concurrent calls, each of ~1,000 tokens at worst, against a provider allowing
+    6,000 a minute: without `tpm` five get through and four are refused; with it, they
+    wait for the bucket (settled to what each call used) and none is refused."""
+    server, url = fake
+    server.tpm_limit = 6000
+    server.hold_until = 9  # the first replies wait for the whole burst to arrive
+    blind = endpoint(
+        url, tmp_path, Incidents(), name="blind", max_tokens=1000, max_retries=0, concurrency=9
+    )
+    tried = await asyncio.gather(
+        *(blind.complete(inspire_request(n)) for n in range(9)), return_exceptions=True
+    )
+    assert server.rate_limited >= 3  # the test could fail: without the bucket, 429s come
+    assert sum(isinstance(result, ModelCallFailed) for result in tried) == server.rate_limited
+    await blind.close()
+
+    server.rate_limited, server.hold_until = 0, 0
+    server._tpm_updated = 0.0  # a full minute again
+    careful = endpoint(
+        url,
+        tmp_path,
+        Incidents(),
+        name="careful",
+        max_tokens=1000,
+        tpm=6000,
+        max_retries=0,
+        concurrency=9,
+    )
+    done = await asyncio.gather(*(careful.complete(inspire_request(n)) for n in range(9)))
+    assert len(done) == 9 and server.rate_limited == 0
+    await careful.close()
+
+
 async def test_a_failing_model_is_benched_and_its_work_goes_to_a_role_mate(
     fake: tuple[FakeOpenAI, str], tmp_path: Path
 ) -> None:
