@@ -16,9 +16,6 @@ from pydantic import Field, model_validator
 
 from environment.config.persona_book import (
     PersonaBook,
-    build_persona_book,
-    inline_personas,
-    read_persona_folder,
 )
 from environment.config.personas import Persona, Role
 from environment.config.scenario import (
@@ -33,6 +30,7 @@ from environment.config.scenario import (
     SolverPick,
     apply_flag,
     check_pick,
+    scenario_personas,
 )
 from environment.config.yaml_source import YamlSource, did_you_mean
 from environment.core.messages import SolverView
@@ -123,14 +121,7 @@ def load_eval_scenario(
     for flag in overrides:
         apply_flag(source, flag)
     scenario: EvalScenario = source.validate(EvalScenario)
-    layers = [read_persona_folder(library, "package")]
-    if scenario.personas_dir is not None:
-        folder = path.parent / scenario.personas_dir
-        if not folder.is_dir():
-            raise source.error(["personas_dir"], f"{folder} is not a folder")
-        layers.append(read_persona_folder(folder, "folder"))
-    layers.append(inline_personas(source))
-    book = build_persona_book(layers)
+    book = scenario_personas(source, library, scenario.personas_dir)
     check_eval_scenario(scenario, book.personas, source)
     return LoadedEvalScenario(scenario, book)
 

@@ -322,16 +322,22 @@ def load_scenario(
             apply_setting(source, key, value, f"{path}:{line}: variants.{variant}.set.{key}")
         del source.data["variants"]
     scenario: Scenario = source.validate(Scenario)
+    book = scenario_personas(source, library, scenario.personas_dir)
+    check_scenario(scenario, book.personas, source)
+    return LoadedScenario(scenario, book)
+
+
+def scenario_personas(source: YamlSource, library: Path, personas_dir: str | None) -> PersonaBook:
+    """The personas a scenario file can use: the package's (`library`), then its
+    `personas_dir` (relative to the file), then its own `personas:` mapping."""
     layers = [read_persona_folder(library, "package")]
-    if scenario.personas_dir is not None:
-        folder = path.parent / scenario.personas_dir
+    if personas_dir is not None:
+        folder = source.path.parent / personas_dir
         if not folder.is_dir():
             raise source.error(["personas_dir"], f"{folder} is not a folder")
         layers.append(read_persona_folder(folder, "folder"))
     layers.append(inline_personas(source))
-    book = build_persona_book(layers)
-    check_scenario(scenario, book.personas, source)
-    return LoadedScenario(scenario, book)
+    return build_persona_book(layers)
 
 
 def apply_flag(source: YamlSource, flag: str) -> None:
