@@ -1010,10 +1010,13 @@ def main(argv: list[str] | None = None) -> int:
                 if is_eval_folder(Path(args.run_dir)):
                     from environment.outputs.eval_report import write_eval_report
 
+                    lines: list[int] = []
                     target, _ = write_eval_report(
-                        Path(args.run_dir), Path(args.out) if args.out else None
+                        Path(args.run_dir),
+                        Path(args.out) if args.out else None,
+                        lines if args.skip_corrupt else None,
                     )
-                    skipped = 0
+                    skipped = len(lines)
                 else:
                     target, skipped = write_report(
                         Path(args.run_dir), Path(args.out) if args.out else None, args.skip_corrupt

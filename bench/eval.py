@@ -15,14 +15,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.latency import call_rates, free_port, wait_for_port
+from bench.latency import call_rates, fake_server, timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,37 +79,14 @@ def write_dataset(path: Path, items: int) -> dict[str, str]:
 
 
 def measure(items: int, latency: float, concurrency: int) -> dict[str, float]:
-    port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         dataset = folder / "bench.parquet"
         key_file = folder / "key.json"
         key_file.write_text(json.dumps(write_dataset(dataset, items)))
         log = folder / "calls.jsonl"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.fakes.openai_server",
-                "--port",
-                str(port),
-                "--latency",
-                str(latency),
-                "--log",
-                str(log),
-                "--answer-key",
-                str(key_file),
-                "--solve-accuracy",
-                "latex=0.95,image=0.8",
-                "--wordy",
-                "0.3",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port, server)
+        answering = ["--answer-key", str(key_file), "--solve-accuracy", "latex=0.95,image=0.8"]
+        with fake_server(latency, log, *answering, "--wordy", "0.3") as port:
             scenario = folder / "eval.yaml"
             scenario.write_text(
                 SCENARIO.format(
@@ -124,31 +97,10 @@ def measure(items: int, latency: float, concurrency: int) -> dict[str, float]:
                 )
             )
             out = folder / "eval"
-            started = time.perf_counter()
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "run.py",
-                    "eval",
-                    str(dataset),
-                    str(scenario),
-                    "--quiet",
-                    "--no-cache",
-                    "--out",
-                    str(out),
-                ],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                env=dict(os.environ),
+            wall = timed_run(
+                "eval", str(dataset), str(scenario), "--quiet", "--no-cache", "--out", str(out)
             )
-            wall = time.perf_counter() - started
-            if result.returncode != 0:
-                raise SystemExit(f"eval failed ({result.returncode}):\n{result.stderr[-2000:]}")
             summary = json.loads((out / "summary.json").read_text())
-        finally:
-            server.terminate()
-            server.wait()
         calls = [json.loads(line) for line in log.read_text().splitlines()]
     whole, steady = call_rates(calls)
     return {

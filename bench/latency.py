@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,28 +83,45 @@ def call_rates(calls: list[dict[str, float]]) -> tuple[float, float]:
     return len(calls) / span, steady / (high - low)
 
 
-def measure(concurrency: int, rpm: int | None, target: int, latency: float) -> dict[str, float]:
+@contextmanager
+def fake_server(latency: float, log: Path, *extra: str) -> Iterator[int]:
+    """The fake OpenAI server in its own process (answering in `latency` s, one JSON line
+    per call in `log`), on a free port it yields once the port accepts."""
     port = free_port()
+    serve = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port)]
+    server = subprocess.Popen(
+        [*serve, "--latency", str(latency), "--log", str(log), *extra],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, server)
+        yield port
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def timed_run(*arguments: str) -> float:
+    """`run.py ARGUMENTS` in the project, its wall time; a failure ends the benchmark."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "run.py", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"run.py failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def measure(concurrency: int, rpm: int | None, target: int, latency: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "calls.jsonl"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.fakes.openai_server",
-                "--port",
-                str(port),
-                "--latency",
-                str(latency),
-                "--log",
-                str(log),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port, server)
+        with fake_server(latency, log) as port:
             scenario = Path(scratch) / "bench.yaml"
             scenario.write_text(
                 SCENARIO.format(
@@ -115,29 +134,8 @@ def measure(concurrency: int, rpm: int | None, target: int, latency: float) -> d
                 )
             )
             run_dir = Path(scratch) / "run"
-            started = time.perf_counter()
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "run.py",
-                    str(scenario),
-                    "--quiet",
-                    "--no-cache",
-                    "--out",
-                    str(run_dir),
-                ],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                env=dict(os.environ),
-            )
-            wall = time.perf_counter() - started
-            if result.returncode != 0:
-                raise SystemExit(f"run failed ({result.returncode}):\n{result.stderr[-2000:]}")
+            wall = timed_run(str(scenario), "--quiet", "--no-cache", "--out", str(run_dir))
             info = json.loads((run_dir / "run.json").read_text())
-        finally:
-            server.terminate()
-            server.wait()
         calls = [json.loads(line) for line in log.read_text().splitlines()]
     whole, steady = call_rates(calls)
     bound = min(concurrency / latency, rpm / 60 if rpm else float("inf"))

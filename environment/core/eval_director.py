@@ -8,6 +8,7 @@ in flight, which `--resume` asks again (a real model's answer from the response 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from autogen_core import MessageContext, message_handler
@@ -65,16 +66,14 @@ class EvalDirector(BusAgent):
     ) -> None:
         super().__init__("director")
         self.store = store
-        self.todo = [(index, item) for index, item in enumerate(items) if item.item_id not in done]
-        self.total = len(items)
+        self.todo = deque((i, item) for i, item in enumerate(items) if item.item_id not in done)
         self.graded = len(items) - len(self.todo)
         self.solvers = solvers
         self.graders = graders
         self.consensus = consensus
         self.max_inflight = max_inflight
         self.oracle = oracle
-        self.open: dict[str, OpenItem] = {}
-        self.order: list[str] = []  # open items, in the order they were posed
+        self.open: dict[str, OpenItem] = {}  # in the order posed: the oldest commits first
         self.committing = 0
         self.stop_reason: StopReason | None = None
         self.stall_detail = ""
@@ -82,16 +81,14 @@ class EvalDirector(BusAgent):
     # ---------- posing
     @message_handler
     async def on_run_started(self, message: RunStarted, ctx: MessageContext) -> None:
-        self.todo.reverse()  # popped from the end: dataset order
         await self._pose()
 
     async def _pose(self) -> None:
         while self.stop_reason is None and self.todo and len(self.open) < self.max_inflight:
-            index, item = self.todo.pop()
+            index, item = self.todo.popleft()
             if self.oracle is not None:
                 self.oracle.remember_answer(item.item_id, item.answer, item.kind)
             self.open[item.item_id] = OpenItem(item, index)
-            self.order.append(item.item_id)
             await self.emit(ItemPosed(item=item, index=index))
         if self.stop_reason is None and not (self.todo or self.open or self.committing):
             self.stop_reason = StopReason.TARGET
@@ -212,8 +209,8 @@ class EvalDirector(BusAgent):
     async def _commit_ready(self) -> None:
         # Each record leaves the buffer before the await: a handler running meanwhile
         # commits the next one, never the same one again.
-        while self.stop_reason is None and self.order and self.open[self.order[0]].record:
-            record = self.open.pop(self.order.pop(0)).record
+        while self.stop_reason is None and self.open and self._oldest().record:
+            record = self.open.pop(self._oldest().item.item_id).record
             assert record is not None
             self.graded += 1
             self.committing += 1  # the run may not end while a commit is on its way
@@ -226,6 +223,9 @@ class EvalDirector(BusAgent):
             await self.emit(ItemsCommitted(records=(record,), graded_total=self.graded))
         await self._pose()
 
+    def _oldest(self) -> OpenItem:
+        return next(iter(self.open.values()))
+
     @message_handler
     async def on_budget_reached(self, message: BudgetReached, ctx: MessageContext) -> None:
         if self.stop_reason is None:
@@ -233,9 +233,9 @@ class EvalDirector(BusAgent):
             await self._halt()
 
     def waiting_for(self) -> str:
-        if not self.order:
+        if not self.open:
             return "no item open"
-        state = self.open[self.order[0]]
+        state = self._oldest()
         missing = [s for s in self.solvers if s not in state.predictions]
         if missing:
             return f"item {state.item.item_id} waits for solver(s) {', '.join(missing)}"

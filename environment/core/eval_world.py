@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from environment.config.eval_scenario import EvalScenario
 from environment.core.bus import Bus
 from environment.core.eval_director import EvalDirector
-from environment.core.event_log import Event, EventLog
+from environment.core.event_log import Event
 from environment.core.messages import EvalItem, RunStarted, StopReason
-from environment.core.world import Participant, drive
+from environment.core.world import Participant, drive, tap_bus
 from environment.models.endpoint import RunLink
 from environment.simulation.oracle import Oracle
 from environment.storage.ledger import Ledger
@@ -49,11 +49,7 @@ async def run_eval_world(
     roster["director"] = ("director", "director")
     solvers = [p.agent.name for p in participants if p.role == "solver"]
     graders = {p.agent.name: p.persona for p in participants if p.role == "grader"}
-    tap = EventLog(store, roster, listeners, bus)
-    bus.interventions.append(tap)
-    if link is not None:
-        link.publish = bus.publish
-        bus.halt_hooks.append(link.stop)
+    tap = tap_bus(bus, store, roster, listeners, link)
     director = EvalDirector(
         store=store,
         items=items,

@@ -112,11 +112,7 @@ async def run_world(
     )
     if owned_renderer:
         await renderer.start()
-    tap = EventLog(store, roster, listeners, bus)
-    bus.interventions.append(tap)
-    if link is not None:  # endpoint incidents onto the bus; no new retries once halted
-        link.publish = bus.publish
-        bus.halt_hooks.append(link.stop)
+    tap = tap_bus(bus, store, roster, listeners, link)
     committed = TableIndex(scenario.dedup.table_similarity)
     records = store.read_records()
     for table_id in sorted({record.table_id for record in records}):
@@ -200,6 +196,23 @@ async def run_world(
         events=tap.count,
         detail=director.stall_detail,
     )
+
+
+def tap_bus(
+    bus: Bus,
+    store: RunStore,
+    roster: dict[str, tuple[str, str]],
+    listeners: list[Callable[[Event], None]],
+    link: RunLink | None,
+) -> EventLog:
+    """Every message to the event log and the listeners; endpoint incidents onto the bus,
+    and no new retries once it halts."""
+    tap = EventLog(store, roster, listeners, bus)
+    bus.interventions.append(tap)
+    if link is not None:
+        link.publish = bus.publish
+        bus.halt_hooks.append(link.stop)
+    return tap
 
 
 class Interruptible(Stoppable, Protocol):

@@ -206,12 +206,15 @@ def _card(directory: Path, records: list[EvalRecord]) -> str:
     )
 
 
-def write_eval_report(directory: Path, out: Path | None = None) -> tuple[Path, dict[str, Any]]:
+def write_eval_report(
+    directory: Path, out: Path | None = None, skipped: list[int] | None = None
+) -> tuple[Path, dict[str, Any]]:
     """summary.json and report.html of an eval folder (each via a temporary name: no
-    partial file on failure); returns the report's path and the summary."""
+    partial file on failure); returns the report's path and the summary. With `skipped`,
+    corrupt lines of records.jsonl are left out and their numbers put there."""
     store = RunStore.existing(directory)
     info = store.read_run_info()
-    records = sorted(read_eval_records(directory), key=lambda r: r.index)
+    records = sorted(read_eval_records(directory, skipped), key=lambda r: r.index)
     summary = summarise(records, info.get("ledger"))
     text = json.dumps(summary, indent=2, ensure_ascii=False)
     write_atomic(directory / "summary.json", text.encode("utf-8"))

@@ -30,7 +30,7 @@ class Oracle:
         # Evaluation: each item's ground truth and kind, and whether each simulated
         # prediction (item, solver/view) was meant to be right, however it is worded.
         self._answer_key: dict[str, tuple[str, str]] = {}
-        self._meant_right: dict[tuple[str, str], bool] = {}
+        self._meant_right: dict[str, dict[str, bool]] = {}  # item → prediction key → right
 
     def view(self, table_id: str, grid: Sequence[GridCell]) -> TableView | None:
         """The table as read from its grid, read once per table (jurors ask many times)."""
@@ -60,17 +60,16 @@ class Oracle:
         return self._answer_key.get(item_id)
 
     def remember_prediction(self, item_id: str, key: str, right: bool) -> None:
-        self._meant_right[(item_id, key)] = right
+        self._meant_right.setdefault(item_id, {})[key] = right
 
     def forget_item(self, item_id: str) -> None:
         """The item is graded and on disk: a long eval must not keep every answer key."""
         self._answer_key.pop(item_id, None)
-        for seen in [seen for seen in self._meant_right if seen[0] == item_id]:
-            del self._meant_right[seen]
+        self._meant_right.pop(item_id, None)
 
     def prediction_right(self, item_id: str, key: str) -> bool | None:
         """Whether a simulated solver's prediction is right (None: not a simulated one)."""
-        return self._meant_right.get((item_id, key))
+        return self._meant_right.get(item_id, {}).get(key)
 
     def judge(
         self, table_id: str, grid: Sequence[GridCell], question: str, answer: str

@@ -17,7 +17,7 @@ from typing import Any
 
 from environment.core.messages import EvalItem, EvalRecord
 from environment.errors import UserInputError
-from environment.storage.store import iter_records, write_atomic
+from environment.storage.store import iter_models, iter_records, write_atomic
 
 ID_COLUMNS = ("qa_id", "id", "question_id", "uid")
 ANSWER_COLUMNS = ("answer", "ground_truth", "label", "gt_answer")
@@ -303,20 +303,6 @@ def read_items(folder: Path) -> list[EvalItem]:
     return items
 
 
-def read_eval_records(folder: Path) -> list[EvalRecord]:
-    """The graded items of an eval folder (a torn last line, from a kill, is left out)."""
-    path = folder / "records.jsonl"
-    if not path.is_file():
-        return []
-    records = []
-    with path.open("rb") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(EvalRecord.model_validate_json(line.decode("utf-8")))
-            except ValueError:
-                if not line.endswith(b"\n"):
-                    break
-                raise UserInputError(f"{path}:{number}: corrupt graded item") from None
-    return records
+def read_eval_records(folder: Path, skipped: list[int] | None = None) -> list[EvalRecord]:
+    """The graded items of an eval folder; a corrupt line as in iter_records."""
+    return list(iter_models(folder / "records.jsonl", EvalRecord, skipped))

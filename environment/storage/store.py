@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel
@@ -24,6 +24,7 @@ from environment.core.messages import QARecord
 from environment.errors import UserInputError
 from environment.storage.writer import RunWriter
 
+Record = TypeVar("Record", bound=BaseModel)
 LOCK_NAME = ".lock"  # held by the one process writing a run folder
 
 
@@ -264,8 +265,16 @@ class RunStore:
 
 
 def iter_records(path: Path, skipped: list[int] | None = None) -> Iterator[QARecord]:
-    """The records of a file; a corrupt line is an error naming it, or, when `skipped` is
-    given, is left out and its number appended there."""
+    """A run's QA records (see iter_models)."""
+    return iter_models(path, QARecord, skipped)
+
+
+def iter_models(
+    path: Path, kind: type[Record], skipped: list[int] | None = None
+) -> Iterator[Record]:
+    """The records of a file (QA pairs, an eval's graded items: `kind`), one per line; a
+    corrupt line is an error naming it, or, when `skipped` is given, is left out and its
+    number appended there."""
     if not path.exists():
         return
     with path.open("rb") as file:  # bytes: a line that is not UTF-8 is one corrupt line
@@ -273,7 +282,7 @@ def iter_records(path: Path, skipped: list[int] | None = None) -> Iterator[QARec
             if not line.strip():
                 continue
             try:
-                yield QARecord.model_validate_json(line.decode("utf-8"))
+                yield kind.model_validate_json(line.decode("utf-8"))
             except ValueError as error:  # UnicodeDecodeError is one too
                 if skipped is None:
                     raise UserInputError(

@@ -169,13 +169,15 @@ def test_jury_study_replays_the_runs_votes_and_reproduces_its_verdicts(
     whole = next(o for o in study.outcomes if o.jury == jurors and o.rule == "majority")
     # The tiebreaker never acts with three votes cast: the plain majority is the run's rule.
     assert whole.accepted == study.own.accepted
-    # Calls are model calls, re-asks included, and add up to the ledger's juror calls.
+    # Calls are model calls, re-asks included. The ledger's juror calls hold them, and also
+    # the votes on pairs in flight when the run stopped (paid, never committed): how many
+    # depends on how the tasks interleave, so on a busy machine the ledger has more.
     lines = (runs / "reference" / "records.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     calls = [sum(vote["calls"] for vote in row["votes"]) for row in rows]
     ledger = json.loads((runs / "reference" / "run.json").read_text())["ledger"]
     paid = sum(row["calls"] for row in ledger["by_model_role"] if row["role"] == "juror")
-    assert sum(calls) == paid and max(calls) > 3  # the skimmer's garbled replies, re-asked
+    assert sum(calls) <= paid and max(calls) > 3  # the skimmer's garbled replies, re-asked
     assert whole.calls_per_pair == pytest.approx(sum(calls) / len(calls))
     cascade = next(o for o in study.outcomes if o.rule == "cascade first {auditor, pedant}")
     assert 2 <= cascade.calls_per_pair < 3
