@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,11 +45,12 @@ models:
     max_retries: 1
     retry_base_s: 0.01
     price: {{input_per_mtok: 100, output_per_mtok: 100}}
+    max_tokens: {max_tokens}
 solvers:
   - {{persona: reader, model: vlm, view: both}}
 graders:
   - {{persona: grader, model: vlm}}
-{budget}
+{extra}
 """
 
 
@@ -59,6 +62,27 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli(str(scenario), "--quiet", "--out", str(folder / "run"), cwd=folder)
     assert result.returncode == 0, result.stderr
     return folder / "run"
+
+
+@contextmanager
+def serving_eval(
+    server: FakeOpenAI, generated: Path, folder: Path, extra: str = "", max_tokens: int = 4000
+) -> Iterator[Path]:
+    """The fake VLM, knowing the truth of the generated run's questions, serving while the
+    test runs; yields an eval scenario on it (`extra`: top-level keys to add)."""
+    server.answer_key = {str(row["question"]): str(row["answer"]) for row in accepted(generated)}
+    with serving(server) as thread:
+        scenario = folder / "endpoint.yaml"
+        scenario.write_text(
+            ENDPOINT_EVAL.format(
+                output=folder / "out", base_url=thread.base_url, extra=extra, max_tokens=max_tokens
+            )
+        )
+        yield scenario
+
+
+def fake_env() -> dict[str, str]:
+    return dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
 
 
 def eval_scenario(folder: Path, inflight: int = 4) -> Path:
@@ -149,14 +173,8 @@ def test_eval_killed_then_resumed_asks_nothing_graded_again(
     earlier items committed; the resume asks the endpoint only about the rest."""
     server = FakeOpenAI(hang_s=60)
     items = accepted(generated)
-    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
-    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
-    with serving(server) as thread:
-        scenario = tmp_path / "endpoint.yaml"
-        scenario.write_text(
-            ENDPOINT_EVAL.format(output=tmp_path / "out", base_url=thread.base_url, budget="")
-            + "max_inflight: 1\n"
-        )
+    env = fake_env()
+    with serving_eval(server, generated, tmp_path, "max_inflight: 1") as scenario:
         out = tmp_path / "eval"
         # One item at a time (max_inflight 1); the fake answers every question right, so
         # the pre-grader settles all and each item costs two calls (its two views): the
@@ -203,14 +221,8 @@ def test_ctrl_c_stops_an_eval_cleanly_and_says_how_to_resume(
 ) -> None:
     server = FakeOpenAI(hang_s=3)  # the call in flight at Ctrl-C ends on its own (a 504)
     items = accepted(generated)
-    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
-    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
-    with serving(server) as thread:
-        scenario = tmp_path / "endpoint.yaml"
-        scenario.write_text(
-            ENDPOINT_EVAL.format(output=tmp_path / "out", base_url=thread.base_url, budget="")
-            + "max_inflight: 1\n"
-        )
+    env = fake_env()
+    with serving_eval(server, generated, tmp_path, "max_inflight: 1") as scenario:
         out = tmp_path / "eval"
         server.fault_every(8, ["hang"])  # item 4's image call: three items are graded
         command = [sys.executable, str(ROOT / "run.py"), "eval", str(generated), str(scenario)]
@@ -240,13 +252,8 @@ def test_image_views_send_the_png_and_latex_views_the_source(
 ) -> None:
     server = FakeOpenAI(solve_accuracy={"latex": 1.0, "image": 0.0})
     items = accepted(generated)
-    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
-    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
-    with serving(server) as thread:
-        scenario = tmp_path / "endpoint.yaml"
-        scenario.write_text(
-            ENDPOINT_EVAL.format(output=tmp_path / "out", base_url=thread.base_url, budget="")
-        )
+    env = fake_env()
+    with serving_eval(server, generated, tmp_path) as scenario:
         out = tmp_path / "eval"
         result = run_cli(
             "eval",
@@ -279,18 +286,9 @@ def test_the_budget_cap_holds_and_the_rest_waits_for_a_resume(
 ) -> None:
     server = FakeOpenAI()
     items = accepted(generated)
-    server.answer_key = {str(row["question"]): str(row["answer"]) for row in items}
-    env = dict(os.environ, MODSWAP_FAKE_KEY="sk-fake")
-    with serving(server) as thread:
-        scenario = tmp_path / "endpoint.yaml"
-        scenario.write_text(
-            ENDPOINT_EVAL.format(
-                output=tmp_path / "out", base_url=thread.base_url, budget="budget: {usd: 0.6}"
-            ).replace(
-                "price: {input_per_mtok: 100, output_per_mtok: 100}",
-                "price: {input_per_mtok: 100, output_per_mtok: 100}\n    max_tokens: 300",
-            )
-        )
+    env = fake_env()
+    budget = "budget: {usd: 0.6}"
+    with serving_eval(server, generated, tmp_path, budget, max_tokens=300) as scenario:
         out = tmp_path / "eval"
         result = run_cli(
             "eval",
