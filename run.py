@@ -4,6 +4,8 @@
     python run.py SCENARIO [--out DIR] [--target N] [--seed N] [--set KEY=VALUE] [--quiet]
     python run.py run SCENARIO ...            (same as above)
     python run.py run --resume RUN_DIR        (finish a run that was stopped or killed)
+    python run.py SCENARIO --shards K         (K processes over parts of the work, merged)
+    python run.py merge RUN_DIR               (a sharded run's shards into its folder again)
     python run.py replay RUN_DIR [--quiet]
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
     python run.py validate SCENARIO...        (check files; list the API keys they need)
@@ -145,7 +147,16 @@ async def run_command(args: argparse.Namespace) -> int:
 
     chromium_path()  # set-up problems first, before a run folder is made
     check_assets()
+    if args.resume is not None and is_sharded_folder(Path(args.resume)):
+        if args.out or args.scenario or args.set or args.shards is not None or args.seed:
+            raise UserInputError(
+                "--resume continues a sharded run with its own scenario and shards; drop "
+                "the scenario file, --out, --set, --seed and --shards"
+            )
+        return await execute_sharded(args, Path(args.resume))
     if args.resume is not None:
+        if args.shards is not None:
+            raise UserInputError(f"--shards: {args.resume} is not a sharded run; drop --shards")
         return await execute(args, await prepare_resume(args))
     if args.scenario is None:
         raise UserInputError(
@@ -158,8 +169,11 @@ async def run_command(args: argparse.Namespace) -> int:
             raise UserInputError(
                 f"{path} is a run folder: it runs again as it ran; --set changes scenario files"
             )
-        return await execute(args, await prepare_fresh(args, snapshot_scenario(path), args.out))
-    loaded = load_scenario(path, PERSONAS_DIR, args.set)
+        loaded = snapshot_scenario(path)
+    else:
+        loaded = load_scenario(path, PERSONAS_DIR, args.set)
+    if args.shards is not None:
+        return await execute_sharded(args, await prepare_sharded(args, loaded))
     if loaded.scenario.variants:
         return await run_variants(args, path, list(loaded.scenario.variants))
     return await execute(args, await prepare_fresh(args, loaded, args.out))
@@ -200,12 +214,13 @@ async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
     )
 
 
-async def prepare_fresh(
+async def fresh_folder(
     args: argparse.Namespace, loaded: LoadedScenario, out: str | None
-) -> PreparedRun:
+) -> tuple[Scenario, dict[str, Persona], Keys, Path]:
+    """What a new run folder holds, checked: the scenario with the flags applied, the
+    personas it uses, the endpoints' keys, and where the folder goes."""
     from environment.config.scenario import persona_warnings, scenario_warnings
-    from environment.core.world import new_run_directory, run_info
-    from environment.storage.store import RunStore
+    from environment.core.world import new_run_directory
 
     scenario = apply_overrides(loaded.scenario, args)
     used = [agent.persona for agent in scenario.agents]
@@ -219,10 +234,140 @@ async def prepare_fresh(
     directory = Path(out) if out else new_run_directory(Path(scenario.output), scenario.name)
     if directory.exists() and not directory.is_dir():
         raise UserInputError(f"--out {directory} is a file; give a folder for the run")
+    return scenario, personas, keys, directory
+
+
+async def prepare_fresh(
+    args: argparse.Namespace, loaded: LoadedScenario, out: str | None
+) -> PreparedRun:
+    from environment.core.world import run_info
+    from environment.storage.store import RunStore
+
+    scenario, personas, keys, directory = await fresh_folder(args, loaded, out)
     store = await asyncio.to_thread(
         RunStore.create, directory, run_info(scenario, directory.name, personas)
     )
     return PreparedRun(scenario, personas, store, keys, run_id=directory.name)
+
+
+async def prepare_sharded(args: argparse.Namespace, loaded: LoadedScenario) -> Path:
+    """A sharded run's folder: run.json with the whole scenario, and one fresh run folder
+    per shard under shards/, each with its share of the work."""
+    from environment.core.shards import shard_directory, shard_scenarios
+    from environment.core.world import run_info
+    from environment.storage.store import RunStore
+
+    shards = shard_scenarios(apply_overrides(loaded.scenario, args), args.shards)
+    scenario, personas, _, directory = await fresh_folder(args, loaded, args.out)
+    info = {**run_info(scenario, directory.name, personas), "sharded": {"count": len(shards)}}
+
+    def create_folders() -> None:
+        RunStore.create(directory, info).close()
+        for index, shard in enumerate(shards):
+            shard_info = run_info(shard, f"{directory.name}-shard{index:03d}", personas)
+            RunStore.create(shard_directory(directory, index), shard_info).close()
+
+    await asyncio.to_thread(create_folders)
+    return directory
+
+
+def is_sharded_folder(directory: Path) -> bool:
+    from environment.core.shards import sharding
+
+    try:
+        info = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # not a run folder at all: the resume itself says so
+    return isinstance(info, dict) and sharding(info) is not None
+
+
+async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
+    """Runs every shard not yet at its target as a local process, merges them into the
+    run folder, and tops the shards up while repeated tables left the merge short."""
+    from environment.core.merge import merge_into
+    from environment.core.shard_run import EXIT_INTERRUPTED, ShardLaunch, ShardProcesses, top_up
+    from environment.core.shards import shard_directories, sharding
+    from environment.outputs.shard_console import ShardConsole
+    from environment.storage.store import RunStore
+
+    parent = await asyncio.to_thread(RunStore.claim, directory)  # one driver at a time
+    try:
+        info = parent.read_run_info()
+        count = sharding(info) or 0
+        scenario, personas = read_snapshot(info, parent.run_json)
+        if args.target is not None:  # a new total; the shards are topped up to it
+            scenario = apply_overrides(scenario, args)
+            parent.update_run_info(scenario=scenario.model_dump(mode="json"))
+        directories = shard_directories(directory, count)
+        keys = await checked_endpoints(scenario)
+        command = [sys.executable, str(ROOT / "run.py")]
+        console = ShardConsole(count, quiet=args.quiet)
+        processes = ShardProcesses(command, console, ["--no-cache"] if args.no_cache else [])
+        launches = [
+            ShardLaunch(index, folder)
+            for index, folder in enumerate(directories)
+            if not shard_finished(folder)
+        ]
+        statuses: dict[int, int] = {}
+        with console:
+            console.message(f"run folder: {directory} ({count} shards)")
+            for _ in range(MAX_TOP_UPS + 1):
+                statuses.update(await processes.run(launches))
+                outcome = await asyncio.to_thread(merge_into, parent)
+                shortfall = scenario.target.accepted_qa - outcome.accepted
+                if any(statuses.values()) or shortfall <= 0:
+                    break
+                console.message(
+                    f"{outcome.accepted_dropped} accepted pairs were on tables that repeat "
+                    f"another shard's; asking the shards for {shortfall} more"
+                )
+                targets = top_up([shard_target(folder) for folder in directories], shortfall)
+                launches = [ShardLaunch(i, f, targets[i]) for i, f in enumerate(directories)]
+    finally:
+        parent.close()
+    console.message(
+        f"merged {count} shards: {outcome.accepted} accepted of {outcome.records} pairs; "
+        f"{outcome.tables_dropped} tables repeated another shard's and went with their "
+        f"{outcome.pairs_dropped} pairs; spent ${outcome.cost_usd:.4f} in all"
+    )
+    resume = f"python run.py run --resume {directory}"
+    if EXIT_INTERRUPTED in statuses.values():
+        console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")
+        return EXIT_INTERRUPTED
+    if any(statuses.values()):
+        worst = max(statuses.values())
+        console.message(f"a shard ended with status {worst} (see its lines above); then: {resume}")
+        return worst
+    if outcome.accepted < scenario.target.accepted_qa:
+        console.message(
+            f"gave up before the target ({outcome.accepted}/{scenario.target.accepted_qa}): "
+            "the shards keep writing tables that repeat each other's"
+        )
+        return 1
+    console.message(f"done: {outcome.accepted} accepted QA pairs in {directory}")
+    if scenario.difficulty is not None:
+        return await run_difficulty(args, directory, scenario, personas, keys, outcome.cost_usd)
+    return 0
+
+
+MAX_TOP_UPS = 5  # merges that may come out short before a sharded run gives up
+
+
+def shard_finished(directory: Path) -> bool:
+    """A shard that reached its target (starting it again would only end it again)."""
+    from environment.storage.store import RunStore
+
+    info = RunStore.existing(directory).read_run_info()
+    target = int(info.get("scenario", {}).get("target", {}).get("accepted_qa", 0))
+    accepted = int(info.get("progress", {}).get("accepted", 0))
+    return info.get("last_session", {}).get("stop_reason") == "target" and accepted >= target
+
+
+def shard_target(directory: Path) -> int:
+    from environment.storage.store import RunStore
+
+    info = RunStore.existing(directory).read_run_info()
+    return int(info["scenario"]["target"]["accepted_qa"])
 
 
 async def run_variants(args: argparse.Namespace, path: Path, names: list[str]) -> int:
@@ -251,6 +396,7 @@ async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
     from environment.core.world import run_world
     from environment.models.assembly import open_model_shop, replay_key
     from environment.outputs.console import RunConsole
+    from environment.outputs.shard_console import ShardReporter
     from renderers.errors import RendererUnavailable
 
     scenario, personas, store, keys = (
@@ -266,7 +412,12 @@ async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
     scenario_key = replay_key(scenario)
     horizon = shop.cache.horizon(scenario_key) if shop.cache is not None else None
     ledger = shop.ledger
-    console = RunConsole(quiet=args.quiet, spending=lambda: (ledger.total_cost_usd, ledger.cap_usd))
+    spending = lambda: (ledger.total_cost_usd, ledger.cap_usd)  # noqa: E731
+    console: RunConsole = (
+        ShardReporter(spending=spending)
+        if args.shard_report
+        else RunConsole(quiet=args.quiet, spending=spending)
+    )
     console.message(f"run folder: {store.directory}")
     try:
         with console:
@@ -308,7 +459,7 @@ async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
     if shop.cache is not None and shop.cache.hits:
         console.message(f"response cache: {shop.cache.hits} answers reused, not paid again")
     status = await finish(console, store, scenario, outcome, shop.ledger)
-    if status == 0 and scenario.difficulty is not None:
+    if status == 0 and scenario.difficulty is not None and scenario.shard is None:
         status = await run_difficulty(
             args, store.directory, scenario, personas, keys, shop.ledger.total_cost_usd
         )
@@ -694,6 +845,18 @@ def compare_command(run_dirs: list[Path], out: str | None) -> int:
     return 0
 
 
+def merge_command(run_dir: Path) -> int:
+    from environment.core.merge import merge_shards
+
+    outcome = merge_shards(run_dir)
+    print(
+        f"merged {len(outcome.shards)} shards into {run_dir}: {outcome.accepted} accepted of "
+        f"{outcome.records} pairs; {outcome.tables_dropped} tables repeated another shard's "
+        f"and went with their {outcome.pairs_dropped} pairs"
+    )
+    return 0
+
+
 def replay_command(args: argparse.Namespace) -> int:
     from environment.outputs.console import RunConsole
     from environment.storage.store import iter_events
@@ -862,6 +1025,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-cache", action="store_true", help="ask real models again instead of reusing answers"
     )
+    run.add_argument(
+        "--shards",
+        type=int,
+        metavar="K",
+        help="split the run into K shards, each a process over its own part of the work, "
+        "merged into the run folder at the end",
+    )
+    run.add_argument("--shard-report", action="store_true", help=argparse.SUPPRESS)
+    merge = commands.add_parser("merge", help="merge a sharded run's shards into its folder")
+    merge.add_argument("run_dir")
     validate = commands.add_parser("validate", help="check scenario files without running")
     validate.add_argument("scenarios", nargs="+")
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -962,6 +1135,7 @@ def main(argv: list[str] | None = None) -> int:
         "compare",
         "jury-study",
         "eval",
+        "merge",
         "-h",
         "--help",
     ):
@@ -1047,6 +1221,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_command(args))
         if args.command == "eval":
             return asyncio.run(eval_command(args))
+        if args.command == "merge":
+            return merge_command(Path(args.run_dir))
         parser().print_help()
         return EXIT_USER_ERROR
     except RendererUnavailable as error:  # the renderer's own set-up error, outside a run

@@ -238,6 +238,24 @@ class VariantSettings(Frozen):
     set: dict[str, Any] = Field(default_factory=dict)
 
 
+class ShardPlace(Frozen):
+    """Which shard of a sharded run this is: it works on inspirations index, index + count,
+    index + 2·count… of the whole run's sequence, so shards never draw the same work."""
+
+    index: int = Field(ge=0, le=1023)
+    count: int = Field(ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _index_below_count(self) -> ShardPlace:
+        if self.index >= self.count:
+            raise ValueError(f"shard index {self.index} is not below the count {self.count}")
+        return self
+
+    def global_seq(self, seq: int) -> int:
+        """The whole run's number for this shard's inspiration `seq`."""
+        return seq * self.count + self.index
+
+
 class Scenario(Frozen):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
@@ -266,6 +284,8 @@ class Scenario(Frozen):
     # Runs of this scenario on the same seed, each with its changes, into sibling folders,
     # then compared (the first is the reference).
     variants: dict[str, VariantSettings] = Field(default_factory=dict)
+    # Set by `--shards` in a shard's own run.json, never in a scenario file.
+    shard: ShardPlace | None = None
 
     @field_validator("variants")
     @classmethod
@@ -321,6 +341,8 @@ def load_scenario(
             line = source.line_of(["variants", variant, "set", key])
             apply_setting(source, key, value, f"{path}:{line}: variants.{variant}.set.{key}")
         del source.data["variants"]
+    if "shard" in source.data:
+        raise source.error(["shard"], "shard is set by run.py --shards, not in a scenario file")
     scenario: Scenario = source.validate(Scenario)
     book = scenario_personas(source, library, scenario.personas_dir)
     check_scenario(scenario, book.personas, source)

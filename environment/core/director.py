@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from autogen_core import MessageContext, message_handler
 
+from environment.config.scenario import ShardPlace
 from environment.core.bus import BusAgent
 from environment.core.dedup import TableIndex
 from environment.core.messages import (
@@ -67,6 +68,7 @@ class Director(BusAgent):
         prior_yield: float = 4.0,
         seed_pool: list[tuple[int, str]] | None = None,
         horizon: int | None = None,
+        shard: ShardPlace | None = None,
         name: str = "director",
     ) -> None:
         super().__init__(name, description="holds the target, back-pressure and stopping")
@@ -83,12 +85,16 @@ class Director(BusAgent):
         # (seq, LaTeX) of accepted tables, offered to generators as inspiration (None: off).
         self.seed_pool = seed_pool
         self.committed = committed or TableIndex(threshold=1.0)
+        self.shard = shard  # a shard numbers its inspirations within the whole run's sequence
         self.run_id = ""
         self.stall_detail = ""
         # What a table's commit needs, kept from its render until then.
         self._latex: dict[str, str] = {}
         self._texts: dict[str, str] = {}
         self._grids: dict[str, tuple[GridCell, ...]] = {}
+
+    def _inspiration_id(self, seq: int) -> str:
+        return inspiration_id(self.shard.global_seq(seq) if self.shard else seq)
 
     @property
     def accepted(self) -> int:
@@ -116,7 +122,7 @@ class Director(BusAgent):
         for seq in self.schedule.to_issue():
             await self.emit(
                 InspirationRequested(
-                    inspiration_id=inspiration_id(seq),
+                    inspiration_id=self._inspiration_id(seq),
                     seq=seq,
                     inspirer=self.inspirers[seq % len(self.inspirers)],
                     generator=self.generators[seq % len(self.generators)],
@@ -195,7 +201,7 @@ class Director(BusAgent):
                 self._latex.pop(table_id, None)
             await self.emit(
                 InspirationCommitted(
-                    inspiration_id=inspiration_id(state.seq),
+                    inspiration_id=self._inspiration_id(state.seq),
                     seq=state.seq,
                     records=tuple(fresh),
                     accepted_total=self.accepted,

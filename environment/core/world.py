@@ -143,6 +143,7 @@ async def run_world(
         prior_yield=0.5 * scenario.tables_per_call * scenario.qa_per_table,
         seed_pool=seed_pool,
         horizon=horizon,
+        shard=scenario.shard,
     )
     render_service = RenderService(
         renderer, store, slots=scenario.render.pages, committed=committed

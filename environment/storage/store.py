@@ -105,6 +105,21 @@ class RunStore:
         store = cls(directory)
         if not store.run_json.is_file():
             raise UserInputError(f"{directory}: not a run folder (no run.json)")
+        sharded = store.read_run_info().get("sharded")
+        if isinstance(sharded, dict) and not sharded.get("merged"):
+            raise UserInputError(
+                f"{directory}: a sharded run whose shards are not merged yet; "
+                f"python run.py merge {directory}"
+            )
+        return store
+
+    @classmethod
+    def claim(cls, directory: Path) -> RunStore:
+        """A run folder this process alone may rewrite (a merge): its lock, nothing open."""
+        store = cls(directory)
+        if not store.run_json.is_file():
+            raise UserInputError(f"{directory}: not a run folder (no run.json)")
+        store._take_lock()
         return store
 
     @classmethod

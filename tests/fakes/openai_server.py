@@ -101,6 +101,9 @@ class FakeOpenAI:
     )
     required_key: str | None = None  # GET /models checks it when set
     table_documents: tuple[str, ...] = ()  # the generator's answers, in turn, when given
+    # Pick each table's document by its topic instead of in turn: which inspirations repeat
+    # a table then depends on what they asked for, never on which request came first.
+    documents_by_topic: bool = False
     # `response_format` types this server refuses with a 400, as servers without
     # constrained decoding do; the others it honours (pure JSON, in the schema's shape).
     refused_formats: frozenset[str] = frozenset()
@@ -132,6 +135,12 @@ class FakeOpenAI:
 
     def _next_document(self) -> str:
         return self.table_documents[next(self._documents) % len(self.table_documents)]
+
+    def _document_for(self, topic: str) -> str:
+        if not self.documents_by_topic:
+            return self._next_document()
+        digest = int(hashlib.sha256(topic.encode()).hexdigest()[:12], 16)
+        return self.table_documents[digest % len(self.table_documents)]
 
     def _tpm_refill(self) -> float:
         assert self.tpm_limit is not None
@@ -410,7 +419,11 @@ class FakeOpenAI:
             wanted = int(re.search(r"Write (\d+) different tables", prompt).group(1))  # type: ignore[union-attr]
             topics = re.findall(r"^\d+\. (.+)$", prompt, re.MULTILINE)
             if self.table_documents:
-                blocks = [f"```latex\n{self._next_document()}\n```" for _ in range(wanted)]
+                picks = [
+                    self._document_for(topics[i % len(topics)] if topics else "")
+                    for i in range(wanted)
+                ]
+                blocks = [f"```latex\n{document}\n```" for document in picks]
                 return "Here are the tables.\n\n" + "\n\n".join(blocks)
             blocks = [
                 f"```latex\n{_table(topics[i % len(topics)] if topics else 'Trees', rng)}\n```"

@@ -1,0 +1,313 @@
+"""Merging a sharded run's shards into one run folder that export, report and compare read.
+
+Records come out in the whole run's inspiration order (shard numbering undone), so the same
+shards always merge to the same bytes. Each shard's near-duplicate index saw only its own
+tables; here every table is checked against those kept before it in that order, and a
+table too close to one of another shard goes, with its questions. Questions are compared
+within their table, so they cannot repeat across shards except through a repeated table.
+Merging again (after a resume) rebuilds the folder from the shards: it only ever reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pydantic_core
+
+from environment.config.scenario import Scenario, ShardPlace
+from environment.core.dedup import TableIndex
+from environment.core.event_log import make_event
+from environment.core.messages import DuplicatesDropped, QARecord
+from environment.core.shards import shard_directories, sharding
+from environment.errors import UserInputError
+from environment.storage.ledger import Ledger
+from environment.storage.store import RunStore, iter_records, write_atomic
+
+# What a shard's scenario may differ in from its run's: what --shards gave it.
+SHARD_KEYS = ("target", "budget", "shard")
+
+
+@dataclass
+class ShardSummary:
+    index: int
+    accepted: int
+    committed_inspirations: int
+    stop_reason: str | None
+
+
+@dataclass
+class MergeOutcome:
+    records: int = 0
+    accepted: int = 0
+    tables_dropped: int = 0
+    pairs_dropped: int = 0
+    accepted_dropped: int = 0
+    cost_usd: float = 0.0
+    shards: list[ShardSummary] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shards": len(self.shards),
+            "records": self.records,
+            "accepted": self.accepted,
+            "duplicate_tables_dropped": self.tables_dropped,
+            "pairs_dropped_with_them": self.pairs_dropped,
+            "accepted_dropped_with_them": self.accepted_dropped,
+            "cost_usd": round(self.cost_usd, 6),
+            "by_shard": [vars(shard) for shard in self.shards],
+        }
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A shard's record at its place in the whole run."""
+
+    order: tuple[int, int, int]  # (whole-run seq, table number, question number)
+    shard: int
+    record: QARecord
+
+
+def merge_shards(run_dir: Path) -> MergeOutcome:
+    """Writes RUN/'s records, tables, images, logs and run.json from RUN/shards/*."""
+    parent = RunStore.claim(run_dir)
+    try:
+        return merge_into(parent)
+    finally:
+        parent.close()
+
+
+def merge_into(parent: RunStore) -> MergeOutcome:
+    """The merge, into a run folder this process has claimed."""
+    info = parent.read_run_info()
+    count = sharding(info)
+    if count is None:
+        raise UserInputError(
+            f"{parent.directory}: not a sharded run (run.json has no 'sharded'); merge "
+            "reads the folder that run.py --shards made"
+        )
+    shards = [RunStore.existing(d) for d in shard_directories(parent.directory, count)]
+    infos = [shard.read_run_info() for shard in shards]
+    for index, (shard, shard_info) in enumerate(zip(shards, infos, strict=True)):
+        _check_shard(info, shard_info, shard.run_json, index, count)
+    scenario = Scenario.model_validate(info["scenario"])
+    placed = sorted(_placed_records(shards, count), key=lambda p: (p.order, p.shard))
+    outcome = MergeOutcome()
+    kept, dropped = _drop_duplicate_tables(shards, placed, scenario.dedup.table_similarity)
+    lines = []
+    for item in placed:
+        if item.record.table_id in dropped:
+            outcome.pairs_dropped += 1
+            outcome.accepted_dropped += item.record.accepted
+            continue
+        record = item.record.model_copy(update={"seq": item.order[0]})
+        lines.append(record.model_dump_json() + "\n")
+        outcome.records += 1
+        outcome.accepted += record.accepted
+    outcome.tables_dropped = len(dropped)
+    write_atomic(parent.records_path, "".join(lines).encode("utf-8"))
+    _place_files(parent.tables, {s.tables: ids for s, ids in _by_shard(shards, kept)})
+    _place_files(parent.images, {s.images: ids for s, ids in _by_shard(shards, kept)})
+    merge_events = [
+        make_event(
+            0,
+            0.0,
+            DuplicatesDropped(
+                kind="table",
+                table_id=table_id,
+                count=1,
+                duplicate_of=duplicate_of,
+                similarity=round(similarity, 4),
+            ),
+            "merge",
+            {"merge": ("merge", "merge")},
+        )
+        for table_id, (duplicate_of, similarity) in sorted(dropped.items())
+    ]
+    _concatenate(
+        parent.events_path,
+        [s.events_path for s in shards],
+        [pydantic_core.to_json(event).decode() + "\n" for event in merge_events],
+    )
+    _concatenate(parent.rejects_path, [s.rejects_path for s in shards])
+    _concatenate(parent.ledger_path, [s.ledger_path for s in shards])
+    ledger = Ledger.open(parent.ledger_path, None, append=lambda _line: None)
+    costs = ledger.as_dict(outcome.accepted)
+    costs["budget_usd"] = scenario.budget.usd if scenario.budget else None
+    outcome.cost_usd = ledger.total_cost_usd
+    for index, shard_info in enumerate(infos):
+        progress = shard_info.get("progress", {})
+        outcome.shards.append(
+            ShardSummary(
+                index=index,
+                accepted=int(progress.get("accepted", 0)),
+                committed_inspirations=int(progress.get("committed_inspirations", 0)),
+                stop_reason=shard_info.get("last_session", {}).get("stop_reason"),
+            )
+        )
+    walls = [float(i.get("last_session", {}).get("wall_s", 0.0)) for i in infos]
+    parent.update_run_info(
+        progress={
+            "committed_inspirations": sum(s.committed_inspirations for s in outcome.shards),
+            "accepted": outcome.accepted,
+        },
+        ledger=costs,
+        last_session={"wall_s": max(walls, default=0.0), "stop_reason": _stop_reason(outcome)},
+        merge=outcome.as_dict(),
+        sharded={"count": count, "merged": True},
+    )
+    return outcome
+
+
+def _check_shard(
+    info: dict[str, Any], shard_info: dict[str, Any], where: Path, index: int, count: int
+) -> None:
+    """A shard folder belongs to this run: same scenario but for its share, same seed,
+    this place. Anything else (a folder copied in from another run) is refused."""
+    try:
+        place = ShardPlace.model_validate(shard_info["scenario"]["shard"])
+    except (KeyError, TypeError, ValueError):
+        raise UserInputError(f"{where}: not a shard of a sharded run (no scenario.shard)") from None
+    if (place.index, place.count) != (index, count):
+        raise UserInputError(
+            f"{where}: this folder is shard {place.index} of {place.count}; the run expects "
+            f"shard {index} of {count} here"
+        )
+    if shard_info.get("seed") != info.get("seed"):
+        raise UserInputError(
+            f"{where}: seed {shard_info.get('seed')} differs from the run's {info.get('seed')}; "
+            "shards of different seeds do not merge"
+        )
+    ours = {k: v for k, v in info["scenario"].items() if k not in SHARD_KEYS}
+    theirs = {k: v for k, v in shard_info["scenario"].items() if k not in SHARD_KEYS}
+    if ours != theirs:
+        differing = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        raise UserInputError(
+            f"{where}: its scenario differs from the run's in {', '.join(differing)}; "
+            "shards of different scenarios do not merge"
+        )
+
+
+def _placed_records(shards: list[RunStore], count: int) -> Iterable[_Placed]:
+    seen: dict[str, int] = {}
+    for index, shard in enumerate(shards):
+        place = ShardPlace(index=index, count=count)
+        for record in iter_records(shard.records_path):
+            if record.qa_id in seen:
+                raise UserInputError(
+                    f"{shard.records_path}: {record.qa_id} is also in shard {seen[record.qa_id]}"
+                    "; a shard folder was copied from another run"
+                )
+            seen[record.qa_id] = index
+            table = int(record.table_id.rsplit("-t", 1)[1])
+            question = int(record.qa_id.rsplit("-q", 1)[1])
+            yield _Placed((place.global_seq(record.seq), table, question), index, record)
+
+
+def _drop_duplicate_tables(
+    shards: list[RunStore], placed: list[_Placed], threshold: float
+) -> tuple[dict[str, int], dict[str, tuple[str, float]]]:
+    """(table id → shard of every table kept, table id → (kept table it repeats,
+    similarity) of every table dropped), deciding in the whole run's order."""
+    index = TableIndex(threshold)
+    kept: dict[str, int] = {}
+    dropped: dict[str, tuple[str, float]] = {}
+    for item in placed:
+        table_id = item.record.table_id
+        if table_id in kept or table_id in dropped:
+            continue
+        text = shards[item.shard].table_text(table_id)
+        duplicate = index.duplicate_of(text, table_id)
+        if duplicate is not None:
+            dropped[table_id] = duplicate
+        else:
+            index.add(table_id, text)
+            kept[table_id] = item.shard
+    return kept, dropped
+
+
+def _by_shard(shards: list[RunStore], kept: dict[str, int]) -> list[tuple[RunStore, set[str]]]:
+    return [
+        (shard, {t for t, s in kept.items() if s == index}) for index, shard in enumerate(shards)
+    ]
+
+
+def _place_files(target: Path, sources: dict[Path, set[str]]) -> None:
+    """`target` holds the files of the kept tables (any suffix), linked (or copied, across
+    file systems) from their shard; what an earlier merge left there and is no longer kept
+    goes."""
+    target.mkdir(parents=True, exist_ok=True)
+    wanted: set[str] = set()
+    for folder, table_ids in sources.items():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.name.split(".", 1)[0] not in table_ids or path.name.startswith("."):
+                continue
+            wanted.add(path.name)
+            _link(path, target / path.name)
+    for path in target.iterdir():
+        if path.name not in wanted:
+            path.unlink()
+
+
+def _link(source: Path, destination: Path) -> None:
+    """`destination` becomes `source`'s content, atomically (a hard link where it can)."""
+    with contextlib.suppress(FileNotFoundError):
+        if destination.samefile(source):
+            return
+    temp = destination.with_name(f".{destination.name}.merge")
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+    try:
+        os.link(source, temp)
+    except OSError:
+        shutil.copyfile(source, temp)
+    os.replace(temp, destination)
+
+
+def _concatenate(target: Path, sources: list[Path], tail: Sequence[str] = ()) -> None:
+    """`target` becomes the sources' whole lines one after the other (a line a killed shard
+    left torn is not one), then `tail`; replaced at once."""
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for source in sources:
+                if source.exists():
+                    with source.open("rb") as part:
+                        _copy_whole_lines(part, out)
+            for line in tail:
+                out.write(line.encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def _copy_whole_lines(source: BinaryIO, out: BinaryIO, chunk: int = 1 << 20) -> None:
+    pending = b""
+    while block := source.read(chunk):
+        block = pending + block
+        cut = block.rfind(b"\n") + 1
+        out.write(block[:cut])
+        pending = block[cut:]
+
+
+def _stop_reason(outcome: MergeOutcome) -> str | None:
+    """The run's reason to have stopped: the target only if every shard reached its own."""
+    reasons = {shard.stop_reason for shard in outcome.shards}
+    if reasons == {"target"}:
+        return "target"
+    for reason in ("failed", "stalled", "budget", "interrupted", "exhausted"):
+        if reason in reasons:
+            return reason
+    return None

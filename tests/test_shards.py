@@ -1,0 +1,249 @@
+"""Sharded runs: K local processes over disjoint parts of the work, merged into one folder.
+
+Real run.py processes, real Chromium, real files; the fake OpenAI server where a test needs
+tables that repeat across shards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from environment.config.scenario import BudgetSettings, load_scenario
+from environment.core.shard_run import top_up
+from environment.core.shards import shard_scenarios
+from environment.errors import UserInputError
+from tests.conftest import ROOT, write_scenario
+from tests.conftest import run_cli as run
+from tests.fakes.openai_server import FakeOpenAI, serving
+from tests.test_real_models import KEY, write_real_scenario
+
+
+def records(run_dir: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+
+
+def run_json(run_dir: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads((run_dir / "run.json").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def sharded_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished two-shard run of the tiny scenario, for the tests that only read it
+    (or copy it before changing it)."""
+    base = tmp_path_factory.mktemp("sharded")
+    scenario = write_scenario(base, target=14)
+    result = run(str(scenario), "--shards", "2", "--quiet", "--out", str(base / "run"), cwd=base)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    return base / "run"
+
+
+def test_shards_share_out_the_target_and_the_budget(tmp_path: Path) -> None:
+    loaded = load_scenario(write_scenario(tmp_path, target=14), ROOT / "agents" / "personas")
+    scenario = loaded.scenario.model_copy(update={"budget": BudgetSettings(usd=3.0)})
+    shards = shard_scenarios(scenario, 4)
+    assert [s.target.accepted_qa for s in shards] == [4, 4, 3, 3]  # 14 = 4 + 4 + 3 + 3
+    assert [s.shard.index for s in shards if s.shard] == [0, 1, 2, 3]
+    assert all(s.budget and s.budget.usd == pytest.approx(0.75) for s in shards)
+    # Inspiration numbers interleave: shard 1 of 4 works on 1, 5, 9…
+    assert shards[1].shard is not None and shards[1].shard.global_seq(2) == 9
+    with pytest.raises(UserInputError, match="--shards 0"):
+        shard_scenarios(scenario, 0)
+    with pytest.raises(UserInputError, match="more than the target of 14"):
+        shard_scenarios(scenario, 15)
+    # A merge that came out 5 short asks each shard for its share of the 5.
+    assert top_up([4, 4, 3, 3], 5) == [6, 5, 4, 4]
+
+
+def test_a_sharded_run_merges_the_same_bytes_every_time(sharded_run: Path, tmp_path: Path) -> None:
+    rows = records(sharded_run)
+    info = run_json(sharded_run)
+    assert sum(bool(row["accepted"]) for row in rows) >= 14
+    assert len({row["qa_id"] for row in rows}) == len(rows)
+    # Each shard drew its own inspirations: shard 0 the even ones, shard 1 the odd ones.
+    for index in (0, 1):
+        shard_rows = records(sharded_run / "shards" / f"{index:03d}")
+        assert shard_rows, f"shard {index} committed nothing"
+        assert {int(str(row["inspiration_id"])[1:]) % 2 for row in shard_rows} == {index}
+    merged_ids = [row["qa_id"] for row in rows]
+    assert merged_ids == sorted(merged_ids)  # the whole run's order, not shard by shard
+    assert info["sharded"] == {"count": 2, "merged": True}
+    merge = info["merge"]
+    assert isinstance(merge, dict) and merge["shards"] == 2
+    assert merge["records"] == len(rows)
+    for row in rows:  # every record's image is in the merged folder
+        assert (sharded_run / str(row["image"])).stat().st_size > 1000
+    # The same seed again: byte for byte the same records.
+    again = tmp_path / "again"
+    scenario = write_scenario(tmp_path, target=14)
+    result = run(str(scenario), "--shards", "2", "--quiet", "--out", str(again), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (again / "records.jsonl").read_bytes() == (sharded_run / "records.jsonl").read_bytes()
+
+
+def test_the_merged_run_exports_reports_and_resumes(sharded_run: Path, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    out = tmp_path / "hf"
+    result = run("export", str(sharded_run), "--format", "hf", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    loaded = datasets.load_dataset("parquet", data_dir=str(out / "data"), split="train")
+    accepted = sum(bool(row["accepted"]) for row in records(sharded_run))
+    assert loaded.num_rows == accepted
+    report = tmp_path / "report.html"
+    result = run("report", str(sharded_run), "--out", str(report), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "accepted" in report.read_text()
+    # Resuming a finished sharded run starts no shard and merges to the same records.
+    before = (sharded_run / "records.jsonl").read_bytes()
+    result = run("run", "--resume", str(sharded_run), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "done:" in result.stdout and "shard 0: done" not in result.stdout
+    assert (sharded_run / "records.jsonl").read_bytes() == before
+
+
+def test_merge_refuses_shards_of_another_run(sharded_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(sharded_run, copy)
+    shard_json = copy / "shards" / "001" / "run.json"
+    info = json.loads(shard_json.read_text())
+    info["seed"] = 99
+    shard_json.write_text(json.dumps(info))
+    result = run("merge", str(copy), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "seed 99 differs from the run's 7" in result.stderr
+    assert "Traceback" not in result.stderr
+    info["seed"] = 7
+    info["scenario"]["qa_per_table"] = 5
+    shard_json.write_text(json.dumps(info))
+    result = run("merge", str(copy), cwd=tmp_path)
+    assert result.returncode == 2 and "differs from the run's in qa_per_table" in result.stderr
+    shutil.rmtree(copy / "shards" / "001")
+    result = run("merge", str(copy), cwd=tmp_path)
+    assert result.returncode == 2 and "shard folder" in result.stderr
+    # The folder it refused is as the last merge left it: nothing was half rewritten.
+    assert (copy / "records.jsonl").read_bytes() == (sharded_run / "records.jsonl").read_bytes()
+
+
+def test_merge_drops_a_table_that_repeats_another_shards(sharded_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(sharded_run, copy)
+    first, second = (records(copy / "shards" / f"{i:03d}")[0] for i in (0, 1))
+    # Shard 1's first table now reads like shard 0's first: only the merge can see it.
+    shard0_text = copy / "shards" / "000" / "tables" / f"{first['table_id']}.txt"
+    shard1_text = copy / "shards" / "001" / "tables" / f"{second['table_id']}.txt"
+    shard1_text.write_text(shard0_text.read_text())
+    result = run("merge", str(copy), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 tables repeated another shard's" in result.stdout
+    rows = records(copy)
+    assert second["table_id"] not in {row["table_id"] for row in rows}
+    assert first["table_id"] in {row["table_id"] for row in rows}
+    merge = run_json(copy)["merge"]
+    assert isinstance(merge, dict) and merge["duplicate_tables_dropped"] == 1
+    dropped = [row for row in records(sharded_run) if row["table_id"] == second["table_id"]]
+    assert merge["pairs_dropped_with_them"] == len(dropped)
+    assert not (copy / "images" / f"{second['table_id']}.png").exists()
+    events = [json.loads(line) for line in (copy / "events.jsonl").read_text().splitlines()]
+    drops = [e for e in events if e["kind"] == "DuplicatesDropped" and e["sender"] == "merge"]
+    assert [e["data"]["table_id"] for e in drops] == [second["table_id"]]
+
+
+def test_repeats_across_shards_are_made_up_by_more_work(tmp_path: Path) -> None:
+    """Tables are picked by topic from a few documents, so shards repeat each other's
+    whatever the timing; the merge drops the repeats and the shards are topped up."""
+    documents = tuple(
+        "\\documentclass{article}\\begin{document}\\begin{tabular}{lr}\n"
+        f"Item & Count \\\\\n{name} north & {10 + n} \\\\\n{name} south & {20 + n} \\\\\n"
+        f"{name} east & {30 + 2 * n} \\\\\n{name} west & {40 + 3 * n} \\\\\n"
+        "\\end{tabular}\\end{document}"
+        for n, name in enumerate(("Alder", "Birch", "Cedar", "Damson", "Elm"))
+    )
+    server = FakeOpenAI(table_documents=documents, documents_by_topic=True)
+    with serving(server) as thread:
+        scenario = write_real_scenario(
+            tmp_path, thread.base_url, target=10, simulated_except_generator=True
+        )
+        result = run(
+            str(scenario),
+            "--shards",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+            cwd=tmp_path,
+            env={**os.environ, "MODSWAP_FAKE_KEY": KEY},
+        )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    merge = run_json(tmp_path / "run")["merge"]
+    assert isinstance(merge, dict) and merge["duplicate_tables_dropped"] >= 1
+    assert "asking the shards for" in result.stdout  # a top-up round ran
+    rows = records(tmp_path / "run")
+    assert sum(bool(row["accepted"]) for row in rows) >= 10
+    texts = [
+        (tmp_path / "run" / "tables" / f"{t}.tex").read_text()
+        for t in {r["table_id"] for r in rows}
+    ]
+    assert len(texts) == len(set(texts))  # no document twice in the merged dataset
+
+
+def test_ctrl_c_stops_every_shard_and_resume_finishes(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path, target=40)
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--shards", "2"]
+    process = subprocess.Popen(
+        [*command, "--quiet", "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # a shard has committed something: now stop them all
+        progress = re.match(r"shard \d: (\d+)/20 accepted", line)
+        if progress and int(progress.group(1)) > 0:
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 130, out[-3000:] + err
+    assert f"Resume with: python run.py run --resume {run_dir}" in out
+    stopped = records(run_dir)
+    assert sum(bool(r["accepted"]) for r in stopped) < 40  # it did stop early
+    result = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    rows = records(run_dir)
+    assert sum(bool(row["accepted"]) for row in rows) >= 40
+    assert len({row["qa_id"] for row in rows}) == len(rows)
+    kept = {row["qa_id"] for row in stopped if row["accepted"]}
+    assert kept <= {row["qa_id"] for row in rows if row["accepted"]}  # nothing accepted lost
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--shards", "0"], "--shards 0: give at least 1 shard"),
+        (["--shards", "9", "--target", "4"], "--shards 9 is more than the target of 4"),
+    ],
+)
+def test_bad_shard_counts_get_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
+    scenario = write_scenario(tmp_path)
+    result = run(str(scenario), *flags, "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # refused before any folder was made
+
+
+def test_a_scenario_file_cannot_set_shard(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path)
+    scenario.write_text(scenario.read_text() + "shard: {index: 0, count: 2}\n")
+    result = run("validate", str(scenario), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "shard is set by run.py --shards" in result.stderr
