@@ -5,6 +5,7 @@
     python run.py run SCENARIO ...            (same as above)
     python run.py run --resume RUN_DIR        (finish a run that was stopped or killed)
     python run.py SCENARIO --shards K         (K processes over parts of the work, merged)
+    python run.py SCENARIO --shards K --ray ADDRESS|local  (the shards as Ray actors)
     python run.py merge RUN_DIR               (a sharded run's shards into its folder again)
     python run.py replay RUN_DIR [--quiet]
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
@@ -155,8 +156,10 @@ async def run_command(args: argparse.Namespace) -> int:
             )
         return await execute_sharded(args, Path(args.resume))
     if args.resume is not None:
-        if args.shards is not None:
-            raise UserInputError(f"--shards: {args.resume} is not a sharded run; drop --shards")
+        if args.shards is not None or args.ray:
+            raise UserInputError(
+                f"{args.resume} is not a sharded run: --shards and --ray do not apply"
+            )
         return await execute(args, await prepare_resume(args))
     if args.scenario is None:
         raise UserInputError(
@@ -173,7 +176,13 @@ async def run_command(args: argparse.Namespace) -> int:
     else:
         loaded = load_scenario(path, PERSONAS_DIR, args.set)
     if args.shards is not None:
+        if args.ray:
+            from environment.core.ray_shards import check_head
+
+            await asyncio.to_thread(check_head, args.ray)  # before a folder is made
         return await execute_sharded(args, await prepare_sharded(args, loaded))
+    if args.ray:
+        raise UserInputError("--ray runs a sharded run's shards; give --shards K as well")
     if loaded.scenario.variants:
         return await run_variants(args, path, list(loaded.scenario.variants))
     return await execute(args, await prepare_fresh(args, loaded, args.out))
@@ -285,6 +294,7 @@ async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
     """Runs every shard not yet at its target as a local process, merges them into the
     run folder, and tops the shards up while repeated tables left the merge short."""
     from environment.core.merge import merge_into
+    from environment.core.ray_shards import RayShards, start_ray, stop_ray
     from environment.core.shard_run import EXIT_INTERRUPTED, ShardLaunch, ShardProcesses, top_up
     from environment.core.shards import shard_directories, sharding
     from environment.outputs.shard_console import ShardConsole
@@ -302,7 +312,13 @@ async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
         keys = await checked_endpoints(scenario)
         command = [sys.executable, str(ROOT / "run.py")]
         console = ShardConsole(count, quiet=args.quiet)
-        processes = ShardProcesses(command, console, ["--no-cache"] if args.no_cache else [])
+        extra = ["--no-cache"] if args.no_cache else []
+        processes: ShardProcesses | RayShards
+        if args.ray:
+            await asyncio.to_thread(start_ray, args.ray)
+            processes = RayShards(command, console, extra, scenario.shard_cpus)
+        else:
+            processes = ShardProcesses(command, console, extra)
         launches = [
             ShardLaunch(index, folder)
             for index, folder in enumerate(directories)
@@ -325,6 +341,8 @@ async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
                 launches = [ShardLaunch(i, f, targets[i]) for i, f in enumerate(directories)]
     finally:
         parent.close()
+        if args.ray:
+            await asyncio.to_thread(stop_ray)
     console.message(
         f"merged {count} shards: {outcome.accepted} accepted of {outcome.records} pairs; "
         f"{outcome.tables_dropped} tables repeated another shard's and went with their "
@@ -1031,6 +1049,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="K",
         help="split the run into K shards, each a process over its own part of the work, "
         "merged into the run folder at the end",
+    )
+    run.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the shards as Ray actors: the head's HOST:PORT, 'auto', or 'local' (a "
+        "cluster on this machine); needs modswap[ray]",
     )
     run.add_argument("--shard-report", action="store_true", help=argparse.SUPPRESS)
     merge = commands.add_parser("merge", help="merge a sharded run's shards into its folder")

@@ -97,7 +97,7 @@ stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   say "installing Python packages (one-off, ~30 s)"
   log="$VENV/pip-install.log"
-  if ! { "$VENV/bin/pip" install -q -U pip && "$VENV/bin/pip" install -q -e ".[dev,hf]"; } >"$log" 2>&1; then
+  if ! { "$VENV/bin/pip" install -q -U pip && "$VENV/bin/pip" install -q -e ".[dev,hf,ray]"; } >"$log" 2>&1; then
     cat "$log"; say "pip install failed (log above, also in $log)"; exit 1
   fi
   rm -f "$VENV"/.installed-* && touch "$stamp"

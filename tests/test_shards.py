@@ -11,13 +11,16 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from environment.config.scenario import BudgetSettings, load_scenario
+from environment.config.scenario import BudgetSettings, OpenAIModelSettings, load_scenario
 from environment.core.shard_run import top_up
 from environment.core.shards import shard_scenarios
 from environment.errors import UserInputError
@@ -49,11 +52,24 @@ def sharded_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_shards_share_out_the_target_and_the_budget(tmp_path: Path) -> None:
     loaded = load_scenario(write_scenario(tmp_path, target=14), ROOT / "agents" / "personas")
-    scenario = loaded.scenario.model_copy(update={"budget": BudgetSettings(usd=3.0)})
+    endpoint = OpenAIModelSettings(
+        kind="openai", base_url="http://127.0.0.1:9/v1", model="m", rpm=100, tpm=1001
+    )
+    scenario = loaded.scenario.model_copy(
+        update={
+            "budget": BudgetSettings(usd=3.0),
+            "models": {**loaded.scenario.models, "remote": endpoint},
+        }
+    )
     shards = shard_scenarios(scenario, 4)
     assert [s.target.accepted_qa for s in shards] == [4, 4, 3, 3]  # 14 = 4 + 4 + 3 + 3
     assert [s.shard.index for s in shards if s.shard] == [0, 1, 2, 3]
     assert all(s.budget and s.budget.usd == pytest.approx(0.75) for s in shards)
+    # The provider's quotas are the account's: each shard keeps to a quarter (rounded up).
+    for shard in shards:
+        remote = shard.models["remote"]
+        assert isinstance(remote, OpenAIModelSettings)
+        assert (remote.rpm, remote.tpm, remote.concurrency) == (25, 251, endpoint.concurrency)
     # Inspiration numbers interleave: shard 1 of 4 works on 1, 5, 9…
     assert shards[1].shard is not None and shards[1].shard.global_seq(2) == 9
     with pytest.raises(UserInputError, match="--shards 0"):
@@ -247,3 +263,123 @@ def test_a_scenario_file_cannot_set_shard(tmp_path: Path) -> None:
     result = run("validate", str(scenario), cwd=tmp_path)
     assert result.returncode == 2
     assert "shard is set by run.py --shards" in result.stderr
+
+
+# ---------- on Ray (a local cluster in a fresh temp folder per test)
+
+
+@pytest.fixture
+def ray_env() -> Iterator[dict[str, str]]:
+    """run.py's environment with Ray's files in a fresh short folder (its sockets' paths
+    must stay short), removed afterwards."""
+    pytest.importorskip("ray")
+    folder = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    yield {**os.environ, "RAY_TMPDIR": folder}
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_shard_whose_ray_worker_is_killed_comes_back_and_loses_nothing(
+    tmp_path: Path, ray_env: dict[str, str]
+) -> None:
+    scenario = write_scenario(tmp_path, target=40)
+    killed_dir = tmp_path / "killed"
+    command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--shards", "2"]
+    workers: dict[str, int] = {}
+    killed = None
+    lines = []
+    with subprocess.Popen(
+        [*command, "--ray", "local", "--quiet", "--out", str(killed_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=ray_env,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if placed := re.match(r"shard (\d): on node \w+, worker pid (\d+)", line):
+                workers[placed.group(1)] = int(placed.group(2))
+            progress = re.match(r"shard 0: (\d+)/20 accepted", line)
+            if progress and int(progress.group(1)) > 0 and killed is None:
+                killed = workers["0"]  # shard 0 has committed pairs: kill its worker outright
+                os.kill(killed, signal.SIGKILL)
+        assert process.wait(timeout=600) == 0, "".join(lines[-60:])
+    output = "".join(lines)
+    assert killed is not None
+    assert "shard 0: its worker died" in output
+    assert workers["0"] != killed  # it came back in another worker process
+    # The merged result is the unkilled run's, byte for byte: nothing lost, nothing twice.
+    calm_dir = tmp_path / "calm"
+    result = run(str(scenario), "--shards", "2", "--quiet", "--out", str(calm_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (killed_dir / "records.jsonl").read_bytes() == (calm_dir / "records.jsonl").read_bytes()
+
+
+def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scenario = write_scenario(tmp_path)
+    out = tmp_path / "run"
+    result = run(
+        str(scenario),
+        "--shards",
+        "2",
+        "--ray",
+        f"127.0.0.1:{port}",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"--ray 127.0.0.1:{port}: no Ray head answers there" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_a_shard_on_a_removed_node_moves_to_another_and_finishes(
+    tmp_path: Path, ray_env: dict[str, str]
+) -> None:
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={"num_cpus": 0, "temp_dir": ray_env["RAY_TMPDIR"]},
+    )
+    try:
+        nodes = [cluster.add_node(num_cpus=2) for _ in range(2)]
+        cluster.wait_for_nodes()
+        scenario = write_scenario(tmp_path, target=40)
+        command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--shards", "2"]
+        placements: list[str] = []
+        removed = None
+        lines = []
+        with subprocess.Popen(
+            [*command, "--ray", cluster.address, "--quiet", "--out", str(tmp_path / "run")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+            env=ray_env,
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if placed := re.match(r"shard 0: on node (\w+),", line):
+                    placements.append(placed.group(1))
+                progress = re.match(r"shard 0: (\d+)/20 accepted", line)
+                if progress and int(progress.group(1)) > 0 and removed is None:
+                    removed = next(n for n in nodes if n.node_id.startswith(placements[-1]))
+                    cluster.remove_node(removed)  # its raylet, workers and shard process go
+            assert process.wait(timeout=600) == 0, "".join(lines[-60:])
+    finally:
+        cluster.shutdown()
+    assert removed is not None and len(placements) >= 2
+    assert placements[-1] != placements[0]  # shard 0 finished on the other node
+    rows = records(tmp_path / "run")
+    assert sum(bool(row["accepted"]) for row in rows) >= 40
+    assert len({row["qa_id"] for row in rows}) == len(rows)

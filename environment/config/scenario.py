@@ -284,6 +284,8 @@ class Scenario(Frozen):
     # Runs of this scenario on the same seed, each with its changes, into sibling folders,
     # then compared (the first is the reference).
     variants: dict[str, VariantSettings] = Field(default_factory=dict)
+    # CPUs each shard asks of Ray (run.py --ray): its agents, and Chromium's render pages.
+    shard_cpus: float = Field(default=1.0, gt=0, le=256)
     # Set by `--shards` in a shard's own run.json, never in a scenario file.
     shard: ShardPlace | None = None
 

@@ -25,13 +25,10 @@ from environment.config.scenario import Scenario, ShardPlace
 from environment.core.dedup import TableIndex
 from environment.core.event_log import make_event
 from environment.core.messages import DuplicatesDropped, QARecord
-from environment.core.shards import shard_directories, sharding
+from environment.core.shards import shard_directories, shard_scenarios, sharding
 from environment.errors import UserInputError
 from environment.storage.ledger import Ledger
 from environment.storage.store import RunStore, iter_records, write_atomic
-
-# What a shard's scenario may differ in from its run's: what --shards gave it.
-SHARD_KEYS = ("target", "budget", "shard")
 
 
 @dataclass
@@ -168,8 +165,9 @@ def merge_into(parent: RunStore) -> MergeOutcome:
 def _check_shard(
     info: dict[str, Any], shard_info: dict[str, Any], where: Path, index: int, count: int
 ) -> None:
-    """A shard folder belongs to this run: same scenario but for its share, same seed,
-    this place. Anything else (a folder copied in from another run) is refused."""
+    """A shard folder belongs to this run: the scenario --shards gave it (its target
+    aside: top-ups raise it), the same seed, this place. Anything else (a folder copied
+    in from another run) is refused."""
     try:
         place = ShardPlace.model_validate(shard_info["scenario"]["shard"])
     except (KeyError, TypeError, ValueError):
@@ -184,8 +182,9 @@ def _check_shard(
             f"{where}: seed {shard_info.get('seed')} differs from the run's {info.get('seed')}; "
             "shards of different seeds do not merge"
         )
-    ours = {k: v for k, v in info["scenario"].items() if k not in SHARD_KEYS}
-    theirs = {k: v for k, v in shard_info["scenario"].items() if k not in SHARD_KEYS}
+    expected = shard_scenarios(Scenario.model_validate(info["scenario"]), count)[index]
+    ours = {k: v for k, v in expected.model_dump(mode="json").items() if k != "target"}
+    theirs = {k: v for k, v in shard_info["scenario"].items() if k != "target"}
     if ours != theirs:
         differing = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
         raise UserInputError(

@@ -29,6 +29,14 @@ class ShardLaunch:
     target: int | None = None  # a new target for the shard (a top-up round), or its own
 
 
+def shard_arguments(command: Sequence[str], launch: ShardLaunch, extra: Sequence[str]) -> list[str]:
+    """The command line that runs (or goes on with) one shard."""
+    arguments = [*command, "run", "--resume", str(launch.directory), "--shard-report", *extra]
+    if launch.target is not None:
+        arguments += ["--target", str(launch.target)]
+    return arguments
+
+
 def state_of(status: int) -> str:
     return {0: "done", EXIT_INTERRUPTED: "stopped", 3: "budget reached"}.get(
         status, f"ended ({status})"
@@ -75,10 +83,7 @@ class ShardProcesses:
     async def _one(self, launch: ShardLaunch) -> int:
         if self.interrupts:
             return EXIT_INTERRUPTED  # stopped before it started: its folder is untouched
-        arguments = [*self.command, "run", "--resume", str(launch.directory), "--shard-report"]
-        arguments += self.extra
-        if launch.target is not None:
-            arguments += ["--target", str(launch.target)]
+        arguments = shard_arguments(self.command, launch, self.extra)
         process = await asyncio.create_subprocess_exec(
             *arguments,
             stdout=asyncio.subprocess.PIPE,

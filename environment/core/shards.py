@@ -1,10 +1,11 @@
 """A sharded run: K complete runs over disjoint parts of one run's work, and their layout.
 
 Shard i works on inspirations i, i + K, i + 2K… of the whole run's sequence (ShardPlace), so
-its ids, and every random draw keyed by them, are its own; its target and budget are its
-share of the run's. Each shard is an ordinary resumable run folder, RUN/shards/<i>/, which
-is what makes a restarted shard correct; RUN/run.json says the folder is sharded, and once
-the shards are merged RUN/ is one run folder that export, report and compare read.
+its ids, and every random draw keyed by them, are its own; its target, budget and models'
+rpm and tpm quotas are its share of the run's. Each shard is an ordinary resumable run
+folder, RUN/shards/<i>/, which is what makes a restarted shard correct; RUN/run.json says
+the folder is sharded, and once the shards are merged RUN/ is one run folder that export,
+report and compare read.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from environment.config.scenario import BudgetSettings, Scenario, ShardPlace, Target
+from environment.config.scenario import (
+    BudgetSettings,
+    ModelSettings,
+    OpenAIModelSettings,
+    Scenario,
+    ShardPlace,
+    Target,
+)
 from environment.errors import UserInputError
 
 SHARDS_FOLDER = "shards"
@@ -40,6 +48,7 @@ def shard_scenarios(scenario: Scenario, count: int) -> list[Scenario]:
     if scenario.shard is not None:
         raise UserInputError("this scenario is already one shard of a run; resume that run")
     shards = []
+    models = {name: _model_share(model, count) for name, model in scenario.models.items()}
     for index in range(count):
         share = target // count + (1 if index < target % count else 0)
         budget = BudgetSettings(usd=scenario.budget.usd / count) if scenario.budget else None
@@ -48,11 +57,25 @@ def shard_scenarios(scenario: Scenario, count: int) -> list[Scenario]:
                 update={
                     "target": Target(accepted_qa=share),
                     "budget": budget,
+                    "models": models,
                     "shard": ShardPlace(index=index, count=count),
                 }
             )
         )
     return shards
+
+
+def _model_share(model: ModelSettings, count: int) -> ModelSettings:
+    """A provider's quotas (requests and tokens per minute) are the account's, whatever
+    the number of processes: each shard keeps to its share. Concurrency stays per shard."""
+    if not isinstance(model, OpenAIModelSettings):
+        return model
+    return model.model_copy(
+        update={
+            "rpm": -(-model.rpm // count) if model.rpm else None,
+            "tpm": -(-model.tpm // count) if model.tpm else None,
+        }
+    )
 
 
 def shard_directory(run_dir: Path, index: int) -> Path:

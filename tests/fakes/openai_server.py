@@ -232,6 +232,7 @@ class FakeOpenAI:
                     "fault": call.fault,
                     "prompt_tokens": call.prompt_tokens,
                     "completion_tokens": call.completion_tokens,
+                    "digest": call.digest,
                 }
             with open(self.log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(line) + "\n")
@@ -787,6 +788,7 @@ def main() -> None:
         "--solve-accuracy", default="latex=1,image=1", help="a solver's chance per view"
     )
     parser.add_argument("--wordy", type=float, default=0.0, help="share of wordy right answers")
+    parser.add_argument("--tpm-limit", type=int, help="tokens per minute, as providers count")
     args = parser.parse_args()
     documents: tuple[str, ...] = ()
     if args.tables_from:
@@ -804,6 +806,7 @@ def main() -> None:
         for view, _, share in (pair.partition("=") for pair in args.solve_accuracy.split(","))
     }
     fake.wordy_answers = args.wordy
+    fake.tpm_limit = args.tpm_limit
     if args.fault_every:
         fake.fault_every(args.fault_every, args.faults.split(","))
     web.run_app(fake.app(), host="127.0.0.1", port=args.port, print=None)
