@@ -472,6 +472,8 @@ async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
         ) from None
     finally:
         await shop.close()
+    if shop.endpoints:  # this session's calls, failures, retries and benchings per address
+        await asyncio.to_thread(store.update_run_info, endpoints=shop.endpoint_figures())
     if shop.cache is not None and outcome.reason == StopReason.TARGET:
         shop.cache.remember_horizon(scenario_key, outcome.last_committed)
     if shop.cache is not None and shop.cache.hits:

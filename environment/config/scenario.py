@@ -47,11 +47,17 @@ class Price(Frozen):
     output_per_mtok: float = Field(default=0.0, ge=0, le=10_000)
 
 
+EndpointUrl = Annotated[str, Field(pattern=r"^https?://[^\s/$.?#].[^\s]*$")]
+MAX_ENDPOINTS = 64
+
+
 class OpenAIModelSettings(Frozen):
     """Any OpenAI-compatible chat completions endpoint (OpenAI, OpenRouter, vLLM, Ollama…)."""
 
     kind: Literal["openai"]
-    base_url: str = Field(pattern=r"^https?://[^\s/$.?#].[^\s]*$")
+    # One endpoint, or several serving the same model (vLLM replicas): each call goes to
+    # the healthy one with the fewest calls in flight; concurrency, rpm and tpm are each's.
+    base_url: EndpointUrl | list[EndpointUrl]
     model: str = Field(min_length=1)
     api_key_env: str | None = None
     temperature: float | None = Field(default=0.7, ge=0, le=2)  # null: not sent (o-series)
@@ -86,8 +92,16 @@ class OpenAIModelSettings(Frozen):
 
     @field_validator("base_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _each_endpoint_once(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str):
+            return value.rstrip("/")
+        if not 1 <= len(value) <= MAX_ENDPOINTS:
+            raise ValueError(f"give 1 to {MAX_ENDPOINTS} endpoints")
+        urls = [url.rstrip("/") for url in value]
+        for index, url in enumerate(urls):
+            if url in urls[:index]:
+                raise ValueError(f"{url} is listed twice; give each endpoint once")
+        return urls if len(urls) > 1 else urls[0]
 
     @field_validator("api_key_env")
     @classmethod
@@ -117,6 +131,14 @@ class OpenAIModelSettings(Frozen):
     @property
     def shown(self) -> TableView:
         return self.table_input or ("both" if self.vision else "latex")
+
+    @property
+    def urls(self) -> list[str]:
+        return self.base_url if isinstance(self.base_url, list) else [self.base_url]
+
+    def at(self, url: str) -> OpenAIModelSettings:
+        """These settings for one of the model's endpoints."""
+        return self.model_copy(update={"base_url": url})
 
 
 ModelSettings = Annotated[SimulatedModelSettings | OpenAIModelSettings, Field(discriminator="kind")]

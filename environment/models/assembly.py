@@ -17,6 +17,7 @@ from environment.config.scenario import (
     SimulatedModelSettings,
     TableView,
 )
+from environment.errors import UserInputError
 from environment.models.endpoint import EndpointModel, RunLink
 from environment.models.failover import Failover
 from environment.models.images import RunImages
@@ -40,6 +41,9 @@ class Keys:
     warnings: tuple[str, ...] = ()
 
 
+FIGURES = ("calls", "failures", "retries", "benched")
+
+
 @dataclass
 class ModelShop:
     """Everything the scenario's models share in a run."""
@@ -50,12 +54,20 @@ class ModelShop:
     images: RunImages
     api_keys: dict[str, str | None]
     cache: ResponseCache | None
-    endpoints: dict[str, EndpointModel] = field(default_factory=dict)
+    endpoints: dict[str, list[EndpointModel]] = field(default_factory=dict)  # by model
     simulated: dict[str, SimulatedModel] = field(default_factory=dict)
 
     async def close(self) -> None:
-        for endpoint in self.endpoints.values():
-            await endpoint.close()
+        for endpoints in self.endpoints.values():
+            for endpoint in endpoints:
+                await endpoint.close()
+
+    def endpoint_figures(self) -> dict[str, list[dict[str, object]]]:
+        """Each endpoint model's calls, failures, retries and benchings, per address."""
+        return {
+            name: [{"base_url": e.address, **{k: e.figures[k] for k in FIGURES}} for e in endpoints]
+            for name, endpoints in sorted(self.endpoints.items())
+        }
 
 
 def endpoint_key_envs(scenario: Scenario | EvalScenario) -> dict[str, str | None]:
@@ -77,12 +89,37 @@ async def check_endpoints(scenario: Scenario | EvalScenario) -> Keys:
         used.add(scenario.difficulty.solver.model)
         used.update(grader.model for grader in scenario.difficulty.graders)
     checks = [
-        preflight(name, settings, api_keys.get(name), redact)
+        preflight_endpoints(name, settings, api_keys.get(name), redact)
         for name, settings in scenario.models.items()
         if isinstance(settings, OpenAIModelSettings) and name in used
     ]
-    found = await asyncio.gather(*checks)
-    return Keys(api_keys, redact, tuple(warning for warning in found if warning is not None))
+    found = [warning for warnings in await asyncio.gather(*checks) for warning in warnings]
+    return Keys(api_keys, redact, tuple(found))
+
+
+async def preflight_endpoints(
+    name: str, settings: OpenAIModelSettings, api_key: str | None, redact: Redactor
+) -> list[str]:
+    """Each of a model's endpoints checked. Of several, one that cannot be reached is a
+    warning (its calls go to the others, and it is tried again when benched time is up);
+    none reachable, or a key refused, is the error."""
+    if len(settings.urls) == 1:
+        warning = await preflight(name, settings, api_key, redact)
+        return [warning] if warning else []
+    results = await asyncio.gather(
+        *(preflight(name, settings.at(url), api_key, redact) for url in settings.urls),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, UserInputError) and "api_key_env" in str(r)]
+    unreachable = [r for r in results if isinstance(r, UserInputError) and r not in refused]
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, UserInputError):
+            raise result
+    if refused or len(unreachable) == len(results):
+        raise (refused or unreachable)[0]
+    warnings = [str(r) for r in results if isinstance(r, str)]
+    warnings += [f"{error}; the run goes on with the others" for error in unreachable]
+    return warnings
 
 
 def replay_key(scenario: Scenario) -> str:
@@ -137,14 +174,19 @@ def model_for_agent(
         endpoint_settings = scenario.models[name]
         assert isinstance(endpoint_settings, OpenAIModelSettings)
         if name not in shop.endpoints:
-            shop.endpoints[name] = EndpointModel(
-                name,
-                endpoint_settings,
-                shop.api_keys.get(name),
-                shop.images,
-                shop.link,
-                jitter_seed=scenario.seed,
-            )
-        candidates.append(shop.endpoints[name])
+            several = len(endpoint_settings.urls) > 1
+            shop.endpoints[name] = [
+                EndpointModel(
+                    name,
+                    endpoint_settings.at(url),
+                    shop.api_keys.get(name),
+                    shop.images,
+                    shop.link,
+                    jitter_seed=scenario.seed,
+                    answers_as=endpoint_settings.base_url if several else None,
+                )
+                for url in endpoint_settings.urls
+            ]
+        candidates += shop.endpoints[name]
     failover = Failover(candidates, shop.link)
     return MeteredModel(failover, shop.ledger, role, shop.cache), settings.shown

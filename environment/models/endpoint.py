@@ -15,6 +15,7 @@ import json
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -192,16 +193,24 @@ class EndpointModel:
         images: RunImages,
         link: RunLink,
         jitter_seed: int = 0,
+        answers_as: str | list[str] | None = None,
     ) -> None:
         self.name = name
         self.health = Health(settings.bench_after_failures, settings.cooldown_s)
         self.settings = settings
+        # One of several endpoints of a model: named by its address in incidents, and
+        # answering for the model's whole list of endpoints in the response cache.
+        self.answers_as = answers_as if answers_as is not None else settings.base_url
+        self.label = name if answers_as is None else f"{name} at {settings.urls[0]}"
+        self.in_flight = 0  # calls given to this endpoint and not yet over
+        self.figures = Counter[str]()  # calls, failures, retries, benched: run.json's
         self.images = images
         self.link = link
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._url = settings.base_url + "/chat/completions"
+        self.address = settings.urls[0]  # this endpoint's (settings.at(url) for one of several)
+        self._url = self.address + "/chat/completions"
         self._slots = AdaptiveSlots(settings.concurrency)  # halved by 429s, regrown by successes
         self._pacer = RequestPacer(settings.rpm)
         self._tokens = TokenBucket(settings.tpm) if settings.tpm else None
@@ -218,7 +227,7 @@ class EndpointModel:
         s = self.settings
         return json.dumps(
             [
-                s.base_url,
+                self.answers_as,
                 s.model,
                 s.temperature,
                 s.max_tokens,
@@ -343,6 +352,15 @@ class EndpointModel:
 
     # ---------- calling
     async def complete(self, request: ModelRequest) -> Completion:
+        self.in_flight += 1
+        try:
+            completion = await self._complete_in_format(request)
+        finally:
+            self.in_flight -= 1
+        self.figures["calls"] += 1
+        return completion
+
+    async def _complete_in_format(self, request: ModelRequest) -> Completion:
         while True:
             response_format = self._response_format(request)
             body = await self._payload(request, response_format)
@@ -408,6 +426,7 @@ class EndpointModel:
                     await self._give_up(
                         request, f"{retry.reason}; the server asks to wait {delay:.0f} s"
                     )
+                self.figures["retries"] += 1
                 await self._incident(
                     request,
                     "retry",
@@ -459,7 +478,9 @@ class EndpointModel:
         raise ModelCallFailed(self.name, self.link.redact(reason)) from None
 
     async def _count_failure(self, request: ModelRequest, reason: str) -> None:
+        self.figures["failures"] += 1
         if self.health.note_failure():
+            self.figures["benched"] += 1
             detail = f"{self.health.failures_in_a_row} failed requests in a row (last: {reason}); "
             if self.health.down:
                 detail += (
@@ -485,7 +506,7 @@ class EndpointModel:
 
     async def _incident(self, request: ModelRequest, kind: IncidentKind, detail: str) -> None:
         await self.link.report(
-            ModelIncident(model=self.name, agent=request.agent, kind=kind, detail=detail)
+            ModelIncident(model=self.label, agent=request.agent, kind=kind, detail=detail)
         )
 
     async def _post(

@@ -1,6 +1,7 @@
 """Benching in practice: a call goes to the agent's own model unless it rests after
 repeated failures, then to the role's other models that read tables the same way — so a run
-never dies because one endpoint does."""
+never dies because one endpoint does. A model served at several endpoints is a run of
+candidates with one name: a call goes to the one with the fewest calls in flight."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ class Failover:
             raise ModelCallFailed(self.name, "every model of this role is down for this run")
         ready = [m for m in alive if not m.health.benched]
         if ready:
-            return ready
+            return _least_busy_first(ready)
         soonest = min(alive, key=lambda m: m.health.benched_until)
         await self.link.pause(soonest.health.benched_until - time.monotonic())
         if self.link.stopping:
@@ -62,10 +63,20 @@ class Failover:
         if soonest.health.back_from_bench():
             await self.link.report(
                 ModelIncident(
-                    model=soonest.name,
+                    model=soonest.label,
                     agent="",
                     kind="restored",
                     detail="cool-down over; trying again",
                 )
             )
         return [soonest]
+
+
+def _least_busy_first(models: list[EndpointModel]) -> list[EndpointModel]:
+    """Preference order kept between models; among one model's endpoints, the one with the
+    fewest calls in flight first (ties: the order they are listed in)."""
+    order = list(dict.fromkeys(model.name for model in models))
+    return sorted(
+        models,
+        key=lambda model: (order.index(model.name), model.in_flight),
+    )

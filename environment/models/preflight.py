@@ -23,7 +23,8 @@ async def preflight(
     from the list is a warning returned (some servers, llama.cpp's for one, answer to any
     name)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    url = settings.base_url + "/models"
+    address = settings.urls[0]  # one endpoint: a model's several are checked one by one
+    url = address + "/models"
     try:
         async with (
             aiohttp.ClientSession(
@@ -36,13 +37,13 @@ async def preflight(
     except (TimeoutError, aiohttp.ClientError) as error:
         reason = redact(str(error) or type(error).__name__)
         raise UserInputError(
-            f"models.{name}.base_url: cannot reach {settings.base_url} ({reason}); is the "
+            f"models.{name}.base_url: cannot reach {address} ({reason}); is the "
             "server running and the address right?"
         ) from None
     if status in (401, 403):
         where = f"the key in {settings.api_key_env}" if settings.api_key_env else "no key"
         raise UserInputError(
-            f"models.{name}.api_key_env: {settings.base_url} refused {where} "
+            f"models.{name}.api_key_env: {address} refused {where} "
             f"(HTTP {status}{redact(server_says(raw))})"
         )
     if status != 200:
@@ -57,6 +58,6 @@ async def preflight(
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return (
             f"models.{name}.model: '{settings.model}' is not among the {len(served)} models "
-            f"{settings.base_url} lists{hint}"
+            f"{address} lists{hint}"
         )
     return None
