@@ -7,6 +7,7 @@
     python run.py SCENARIO --shards K         (K processes over parts of the work, merged)
     python run.py SCENARIO --shards K --ray ADDRESS|local  (the shards as Ray actors)
     python run.py merge RUN_DIR               (a sharded run's shards into its folder again)
+    python run.py push RUN_OR_EXPORT --repo OWNER/NAME [--private] [--revision BRANCH]
     python run.py replay RUN_DIR [--quiet]
     python run.py render FILE.tex... --out DIR [--json] [--scale 2]
     python run.py validate SCENARIO...        (check files; list the API keys they need)
@@ -877,6 +878,21 @@ def merge_command(run_dir: Path) -> int:
     return 0
 
 
+def push_command(args: argparse.Namespace) -> int:
+    from environment.outputs.push import push
+
+    source = Path(args.source)
+    refuse_eval_folder(source, "push")
+    pushed = push(source, args.repo, private=args.private, revision=args.revision)
+    if pushed.changed:
+        print(
+            f"pushed {pushed.files} files to {pushed.repo} ({pushed.revision}): {pushed.commit_url}"
+        )
+    else:
+        print(f"{pushed.repo} ({pushed.revision}) already holds this data: nothing pushed")
+    return 0
+
+
 def replay_command(args: argparse.Namespace) -> int:
     from environment.outputs.console import RunConsole
     from environment.storage.store import iter_events
@@ -1061,6 +1077,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--shard-report", action="store_true", help=argparse.SUPPRESS)
     merge = commands.add_parser("merge", help="merge a sharded run's shards into its folder")
     merge.add_argument("run_dir")
+    pusher = commands.add_parser(
+        "push", help="upload a run (as its hf export) or an hf export to the Hugging Face Hub"
+    )
+    pusher.add_argument("source", metavar="RUN_OR_EXPORT")
+    pusher.add_argument("--repo", required=True, metavar="OWNER/NAME", help="dataset repo")
+    pusher.add_argument("--private", action="store_true", help="create the repo private")
+    pusher.add_argument("--revision", help="branch to push to (default: main)")
     validate = commands.add_parser("validate", help="check scenario files without running")
     validate.add_argument("scenarios", nargs="+")
     validate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -1162,6 +1185,7 @@ def main(argv: list[str] | None = None) -> int:
         "jury-study",
         "eval",
         "merge",
+        "push",
         "-h",
         "--help",
     ):
@@ -1249,6 +1273,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(eval_command(args))
         if args.command == "merge":
             return merge_command(Path(args.run_dir))
+        if args.command == "push":
+            return push_command(args)
         parser().print_help()
         return EXIT_USER_ERROR
     except RendererUnavailable as error:  # the renderer's own set-up error, outside a run
