@@ -383,3 +383,27 @@ def test_a_shard_on_a_removed_node_moves_to_another_and_finishes(
     rows = records(tmp_path / "run")
     assert sum(bool(row["accepted"]) for row in rows) >= 40
     assert len({row["qa_id"] for row in rows}) == len(rows)
+
+
+def test_a_crash_between_writing_records_and_counting_them_writes_no_duplicate(
+    sharded_run: Path, tmp_path: Path
+) -> None:
+    """The commit appends a shard's records, then moves run.json's count on. A crash
+    between the two leaves records that run.json does not count: the restarted shard does
+    that inspiration again and must not write its records twice."""
+    copy = tmp_path / "copy"
+    shutil.copytree(sharded_run, copy)
+    shard = copy / "shards" / "001"
+    info = json.loads((shard / "run.json").read_text())
+    written = (shard / "records.jsonl").read_bytes()
+    info["progress"]["committed_inspirations"] -= 1  # the count the crash did not write
+    info["last_session"]["stop_reason"] = "failed"
+    (shard / "run.json").write_text(json.dumps(info))
+    result = run("run", "--resume", str(copy), "--target", "20", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    after = (shard / "records.jsonl").read_bytes()
+    assert after.startswith(written)  # what was on disk stays, byte for byte
+    ids = [row["qa_id"] for row in records(shard)]
+    assert len(ids) == len(set(ids))
+    merged = [row["qa_id"] for row in records(copy)]
+    assert len(merged) == len(set(merged))

@@ -26,7 +26,13 @@ from environment.config.scenario import OpenAIModelSettings
 from environment.core.messages import IncidentKind, Message, ModelIncident
 from environment.models.images import ImageOutsideRun, RunImages
 from environment.models.protocol import Completion, ModelCallFailed, ModelRequest, ToolCall
-from environment.models.rate_limit import AdaptiveSlots, TokenBucket, remaining_tokens
+from environment.models.rate_limit import (
+    AdaptiveSlots,
+    RequestPacer,
+    TokenBucket,
+    remaining_tokens,
+    requests_left,
+)
 from environment.models.secrets import Redactor
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -105,24 +111,6 @@ class Health:
             return False
         self.failures_in_a_row = 0
         return True
-
-
-class RequestPacer:
-    """Spaces call starts 60/rpm seconds apart: a steady rate, never a burst past the limit."""
-
-    def __init__(self, rpm: int | None) -> None:
-        self.interval = 60.0 / rpm if rpm else 0.0
-        self._next_start = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait_turn(self, link: RunLink) -> None:
-        if not self.interval:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_start)
-            self._next_start = start + self.interval
-        await link.pause(start - now)
 
 
 class Stopping(ModelCallFailed):
@@ -407,7 +395,7 @@ class EndpointModel:
                 raise Benched(self.name, "resting after repeated failures")
             try:
                 async with self._slots:
-                    await self._pacer.wait_turn(self.link)
+                    await self._pacer.wait_turn(self.link.pause)
                     completion = await self._post_within_tpm(request, data, uses_format, uses_tools)
                 self.health.note_success()
                 await self._slots.speed_up()
@@ -522,6 +510,7 @@ class EndpointModel:
                 status = response.status
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 left = remaining_tokens(response.headers)
+                self._pacer.learn(*requests_left(response.headers))
         except TimeoutError:
             raise _Retry(f"no reply within {self.settings.timeout_s:g} s") from None
         except aiohttp.ClientError as error:

@@ -11,8 +11,10 @@ is tested without time.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 
 Clock = Callable[[], float]
 Pause = Callable[[float], Awaitable[None]]
@@ -28,6 +30,76 @@ def remaining_tokens(headers: Mapping[str, str]) -> float | None:
             except ValueError:
                 return None
     return None
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def _seconds_until(value: str, now_utc: datetime | None = None) -> float | None:
+    """A reset time as seconds from now: OpenAI writes a duration ("1s", "6m0s", "20ms"),
+    Anthropic a moment (RFC 3339); None if it is neither."""
+    text = value.strip()
+    parts = _DURATION_PART.findall(text)
+    if parts and "".join(number + unit for number, unit in parts) == text:
+        scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+        return sum(float(number) * scale[unit] for number, unit in parts)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - (now_utc or datetime.now(UTC))).total_seconds())
+
+
+def requests_left(headers: Mapping[str, str]) -> tuple[int | None, float | None]:
+    """The requests a reply's headers say are left, and the seconds until that count
+    resets (None where they do not say)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    left: int | None = None
+    reset: float | None = None
+    for remaining_name, reset_name in (
+        ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
+        ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"),
+    ):
+        if remaining_name in lowered:
+            try:
+                left = int(float(lowered[remaining_name]))
+            except ValueError:
+                left = None
+            if reset_name in lowered:
+                reset = _seconds_until(lowered[reset_name])
+            break
+    return left, reset
+
+
+class RequestPacer:
+    """Call starts at most `rpm` a minute, spaced 60/rpm s apart (a steady rate, never a
+    burst past the limit); and none before the provider's count resets once its headers
+    say no request is left."""
+
+    def __init__(self, rpm: int | None, clock: Clock = time.monotonic) -> None:
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self.clock = clock
+        self._next_start = 0.0
+        self._lock = asyncio.Lock()
+
+    def learn(self, left: int | None, reset_s: float | None) -> None:
+        """What a reply's headers said: with nothing left, hold starts until the reset."""
+        if left is not None and left <= 0 and reset_s is not None:
+            self._next_start = max(self._next_start, self.clock() + reset_s)
+
+    def wait_s(self) -> float:
+        """How long the next call would wait for its start (it does not take the turn)."""
+        return max(0.0, self._next_start - self.clock())
+
+    async def wait_turn(self, pause: Pause) -> None:
+        async with self._lock:
+            now = self.clock()
+            start = max(now, self._next_start)
+            self._next_start = start + self.interval
+        if start > now:
+            await pause(start - now)
 
 
 class TokenBucket:

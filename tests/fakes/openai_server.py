@@ -122,6 +122,13 @@ class FakeOpenAI:
     # Replies to requests within the limit wait until this many requests have arrived: a
     # burst is then a burst however slowly the machine sends it (0: no holding).
     hold_until: int = 0
+    # Requests per window, as OpenAI counts them: each reply says how many are left and
+    # when the count resets (x-ratelimit-*-requests); one past the limit gets a 429.
+    requests_per_window: int | None = None
+    requests_window_s: float = 1.0
+    requests_refused: int = 0
+    _window_started: float = -1e9
+    _window_used: int = 0
     _arrived: int = 0
     _all_arrived: asyncio.Event | None = None
     _tpm_level: float = 0.0
@@ -274,6 +281,19 @@ class FakeOpenAI:
             return web.json_response(
                 {"error": {"message": message}}, status=call.status, headers=headers
             )
+        if self.requests_per_window is not None:
+            now = time.monotonic()
+            if now >= self._window_started + self.requests_window_s:
+                self._window_started, self._window_used = now, 0
+            if self._window_used >= self.requests_per_window:
+                self.requests_refused += 1
+                call.status = 429
+                return web.json_response(
+                    {"error": {"message": "requests per minute exceeded"}},
+                    status=429,
+                    headers=self._request_headers(),
+                )
+            self._window_used += 1
         reserved = 0.0
         if self.tpm_limit is not None:
             reserved = (
@@ -361,8 +381,20 @@ class FakeOpenAI:
                     "total_tokens": call.prompt_tokens + call.completion_tokens,
                 },
             },
-            headers=self._tpm_headers(),
+            headers={**self._tpm_headers(), **self._request_headers()},
         )
+
+    def _request_headers(self) -> dict[str, str]:
+        if self.requests_per_window is None:
+            return {}
+        reset = max(0.0, self._window_started + self.requests_window_s - time.monotonic())
+        return {
+            "x-ratelimit-limit-requests": str(self.requests_per_window),
+            "x-ratelimit-remaining-requests": str(
+                max(0, self.requests_per_window - self._window_used)
+            ),
+            "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms",
+        }
 
     def _tool_call_reply(
         self, call: Call, number: int, prompt: str, bad_arguments: bool

@@ -7,9 +7,11 @@ import asyncio
 import io
 import itertools
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from PIL import Image
 
@@ -419,3 +421,30 @@ async def test_a_table_image_is_read_once_until_it_changes(tmp_path: Path) -> No
     assert (await images.data_url("images/t.png")).startswith("data:image/png;base64,")
     with pytest.raises(ImageOutsideRun):
         await images.digest("../escape.png")
+
+
+async def test_calls_wait_for_the_request_count_the_headers_say_is_used_up(
+    fake: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    """Two requests per 2-s window: the provider refuses a third inside the window (shown
+    first, by hand), so a client that did not read x-ratelimit-remaining-requests would
+    fail with max_retries 0; reading it, the third waits for the reset instead."""
+    server, url = fake
+    server.requests_per_window, server.requests_window_s = 2, 2.0
+    async with aiohttp.ClientSession() as session:
+        statuses = []
+        for _ in range(3):
+            async with session.post(
+                url + "/chat/completions",
+                json={"model": "fake-1", "messages": [{"role": "user", "content": "hi"}]},
+            ) as response:
+                statuses.append(response.status)
+    assert statuses == [200, 200, 429]
+    server.requests_refused, server._window_started = 0, -1e9
+    model = endpoint(url, tmp_path, Incidents(), max_retries=0, concurrency=1)
+    started = time.monotonic()
+    for number in range(3):
+        await model.complete(inspire_request(number))
+    assert server.requests_refused == 0
+    assert time.monotonic() - started >= 1.5  # the third waited for the window to reset
+    await model.close()

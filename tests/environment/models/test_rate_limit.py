@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from environment.models.rate_limit import AdaptiveSlots, TokenBucket, remaining_tokens
+from environment.models.rate_limit import (
+    AdaptiveSlots,
+    RequestPacer,
+    TokenBucket,
+    _seconds_until,
+    remaining_tokens,
+    requests_left,
+)
 
 
 class Clock:
@@ -93,3 +101,30 @@ async def test_a_refund_wakes_a_waiting_call_and_a_stop_ends_the_wait() -> None:
 
     with pytest.raises(Stopped):
         await bucket.reserve(60, stopping)
+
+
+async def test_no_call_starts_before_the_providers_request_count_resets() -> None:
+    clock = Clock()
+    pacer = RequestPacer(None, clock)
+    await pacer.wait_turn(clock.pause)
+    pacer.learn(3, 20.0)  # requests left: nothing to hold
+    assert pacer.wait_s() == 0.0
+    pacer.learn(0, 1.5)  # none left until the reset
+    await pacer.wait_turn(clock.pause)
+    assert clock.paused == [pytest.approx(1.5)]
+    assert requests_left({"x-ratelimit-remaining-requests": "0"}) == (0, None)
+    assert requests_left(
+        {"X-RateLimit-Remaining-Requests": "4", "x-ratelimit-reset-requests": "6m0.5s"}
+    ) == (4, pytest.approx(360.5))
+    assert requests_left(
+        {"x-ratelimit-reset-requests": "20ms", "x-ratelimit-remaining-requests": "0"}
+    ) == (
+        0,
+        pytest.approx(0.02),
+    )
+    now = datetime(2026, 12, 3, 10, 0, 0, tzinfo=UTC)
+    in_a_minute = (now + timedelta(seconds=60)).isoformat()
+    assert _seconds_until(in_a_minute, now) == pytest.approx(60.0)
+    assert _seconds_until("2026-12-03T10:00:30Z", now) == pytest.approx(30.0)
+    assert _seconds_until("soon", now) is None
+    assert requests_left({}) == (None, None)
