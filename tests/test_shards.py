@@ -6,16 +6,18 @@ tables that repeat across shards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -278,37 +280,56 @@ def ray_env() -> Iterator[dict[str, str]]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def run_on_ray(
+    scenario: Path,
+    address: str,
+    out: Path,
+    env: dict[str, str],
+    strike: Callable[[list[tuple[str, int]]], None],
+) -> tuple[str, list[tuple[str, int]]]:
+    """`run.py SCENARIO --shards 2 --ray ADDRESS`, read line by line; once shard 0 has
+    committed pairs, `strike` breaks something, given shard 0's placements so far (node,
+    worker pid). Returns the output and all of shard 0's placements."""
+    command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--shards", "2"]
+    placements: list[tuple[str, int]] = []
+    struck = False
+    lines = []
+    with subprocess.Popen(
+        [*command, "--ray", address, "--quiet", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=out.parent,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if placed := re.match(r"shard 0: on node (\w+), worker pid (\d+)", line):
+                placements.append((placed.group(1), int(placed.group(2))))
+            progress = re.match(r"shard 0: (\d+)/\d+ accepted", line)
+            if progress and int(progress.group(1)) > 0 and not struck:
+                struck = True
+                strike(placements)
+        assert process.wait(timeout=600) == 0, "".join(lines[-60:])
+    return "".join(lines), placements
+
+
 def test_a_shard_whose_ray_worker_is_killed_comes_back_and_loses_nothing(
     tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
     scenario = write_scenario(tmp_path, target=40)
     killed_dir = tmp_path / "killed"
-    command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--shards", "2"]
-    workers: dict[str, int] = {}
-    killed = None
-    lines = []
-    with subprocess.Popen(
-        [*command, "--ray", "local", "--quiet", "--out", str(killed_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-        env=ray_env,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if placed := re.match(r"shard (\d): on node \w+, worker pid (\d+)", line):
-                workers[placed.group(1)] = int(placed.group(2))
-            progress = re.match(r"shard 0: (\d+)/20 accepted", line)
-            if progress and int(progress.group(1)) > 0 and killed is None:
-                killed = workers["0"]  # shard 0 has committed pairs: kill its worker outright
-                os.kill(killed, signal.SIGKILL)
-        assert process.wait(timeout=600) == 0, "".join(lines[-60:])
-    output = "".join(lines)
-    assert killed is not None
+    killed: list[int] = []
+
+    def kill_its_worker(placements: list[tuple[str, int]]) -> None:
+        killed.append(placements[-1][1])
+        os.kill(killed[0], signal.SIGKILL)  # no warning, no clean-up: gone
+
+    output, placements = run_on_ray(scenario, "local", killed_dir, ray_env, kill_its_worker)
+    assert killed, "shard 0 never committed"
     assert "shard 0: its worker died" in output
-    assert workers["0"] != killed  # it came back in another worker process
+    assert placements[-1][1] != killed[0]  # it came back in another worker process
     # The merged result is the unkilled run's, byte for byte: nothing lost, nothing twice.
     calm_dir = tmp_path / "calm"
     result = run(str(scenario), "--shards", "2", "--quiet", "--out", str(calm_dir), cwd=tmp_path)
@@ -354,32 +375,19 @@ def test_a_shard_on_a_removed_node_moves_to_another_and_finishes(
         nodes = [cluster.add_node(num_cpus=2) for _ in range(2)]
         cluster.wait_for_nodes()
         scenario = write_scenario(tmp_path, target=40)
-        command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--shards", "2"]
-        placements: list[str] = []
-        removed = None
-        lines = []
-        with subprocess.Popen(
-            [*command, "--ray", cluster.address, "--quiet", "--out", str(tmp_path / "run")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=tmp_path,
-            env=ray_env,
-        ) as process:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line)
-                if placed := re.match(r"shard 0: on node (\w+),", line):
-                    placements.append(placed.group(1))
-                progress = re.match(r"shard 0: (\d+)/20 accepted", line)
-                if progress and int(progress.group(1)) > 0 and removed is None:
-                    removed = next(n for n in nodes if n.node_id.startswith(placements[-1]))
-                    cluster.remove_node(removed)  # its raylet, workers and shard process go
-            assert process.wait(timeout=600) == 0, "".join(lines[-60:])
+        removed = []
+
+        def remove_its_node(placements: list[tuple[str, int]]) -> None:
+            removed.append(next(n for n in nodes if n.node_id.startswith(placements[-1][0])))
+            cluster.remove_node(removed[0])  # its raylet, workers and shard process go
+
+        _, placements = run_on_ray(
+            scenario, cluster.address, tmp_path / "run", ray_env, remove_its_node
+        )
     finally:
         cluster.shutdown()
-    assert removed is not None and len(placements) >= 2
-    assert placements[-1] != placements[0]  # shard 0 finished on the other node
+    assert removed and len(placements) >= 2
+    assert placements[-1][0] != placements[0][0]  # shard 0 finished on the other node
     rows = records(tmp_path / "run")
     assert sum(bool(row["accepted"]) for row in rows) >= 40
     assert len({row["qa_id"] for row in rows}) == len(rows)
@@ -407,3 +415,72 @@ def test_a_crash_between_writing_records_and_counting_them_writes_no_duplicate(
     assert len(ids) == len(set(ids))
     merged = [row["qa_id"] for row in records(copy)]
     assert len(merged) == len(set(merged))
+
+
+def test_the_difficulty_pass_runs_once_on_the_merged_run(tmp_path: Path) -> None:
+    from tests.test_eval import DIFFICULTY, graded
+
+    scenario = write_scenario(tmp_path, seed=4, target=12)
+    scenario.write_text(scenario.read_text() + DIFFICULTY)
+    run_dir = tmp_path / "run"
+    result = run(str(scenario), "--shards", "2", "--quiet", "--out", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert not any((run_dir / "shards").glob("*/difficulty"))  # not once per shard
+    accepted = [row["qa_id"] for row in records(run_dir) if row["accepted"]]
+    labelled = graded(run_dir / "difficulty")
+    assert sorted(str(row["source_id"]) for row in labelled) == sorted(map(str, accepted))
+
+
+def test_shards_die_with_a_driver_killed_outright_and_resume_finds_them_free(
+    tmp_path: Path,
+) -> None:
+    scenario = write_scenario(tmp_path, target=40)
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "run.py"), str(scenario), "--shards", "2"]
+    with subprocess.Popen(
+        [*command, "--quiet", "--out", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    ) as driver:
+        assert driver.stdout is not None
+        for line in driver.stdout:
+            progress = re.match(r"shard \d: (\d+)/20 accepted", line)
+            if progress and int(progress.group(1)) > 0:
+                break
+        shards = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and shard_of(entry, run_dir)
+        ]
+        assert len(shards) == 2, shards
+        driver.kill()  # SIGKILL: no Ctrl-C handling, no clean-up
+        driver.wait()
+    for pid in shards:  # wait on each shard's exit itself (a pidfd), not on a clock
+        with contextlib.suppress(ProcessLookupError):
+            handle = os.pidfd_open(pid)
+            try:
+                ready, _, _ = select.select([handle], [], [], 120)
+                assert ready, f"shard process {pid} outlived its driver"
+            finally:
+                os.close(handle)
+    for index in (0, 1):  # killed mid-way: neither got to write how its session ended
+        assert "last_session" not in run_json(run_dir / "shards" / f"{index:03d}")
+    result = run("run", "--resume", str(run_dir), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    rows = records(run_dir)
+    assert sum(bool(row["accepted"]) for row in rows) >= 40
+    assert len({row["qa_id"] for row in rows}) == len(rows)
+
+
+def shard_of(process: Path, run_dir: Path) -> bool:
+    """Whether /proc/<pid> is one of `run_dir`'s shard processes."""
+    try:
+        arguments = (process / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--shard-report" in arguments and any(
+        argument.decode(errors="replace").startswith(str(run_dir / "shards"))
+        for argument in arguments
+    )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from environment.core.messages import DuplicatesDropped, QARecord
 from environment.core.shards import shard_directories, shard_scenarios, sharding
 from environment.errors import UserInputError
 from environment.storage.ledger import Ledger
-from environment.storage.store import RunStore, iter_records, write_atomic
+from environment.storage.store import RunStore, iter_records, write_atomic, write_atomic_with
 
 
 @dataclass
@@ -274,22 +273,16 @@ def _link(source: Path, destination: Path) -> None:
 def _concatenate(target: Path, sources: list[Path], tail: Sequence[str] = ()) -> None:
     """`target` becomes the sources' whole lines one after the other (a line a killed shard
     left torn is not one), then `tail`; replaced at once."""
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            for source in sources:
-                if source.exists():
-                    with source.open("rb") as part:
-                        _copy_whole_lines(part, out)
-            for line in tail:
-                out.write(line.encode("utf-8"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+
+    def fill(out: BinaryIO) -> None:
+        for source in sources:
+            if source.exists():
+                with source.open("rb") as part:
+                    _copy_whole_lines(part, out)
+        for line in tail:
+            out.write(line.encode("utf-8"))
+
+    write_atomic_with(target, fill)
 
 
 def _copy_whole_lines(source: BinaryIO, out: BinaryIO, chunk: int = 1 << 20) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -26,6 +25,8 @@ from environment.core.shard_run import (
     EXIT_INTERRUPTED,
     LINE_LIMIT,
     ShardLaunch,
+    ShardRunner,
+    die_with_parent,
     shard_arguments,
     state_of,
 )
@@ -35,13 +36,6 @@ from environment.outputs.shard_console import ShardConsole
 CONNECT_TIMEOUT_S = 10.0  # a head that does not answer within this is reported, not waited on
 MAX_RESTARTS = 5  # a shard whose worker dies this often in one session is given up on
 RESTART_POLL_S = 0.5  # how often to ask whether Ray has an actor back
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the shard process, before exec: the kernel kills it when its parent goes."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class ShardSupervisor:
@@ -69,7 +63,7 @@ class ShardSupervisor:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             limit=LINE_LIMIT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.process = process
         lines: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
@@ -135,8 +129,8 @@ def start_ray(address: str) -> None:
     ray.init(address=address, **options)
 
 
-class RayShards:
-    """The shards of one session as Ray actors; the same face as ShardProcesses."""
+class RayShards(ShardRunner):
+    """The shards of one session as Ray actors."""
 
     def __init__(
         self,
@@ -147,13 +141,10 @@ class RayShards:
     ) -> None:
         import ray
 
+        super().__init__(command, console, extra)
         self.ray = ray
-        self.command = list(command)
-        self.console = console
-        self.extra = list(extra)
         self.cpus = cpus_per_shard
         self.actors: dict[int, Any] = {}
-        self.interrupts = 0
 
     def _actor(self, launch: ShardLaunch) -> Any:
         if launch.index not in self.actors:
@@ -163,23 +154,7 @@ class RayShards:
             ).remote(str(launch.directory))
         return self.actors[launch.index]
 
-    async def run(self, launches: Sequence[ShardLaunch]) -> dict[int, int]:
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, self.interrupt)
-        try:
-            statuses = await asyncio.gather(*(self._one(launch) for launch in launches))
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
-        return {launch.index: status for launch, status in zip(launches, statuses, strict=True)}
-
-    def interrupt(self) -> None:
-        self.interrupts += 1
-        if self.interrupts == 1:
-            self.console.message(
-                "stopping every shard: work in flight finishes first; Ctrl-C again to stop at once"
-            )
+    def _stop_all(self) -> None:
         for actor in self.actors.values():
             actor.interrupt.remote()
 

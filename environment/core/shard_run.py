@@ -4,13 +4,15 @@ Each shard is `run.py run --resume SHARD_DIR --shard-report`: the same code path
 resumed run, so a shard that is stopped, killed or run again goes on from its folder. The
 shards run in sessions of their own (a terminal's Ctrl-C reaches the driver only), and the
 driver passes each Ctrl-C on to every shard: the first asks them to stop once their work
-in flight is in, a second to stop at once.
+in flight is in, a second to stop at once. A driver killed outright takes its shards with
+it, so `--resume` finds no folder still held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 from environment.outputs.shard_console import ShardConsole
 
 EXIT_INTERRUPTED = 130
+_PR_SET_PDEATHSIG = 1
 LINE_LIMIT = 1 << 24  # a shard's longest stdout line (its figures are far shorter)
 
 
@@ -27,6 +30,14 @@ class ShardLaunch:
     index: int
     directory: Path
     target: int | None = None  # a new target for the shard (a top-up round), or its own
+
+
+def die_with_parent() -> None:
+    """In a shard's process, before exec: the kernel kills it when the process that
+    started it dies (a driver or a Ray worker killed outright), so no shard goes on
+    writing, and holding, its folder unwatched."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def shard_arguments(command: Sequence[str], launch: ShardLaunch, extra: Sequence[str]) -> list[str]:
@@ -43,14 +54,14 @@ def state_of(status: int) -> str:
     )
 
 
-class ShardProcesses:
-    """The shard processes of one session: started, watched, and stopped on Ctrl-C."""
+class ShardRunner:
+    """The shards of one session, started and watched (by `_one`, per back-end), with
+    Ctrl-C passed on to every shard (by `_stop_all`)."""
 
     def __init__(self, command: Sequence[str], console: ShardConsole, extra: Sequence[str]):
         self.command = list(command)  # how to start run.py: [python, run.py]
         self.console = console
         self.extra = list(extra)  # flags every shard gets (--no-cache)
-        self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.interrupts = 0
 
     async def run(self, launches: Sequence[ShardLaunch]) -> dict[int, int]:
@@ -71,6 +82,23 @@ class ShardProcesses:
             self.console.message(
                 "stopping every shard: work in flight finishes first; Ctrl-C again to stop at once"
             )
+        self._stop_all()
+
+    async def _one(self, launch: ShardLaunch) -> int:
+        raise NotImplementedError
+
+    def _stop_all(self) -> None:
+        raise NotImplementedError
+
+
+class ShardProcesses(ShardRunner):
+    """The shards as local processes, each in a session of its own."""
+
+    def __init__(self, command: Sequence[str], console: ShardConsole, extra: Sequence[str]):
+        super().__init__(command, console, extra)
+        self.processes: dict[int, asyncio.subprocess.Process] = {}
+
+    def _stop_all(self) -> None:
         for process in self.processes.values():
             self._signal(process)
 
@@ -90,6 +118,7 @@ class ShardProcesses:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             limit=LINE_LIMIT,
+            preexec_fn=die_with_parent,
         )
         self.processes[launch.index] = process
         for _ in range(self.interrupts):  # a Ctrl-C that came while it was starting

@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel
@@ -30,11 +30,16 @@ LOCK_NAME = ".lock"  # held by the one process writing a run folder
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Temp file + fsync + rename: readers see the old file or the new one, never half."""
+    write_atomic_with(path, lambda temp: temp.write(data))
+
+
+def write_atomic_with(path: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """write_atomic for content that `fill` streams into the temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
+            fill(temp)
             temp.flush()
             os.fsync(temp.fileno())
         os.replace(temp_name, path)
