@@ -131,6 +131,15 @@ def test_the_merged_run_exports_reports_and_resumes(sharded_run: Path, tmp_path:
 def test_merge_refuses_shards_of_another_run(sharded_run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(sharded_run, copy)
+    # A line of shard 0's in shard 1's records: refused, naming the file.
+    shard_records = copy / "shards" / "001" / "records.jsonl"
+    written = shard_records.read_bytes()
+    stray = (copy / "shards" / "000" / "records.jsonl").read_text().splitlines()[0]
+    shard_records.write_text(written.decode() + stray + "\n")
+    result = run("merge", str(copy), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"{shard_records}: " in result.stderr and "not shard 1's inspiration" in result.stderr
+    shard_records.write_bytes(written)
     shard_json = copy / "shards" / "001" / "run.json"
     info = json.loads(shard_json.read_text())
     info["seed"] = 99
@@ -358,6 +367,22 @@ def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"--ray 127.0.0.1:{port}: no Ray head answers there" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not out.exists()
+    # Something that is not Ray's head (an HTTP/1 server) is named as such, not waited on.
+    with serving(FakeOpenAI()) as other:
+        result = run(
+            str(scenario),
+            "--shards",
+            "2",
+            "--ray",
+            f"127.0.0.1:{other.port}",
+            "--out",
+            str(out),
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert "something answers there, but not a Ray head" in result.stderr
     assert not out.exists()
 
 

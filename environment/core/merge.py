@@ -1,7 +1,8 @@
 """Merging a sharded run's shards into one run folder that export, report and compare read.
 
 Records come out in the whole run's inspiration order (shard numbering undone), so the same
-shards always merge to the same bytes. Each shard's near-duplicate index saw only its own
+shards always merge to the same bytes; each shard's file is already in that order, so they
+are merged as streams, never held in memory. Each shard's near-duplicate index saw only its own
 tables; here every table is checked against those kept before it in that order, and a
 table too close to one of another shard goes, with its questions. Questions are compared
 within their table, so they cannot repeat across shards except through a repeated table.
@@ -11,9 +12,10 @@ Merging again (after a resume) rebuilds the folder from the shards: it only ever
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,12 +24,13 @@ import pydantic_core
 
 from environment.config.scenario import Scenario, ShardPlace
 from environment.core.dedup import TableIndex
+from environment.core.director import inspiration_id
 from environment.core.event_log import make_event
 from environment.core.messages import DuplicatesDropped, QARecord
 from environment.core.shards import shard_directories, shard_scenarios, sharding
 from environment.errors import UserInputError
 from environment.storage.ledger import Ledger
-from environment.storage.store import RunStore, iter_records, write_atomic, write_atomic_with
+from environment.storage.store import RunStore, iter_records, write_atomic_with
 
 
 @dataclass
@@ -93,21 +96,26 @@ def merge_into(parent: RunStore) -> MergeOutcome:
     for index, (shard, shard_info) in enumerate(zip(shards, infos, strict=True)):
         _check_shard(info, shard_info, shard.run_json, index, count)
     scenario = Scenario.model_validate(info["scenario"])
-    placed = sorted(_placed_records(shards, count), key=lambda p: (p.order, p.shard))
     outcome = MergeOutcome()
-    kept, dropped = _drop_duplicate_tables(shards, placed, scenario.dedup.table_similarity)
-    lines = []
-    for item in placed:
-        if item.record.table_id in dropped:
-            outcome.pairs_dropped += 1
-            outcome.accepted_dropped += item.record.accepted
-            continue
-        record = item.record.model_copy(update={"seq": item.order[0]})
-        lines.append(record.model_dump_json() + "\n")
-        outcome.records += 1
-        outcome.accepted += record.accepted
+    tables = _TableChoice(shards, scenario.dedup.table_similarity)
+
+    def write_records(out: BinaryIO) -> None:
+        # Each shard's file is in its own commit order, which is the whole run's order
+        # restricted to it: a k-way merge streams them, never holding a run in memory.
+        streams = [_placed_records(shard, index, count) for index, shard in enumerate(shards)]
+        for item in heapq.merge(*streams, key=lambda p: (p.order, p.shard)):
+            if not tables.keep(item):
+                outcome.pairs_dropped += 1
+                outcome.accepted_dropped += item.record.accepted
+                continue
+            record = item.record.model_copy(update={"seq": item.order[0]})
+            out.write((record.model_dump_json() + "\n").encode("utf-8"))
+            outcome.records += 1
+            outcome.accepted += record.accepted
+
+    write_atomic_with(parent.records_path, write_records)
+    kept, dropped = tables.kept, tables.dropped
     outcome.tables_dropped = len(dropped)
-    write_atomic(parent.records_path, "".join(lines).encode("utf-8"))
     _place_files(parent.tables, {s.tables: ids for s, ids in _by_shard(shards, kept)})
     _place_files(parent.images, {s.images: ids for s, ids in _by_shard(shards, kept)})
     merge_events = [
@@ -192,42 +200,52 @@ def _check_shard(
         )
 
 
-def _placed_records(shards: list[RunStore], count: int) -> Iterable[_Placed]:
-    seen: dict[str, int] = {}
-    for index, shard in enumerate(shards):
-        place = ShardPlace(index=index, count=count)
-        for record in iter_records(shard.records_path):
-            if record.qa_id in seen:
-                raise UserInputError(
-                    f"{shard.records_path}: {record.qa_id} is also in shard {seen[record.qa_id]}"
-                    "; a shard folder was copied from another run"
-                )
-            seen[record.qa_id] = index
-            table = int(record.table_id.rsplit("-t", 1)[1])
-            question = int(record.qa_id.rsplit("-q", 1)[1])
-            yield _Placed((place.global_seq(record.seq), table, question), index, record)
+def _placed_records(shard: RunStore, index: int, count: int) -> Iterator[_Placed]:
+    """A shard's records at their places in the whole run, checked to come in order."""
+    place = ShardPlace(index=index, count=count)
+    last: tuple[int, int, int] | None = None
+    for record in iter_records(shard.records_path):
+        table = int(record.table_id.rsplit("-t", 1)[1])
+        question = int(record.qa_id.rsplit("-q", 1)[1])
+        order = (place.global_seq(record.seq), table, question)
+        if record.inspiration_id != inspiration_id(order[0]):
+            raise UserInputError(
+                f"{shard.records_path}: {record.qa_id} is not shard {index}'s inspiration "
+                f"{record.seq}; this file was not written by a shard of this run"
+            )
+        if last is not None and order <= last:
+            raise UserInputError(
+                f"{shard.records_path}: {record.qa_id} is out of order or twice; this "
+                "file was not written by a shard of this run"
+            )
+        last = order
+        yield _Placed(order, index, record)
 
 
-def _drop_duplicate_tables(
-    shards: list[RunStore], placed: list[_Placed], threshold: float
-) -> tuple[dict[str, int], dict[str, tuple[str, float]]]:
-    """(table id → shard of every table kept, table id → (kept table it repeats,
-    similarity) of every table dropped), deciding in the whole run's order."""
-    index = TableIndex(threshold)
-    kept: dict[str, int] = {}
-    dropped: dict[str, tuple[str, float]] = {}
-    for item in placed:
+class _TableChoice:
+    """Which tables stay, decided in the whole run's order: a table too close to one kept
+    before it (of another shard: each shard already kept its own apart) goes."""
+
+    def __init__(self, shards: list[RunStore], threshold: float) -> None:
+        self.shards = shards
+        self.index = TableIndex(threshold)
+        self.kept: dict[str, int] = {}  # table id → its shard
+        self.dropped: dict[str, tuple[str, float]] = {}  # table id → (kept one, similarity)
+
+    def keep(self, item: _Placed) -> bool:
         table_id = item.record.table_id
-        if table_id in kept or table_id in dropped:
-            continue
-        text = shards[item.shard].table_text(table_id)
-        duplicate = index.duplicate_of(text, table_id)
+        if table_id in self.kept:
+            return True
+        if table_id in self.dropped:
+            return False
+        text = self.shards[item.shard].table_text(table_id)
+        duplicate = self.index.duplicate_of(text, table_id)
         if duplicate is not None:
-            dropped[table_id] = duplicate
-        else:
-            index.add(table_id, text)
-            kept[table_id] = item.shard
-    return kept, dropped
+            self.dropped[table_id] = duplicate
+            return False
+        self.index.add(table_id, text)
+        self.kept[table_id] = item.shard
+        return True
 
 
 def _by_shard(shards: list[RunStore], kept: dict[str, int]) -> list[tuple[RunStore, set[str]]]:

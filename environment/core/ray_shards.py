@@ -93,21 +93,34 @@ class ShardSupervisor:
                 self.process.send_signal(signal.SIGINT)
 
 
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_SETTINGS_FRAME = 0x4
+
+
 def check_head(address: str) -> None:
-    """A Ray address that does not answer is one clear line, within CONNECT_TIMEOUT_S."""
+    """A Ray address that does not answer, or answers as something other than Ray's head
+    (whose GCS speaks gRPC: HTTP/2), is one clear line within CONNECT_TIMEOUT_S; Ray's own
+    client would retry it for minutes."""
     if address in ("local", "auto"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise UserInputError(f"--ray {address}: give HOST:PORT of the head (or 'local')")
     try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
-            pass
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S) as probe:
+            probe.settimeout(CONNECT_TIMEOUT_S)
+            probe.sendall(_HTTP2_PREFACE + bytes(9))  # the preface, then empty SETTINGS
+            header = probe.recv(9)
     except OSError as error:
         raise UserInputError(
             f"--ray {address}: no Ray head answers there ({error.strerror or error}); start "
             "one with `ray start --head` or use --ray local"
         ) from None
+    if len(header) < 4 or header[3] != _SETTINGS_FRAME:
+        raise UserInputError(
+            f"--ray {address}: something answers there, but not a Ray head (no gRPC); give "
+            "the address `ray start --head` printed (its --port, 6379 by default)"
+        )
 
 
 def start_ray(address: str) -> None:
