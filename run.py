@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from environment.errors import (
+    INTERRUPTED_EXIT_STATUS,
     BudgetError,
     ModswapError,
     RenderError,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from environment.config.eval_scenario import EvalScenario
     from environment.config.personas import Persona
     from environment.config.scenario import LoadedScenario, Scenario
-    from environment.core.messages import EvalItem
+    from environment.core.eval_run import EvalOptions
     from environment.core.world import RunOutcome
     from environment.models.assembly import Keys
     from environment.outputs.console import RunConsole
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent
 PERSONAS_DIR = ROOT / "agents" / "personas"
 EXIT_USER_ERROR = UserInputError.exit_status
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = INTERRUPTED_EXIT_STATUS
 EXIT_BUDGET = BudgetError.exit_status  # a run that stopped at its cap, everything saved
 
 
@@ -145,6 +146,7 @@ class PreparedRun:
 
 async def run_command(args: argparse.Namespace) -> int:
     from environment.config.scenario import load_scenario
+    from environment.core.shards import is_sharded_folder
     from renderers.chromium import check_assets, chromium_path
 
     chromium_path()  # set-up problems first, before a run folder is made
@@ -191,7 +193,7 @@ async def run_command(args: argparse.Namespace) -> int:
 
 async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
     from environment.config.scenario import check_scenario
-    from environment.storage.store import RunStore
+    from environment.storage.store import RunStore, refuse_eval_folder
 
     if args.out or args.scenario or args.set:
         raise UserInputError(
@@ -281,23 +283,19 @@ async def prepare_sharded(args: argparse.Namespace, loaded: LoadedScenario) -> P
     return directory
 
 
-def is_sharded_folder(directory: Path) -> bool:
-    from environment.core.shards import sharding
-
-    try:
-        info = json.loads((directory / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False  # not a run folder at all: the resume itself says so
-    return isinstance(info, dict) and sharding(info) is not None
-
-
 async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
     """Runs every shard not yet at its target as a local process, merges them into the
     run folder, and tops the shards up while repeated tables left the merge short."""
+    from environment.core.eval_run import run_difficulty
     from environment.core.merge import merge_into
     from environment.core.ray_shards import RayShards, start_ray, stop_ray
     from environment.core.shard_run import EXIT_INTERRUPTED, ShardLaunch, ShardProcesses, top_up
-    from environment.core.shards import shard_directories, sharding
+    from environment.core.shards import (
+        shard_directories,
+        shard_finished,
+        shard_target,
+        sharding,
+    )
     from environment.outputs.shard_console import ShardConsole
     from environment.storage.store import RunStore
 
@@ -365,28 +363,13 @@ async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
         return 1
     console.message(f"done: {outcome.accepted} accepted QA pairs in {directory}")
     if scenario.difficulty is not None:
-        return await run_difficulty(args, directory, scenario, personas, keys, outcome.cost_usd)
+        return await run_difficulty(
+            eval_options(args), directory, scenario, personas, keys, outcome.cost_usd
+        )
     return 0
 
 
 MAX_TOP_UPS = 5  # merges that may come out short before a sharded run gives up
-
-
-def shard_finished(directory: Path) -> bool:
-    """A shard that reached its target (starting it again would only end it again)."""
-    from environment.storage.store import RunStore
-
-    info = RunStore.existing(directory).read_run_info()
-    target = int(info.get("scenario", {}).get("target", {}).get("accepted_qa", 0))
-    accepted = int(info.get("progress", {}).get("accepted", 0))
-    return info.get("last_session", {}).get("stop_reason") == "target" and accepted >= target
-
-
-def shard_target(directory: Path) -> int:
-    from environment.storage.store import RunStore
-
-    info = RunStore.existing(directory).read_run_info()
-    return int(info["scenario"]["target"]["accepted_qa"])
 
 
 async def run_variants(args: argparse.Namespace, path: Path, names: list[str]) -> int:
@@ -411,6 +394,7 @@ async def run_variants(args: argparse.Namespace, path: Path, names: list[str]) -
 async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
     from agents.registry import build_participants
     from environment.core.bus import AgentFailure
+    from environment.core.eval_run import run_difficulty
     from environment.core.messages import StopReason
     from environment.core.world import run_world
     from environment.models.assembly import open_model_shop, replay_key
@@ -482,7 +466,12 @@ async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
     status = await finish(console, store, scenario, outcome, shop.ledger)
     if status == 0 and scenario.difficulty is not None and scenario.shard is None:
         status = await run_difficulty(
-            args, store.directory, scenario, personas, keys, shop.ledger.total_cost_usd
+            eval_options(args),
+            store.directory,
+            scenario,
+            personas,
+            keys,
+            shop.ledger.total_cost_usd,
         )
     return status
 
@@ -538,6 +527,7 @@ async def eval_command(args: argparse.Namespace) -> int:
     figures (accuracy per view, the modality gap) go to summary.json and the console."""
     from environment.config.eval_scenario import load_eval_scenario
     from environment.config.scenario import persona_warnings
+    from environment.core.eval_run import create_eval_folder, execute_eval, reopen_eval_folder
     from environment.core.world import new_run_directory
 
     if args.resume is not None:
@@ -571,207 +561,13 @@ async def eval_command(args: argparse.Namespace) -> int:
         store, items = await create_eval_folder(
             Path(args.dataset), scenario, personas, directory, args.skip_bad
         )
-    return await execute_eval(args, scenario, personas, store, keys, items)
+    return await execute_eval(eval_options(args), scenario, personas, store, keys, items)
 
 
-async def create_eval_folder(
-    dataset: Path,
-    scenario: EvalScenario,
-    personas: dict[str, Persona],
-    directory: Path,
-    skip_bad: bool,
-) -> tuple[RunStore, list[EvalItem]]:
-    """A new eval folder holding the dataset's items (and their images) and the snapshot
-    of scenario and personas a resume runs again; nothing is left when the dataset fails."""
-    import shutil
+def eval_options(args: argparse.Namespace) -> EvalOptions:
+    from environment.core.eval_run import EvalOptions
 
-    from environment.core.world import versions
-    from environment.storage.eval_dataset import read_dataset, write_items
-    from environment.storage.store import RunStore
-
-    info = {
-        "run_id": directory.name,
-        "kind": "eval",
-        "dataset": await asyncio.to_thread(os.path.abspath, dataset),
-        "eval_scenario": scenario.model_dump(mode="json"),
-        "personas": {name: p.model_dump(mode="json") for name, p in personas.items()},
-        "seed": scenario.seed,
-        "versions": versions(),
-        "progress": {"graded": 0},
-    }
-    store = await asyncio.to_thread(RunStore.create, directory, info)
-    try:
-        read = await asyncio.to_thread(read_dataset, dataset, directory, skip_bad, scenario.limit)
-    except UserInputError:
-        store.close()
-        shutil.rmtree(directory, ignore_errors=True)  # nothing in it but copied images
-        raise
-    if not read.has_latex and any("latex" in s.views for s in scenario.solvers):
-        print(
-            f"warning: {dataset} has no table LaTeX (column table_latex): latex views are "
-            "counted as failed; use view: image",
-            file=sys.stderr,
-        )
-    for skipped in read.skipped:
-        print(f"skipped {skipped}", file=sys.stderr)
-    if read.skipped:
-        print(f"skipped {len(read.skipped)} bad rows (--skip-bad)", file=sys.stderr)
-    await asyncio.to_thread(write_items, directory, read.items)
-    await asyncio.to_thread(store.update_run_info, skipped_rows=len(read.skipped))
-    return store, read.items
-
-
-async def reopen_eval_folder(
-    directory: Path,
-) -> tuple[RunStore, EvalScenario, dict[str, Persona], list[EvalItem]]:
-    from environment.config.eval_scenario import check_eval_scenario
-    from environment.storage.eval_dataset import read_items
-    from environment.storage.store import RunStore
-
-    if await asyncio.to_thread((directory / "run.json").is_file) and not is_eval_folder(directory):
-        raise UserInputError(
-            f"{directory} is not an eval folder but a generation run's; it resumes with "
-            f"python run.py run --resume {directory}"
-        )
-    store = await asyncio.to_thread(RunStore.reopen, directory)
-    scenario, personas = read_eval_snapshot(store.read_run_info(), store.run_json)
-    check_eval_scenario(scenario, personas)
-    return store, scenario, personas, read_items(store.directory)
-
-
-async def run_difficulty(
-    args: argparse.Namespace,
-    run_dir: Path,
-    scenario: Scenario,
-    personas: dict[str, Persona],
-    keys: Keys,
-    spent_usd: float,
-) -> int:
-    """The difficulty pass of a run that reached its target: its own eval, in
-    RUN_DIR/difficulty, over the accepted pairs (resumed where an earlier session left it)."""
-    from environment.config.eval_scenario import difficulty_eval
-
-    folder = run_dir / "difficulty"
-    if await asyncio.to_thread((folder / "run.json").is_file):
-        store, checking, chosen, items = await reopen_eval_folder(folder)
-    else:
-        checking = difficulty_eval(scenario, spent_usd)
-        used = [s.persona for s in checking.solvers] + [g.persona for g in checking.graders]
-        chosen = {name: personas[name] for name in sorted(set(used))}
-        store, items = await create_eval_folder(run_dir, checking, chosen, folder, False)
-    print(f"difficulty: answering the {len(items)} accepted pairs from LaTeX and image")
-    return await execute_eval(
-        args, checking, chosen, store, keys, items, f"python run.py run --resume {run_dir}"
-    )
-
-
-def refuse_eval_folder(directory: Path, command: str) -> None:
-    """Commands that read a generation run's records, given an eval folder."""
-    if is_eval_folder(directory):
-        raise UserInputError(
-            f"{directory} is an eval folder: `{command}` reads a generation run's folder "
-            "(an eval has `report` and `eval --resume`)"
-        )
-
-
-def is_eval_folder(directory: Path) -> bool:
-    """An eval folder (its run.json says kind: eval), not a generation run's."""
-    try:
-        info = json.loads((directory / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False  # the report's own reader names what is wrong
-    return isinstance(info, dict) and info.get("kind") == "eval"
-
-
-def read_eval_snapshot(
-    info: dict[str, Any], run_json: Path
-) -> tuple[EvalScenario, dict[str, Persona]]:
-    from environment.config.eval_scenario import EvalScenario
-    from environment.config.personas import Persona
-
-    try:
-        scenario = EvalScenario.model_validate(info["eval_scenario"])
-        personas = {n: Persona.model_validate(p) for n, p in info["personas"].items()}
-    except (KeyError, ValueError, AttributeError):
-        raise UserInputError(
-            f"{run_json}: not an eval folder's run.json (no valid eval_scenario); a generation "
-            "run resumes with python run.py run --resume"
-        ) from None
-    return scenario, personas
-
-
-async def execute_eval(
-    args: argparse.Namespace,
-    scenario: EvalScenario,
-    personas: dict[str, Persona],
-    store: RunStore,
-    keys: Keys,
-    items: list[EvalItem],
-    resume: str | None = None,
-) -> int:
-    from agents.registry import build_eval_participants
-    from environment.core.eval_world import run_eval_world
-    from environment.core.messages import StopReason
-    from environment.models.assembly import open_model_shop
-    from environment.outputs.console import EVAL_BARS, RunConsole
-    from environment.outputs.eval_figures import summary_text
-    from environment.outputs.eval_report import write_eval_report
-    from environment.storage.eval_dataset import read_eval_records
-
-    done = {record.item_id for record in read_eval_records(store.directory)}
-    shop = open_model_shop(scenario, store, args.no_cache, keys)
-    participants = build_eval_participants(scenario, personas, shop)
-    ledger = shop.ledger
-    console = RunConsole(
-        quiet=args.quiet,
-        spending=lambda: (ledger.total_cost_usd, ledger.cap_usd),
-        bars=EVAL_BARS,
-    )
-    console.message(
-        f"eval folder: {store.directory} ({len(items)} items, {len(done)} graded before)"
-    )
-    try:
-        with console:
-            outcome = await run_eval_world(
-                scenario=scenario,
-                store=store,
-                items=items,
-                done=done,
-                participants=participants,
-                ledger=ledger,
-                oracle=shop.oracle,
-                link=shop.link,
-                listeners=[console.on_event],
-                run_id=store.directory.name,
-            )
-    finally:
-        await shop.close()
-    try:
-        report, summary = await asyncio.to_thread(write_eval_report, store.directory)
-    except OSError as error:  # the graded items are on disk; the figures can be redone
-        raise StoreError(
-            f"cannot write the figures to {store.directory} ({error.strerror or error}); the "
-            f"graded items are saved: python run.py report {store.directory} redoes them"
-        ) from None
-    print(summary_text(summary))
-    print(f"report: {report}")
-    resume = resume or f"python run.py eval --resume {store.directory}"
-    if outcome.reason == StopReason.INTERRUPTED:
-        console.message(f"stopped at {outcome.graded}/{outcome.total}; resume with: {resume}")
-        return EXIT_INTERRUPTED
-    if outcome.reason == StopReason.BUDGET:
-        console.message(
-            f"budget reached at {outcome.graded}/{outcome.total} items graded; raise "
-            f"budget.usd under eval_scenario in {store.run_json}, then: {resume}"
-        )
-        return EXIT_BUDGET
-    if outcome.reason == StopReason.STALLED:
-        console.message(f"stalled ({outcome.detail}); to go on: {resume}")
-        return 1
-    console.message(
-        f"done: {outcome.graded} items graded; figures in {store.directory / 'summary.json'}"
-    )
-    return 0
+    return EvalOptions(quiet=args.quiet, no_cache=args.no_cache)
 
 
 def validate_command(args: argparse.Namespace) -> int:
@@ -880,6 +676,7 @@ def merge_command(run_dir: Path) -> int:
 
 def push_command(args: argparse.Namespace) -> int:
     from environment.outputs.push import push
+    from environment.storage.store import refuse_eval_folder
 
     source = Path(args.source)
     refuse_eval_folder(source, "push")
@@ -1170,6 +967,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from renderers.errors import RendererUnavailable
+
+    def refuse_eval_folder(directory: Path, command: str) -> None:
+        from environment.storage.store import refuse_eval_folder as refuse
+
+        refuse(directory, command)
+
+    def is_eval_folder(directory: Path) -> bool:
+        from environment.storage.store import is_eval_folder as is_eval
+
+        return is_eval(directory)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in (

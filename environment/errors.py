@@ -15,6 +15,9 @@ set-up error is turned into RenderError where the run meets it.
 
 from __future__ import annotations
 
+# A run stopped by Ctrl-C (everything accepted so far is saved): the shell's 128 + SIGINT.
+INTERRUPTED_EXIT_STATUS = 130
+
 
 class ModswapError(Exception):
     exit_status = 1

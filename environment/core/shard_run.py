@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from environment.errors import INTERRUPTED_EXIT_STATUS
 from environment.outputs.shard_console import ShardConsole
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = INTERRUPTED_EXIT_STATUS
 _PR_SET_PDEATHSIG = 1
 LINE_LIMIT = 1 << 24  # a shard's longest stdout line (its figures are far shorter)
 

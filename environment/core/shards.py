@@ -10,6 +10,7 @@ report and compare read.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from environment.config.scenario import (
     Target,
 )
 from environment.errors import UserInputError
+from environment.storage.store import RunStore
 
 SHARDS_FOLDER = "shards"
 MAX_SHARDS = 1024
@@ -101,3 +103,25 @@ def shard_directories(run_dir: Path, count: int) -> list[Path]:
                 "shards); a sharded run needs all of its shard folders"
             )
     return directories
+
+
+def is_sharded_folder(directory: Path) -> bool:
+    """A sharded run's folder (its run.json says how many shards), merged or not."""
+    try:
+        info = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # not a run folder at all: the resume itself says so
+    return isinstance(info, dict) and sharding(info) is not None
+
+
+def shard_finished(directory: Path) -> bool:
+    """A shard that reached its target (starting it again would only end it again)."""
+    info = RunStore.existing(directory).read_run_info()
+    target = int(info.get("scenario", {}).get("target", {}).get("accepted_qa", 0))
+    accepted = int(info.get("progress", {}).get("accepted", 0))
+    return info.get("last_session", {}).get("stop_reason") == "target" and accepted >= target
+
+
+def shard_target(directory: Path) -> int:
+    info = RunStore.existing(directory).read_run_info()
+    return int(info["scenario"]["target"]["accepted_qa"])

@@ -330,3 +330,21 @@ def iter_events(path: Path, skipped: list[int] | None = None) -> Iterator[dict[s
                         f"{path}:{number}: corrupt event line (use --skip-corrupt to leave it out)"
                     ) from None
                 skipped.append(number)
+
+
+def refuse_eval_folder(directory: Path, command: str) -> None:
+    """Commands that read a generation run's records, given an eval folder."""
+    if is_eval_folder(directory):
+        raise UserInputError(
+            f"{directory} is an eval folder: `{command}` reads a generation run's folder "
+            "(an eval has `report` and `eval --resume`)"
+        )
+
+
+def is_eval_folder(directory: Path) -> bool:
+    """An eval folder (its run.json says kind: eval), not a generation run's."""
+    try:
+        info = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # the report's own reader names what is wrong
+    return isinstance(info, dict) and info.get("kind") == "eval"
