@@ -284,8 +284,9 @@ async def prepare_sharded(args: argparse.Namespace, loaded: LoadedScenario) -> P
 
 
 async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
-    """Runs every shard not yet at its target as a local process, merges them into the
-    run folder, and tops the shards up while repeated tables left the merge short."""
+    """Runs every shard not yet at its target (as local processes, or Ray actors with
+    --ray), merges them into the run folder, and tops the shards up while tables repeated
+    across shards left the merge short."""
     from environment.core.eval_run import run_difficulty
     from environment.core.merge import merge_into
     from environment.core.ray_shards import RayShards, start_ray, stop_ray

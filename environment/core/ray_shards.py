@@ -227,7 +227,9 @@ class RayShards(ShardRunner):
 
 
 def stop_ray() -> None:
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        return  # never started: start_ray said why
     if ray.is_initialized():
         ray.shutdown()
