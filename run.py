@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from environment.errors import (
     INTERRUPTED_EXIT_STATUS,
@@ -49,15 +46,8 @@ from environment.errors import (
 
 # Each command imports what it needs when it runs: `render` starts without the agents.
 if TYPE_CHECKING:
-    from environment.config.eval_scenario import EvalScenario
-    from environment.config.personas import Persona
-    from environment.config.scenario import LoadedScenario, Scenario
     from environment.core.eval_run import EvalOptions
-    from environment.core.world import RunOutcome
-    from environment.models.assembly import Keys
-    from environment.outputs.console import RunConsole
-    from environment.storage.ledger import Ledger
-    from environment.storage.store import RunStore
+    from environment.core.launch import RunOptions
 
 ROOT = Path(__file__).resolve().parent
 PERSONAS_DIR = ROOT / "agents" / "personas"
@@ -66,104 +56,61 @@ EXIT_INTERRUPTED = INTERRUPTED_EXIT_STATUS
 EXIT_BUDGET = BudgetError.exit_status  # a run that stopped at its cap, everything saved
 
 
-def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
-    """--target and --seed, checked against the same bounds as the scenario's own keys."""
-    from environment.config.scenario import Scenario
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The run flags, with the agents' registry the environment builds agents through."""
+    from agents.registry import build_participants
+    from environment.core.launch import RunOptions
 
-    data = scenario.model_dump(mode="python")
-    if args.target is not None:
-        data["target"] = {"accepted_qa": args.target}
-    if args.seed is not None:
-        data["seed"] = args.seed
-    if args.target is None and args.seed is None:
-        return scenario
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        flag = "--target" if first["loc"][:1] == ("target",) else "--seed"
-        raise UserInputError(f"{flag}: {first['msg'].lower()}") from None
-
-
-def read_snapshot(info: dict[str, Any], run_json: Path) -> tuple[Scenario, dict[str, Persona]]:
-    """The scenario and personas a run folder was started with (run.json), so a resume or
-    a rerun runs the same agents whatever the package or the user's folder hold now. A
-    folder from before persona snapshots were kept falls back to the package's personas."""
-    from environment.config.persona_book import library_personas
-    from environment.config.personas import Persona
-    from environment.config.scenario import Scenario
-
-    try:
-        scenario = Scenario.model_validate(info["scenario"])
-    except (KeyError, ValueError):
-        raise UserInputError(f"{run_json}: scenario snapshot is missing or invalid") from None
-    saved = info.get("personas")
-    if saved is None:
-        return scenario, library_personas(PERSONAS_DIR)
-    try:
-        assert isinstance(saved, dict)
-        return scenario, {name: Persona.model_validate(data) for name, data in saved.items()}
-    except (AssertionError, ValueError):
-        raise UserInputError(f"{run_json}: personas snapshot is invalid") from None
-
-
-def snapshot_scenario(run_dir: Path) -> LoadedScenario:
-    """A run folder's scenario and personas as run.json keeps them, to run again."""
-    from environment.config.persona_book import PersonaBook
-    from environment.config.scenario import LoadedScenario, check_scenario
-    from environment.storage.store import RunStore
-
-    store = RunStore.existing(run_dir)
-    scenario, personas = read_snapshot(store.read_run_info(), store.run_json)
-    check_scenario(scenario, personas)
-    where = {name: [f"run.json {store.run_json}"] for name in personas}
-    return LoadedScenario(scenario, PersonaBook(personas, {}, where))
-
-
-async def checked_endpoints(scenario: Scenario | EvalScenario) -> Keys:
-    """The endpoints' preflight, its warnings on stderr; its errors end the command."""
-    from environment.models.assembly import check_endpoints
-
-    keys = await check_endpoints(scenario)
-    for warning in keys.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return keys
-
-
-@dataclass
-class PreparedRun:
-    """A run folder ready to run: its scenario, personas, keys and where to start."""
-
-    scenario: Scenario
-    personas: dict[str, Persona]
-    store: RunStore
-    keys: Keys
-    run_id: str
-    known: set[str] = field(default_factory=set)
-    accepted: int = 0
-    next_seq: int = 0
+    return RunOptions(
+        build_participants=build_participants,
+        evaluation=eval_options(args),
+        personas_dir=PERSONAS_DIR,
+        shard_command=(sys.executable, str(ROOT / "run.py")),
+        out=args.out,
+        target=args.target,
+        seed=args.seed,
+        quiet=args.quiet,
+        no_cache=args.no_cache,
+        shard_report=args.shard_report,
+        shards=args.shards,
+        ray=args.ray,
+    )
 
 
 async def run_command(args: argparse.Namespace) -> int:
     from environment.config.scenario import load_scenario
+    from environment.core.launch import (
+        execute,
+        execute_sharded,
+        prepare_fresh,
+        prepare_resume,
+        prepare_sharded,
+        snapshot_scenario,
+    )
     from environment.core.shards import is_sharded_folder
     from renderers.chromium import check_assets, chromium_path
 
     chromium_path()  # set-up problems first, before a run folder is made
     check_assets()
+    options = run_options(args)
     if args.resume is not None and is_sharded_folder(Path(args.resume)):
         if args.out or args.scenario or args.set or args.shards is not None or args.seed:
             raise UserInputError(
                 "--resume continues a sharded run with its own scenario and shards; drop "
                 "the scenario file, --out, --set, --seed and --shards"
             )
-        return await execute_sharded(args, Path(args.resume))
+        return await execute_sharded(options, Path(args.resume))
     if args.resume is not None:
         if args.shards is not None or args.ray:
             raise UserInputError(
                 f"{args.resume} is not a sharded run: --shards and --ray do not apply"
             )
-        return await execute(args, await prepare_resume(args))
+        if args.out or args.scenario or args.set:
+            raise UserInputError(
+                "--resume continues a run folder with its own scenario and personas; drop "
+                "the scenario file, --out and --set"
+            )
+        return await execute(options, await prepare_resume(Path(args.resume), options))
     if args.scenario is None:
         raise UserInputError(
             "give a scenario file, e.g. python run.py "
@@ -175,7 +122,7 @@ async def run_command(args: argparse.Namespace) -> int:
             raise UserInputError(
                 f"{path} is a run folder: it runs again as it ran; --set changes scenario files"
             )
-        loaded = snapshot_scenario(path)
+        loaded = snapshot_scenario(path, PERSONAS_DIR)
     else:
         loaded = load_scenario(path, PERSONAS_DIR, args.set)
     if args.shards is not None:
@@ -183,344 +130,34 @@ async def run_command(args: argparse.Namespace) -> int:
             from environment.core.ray_shards import check_head
 
             await asyncio.to_thread(check_head, args.ray)  # before a folder is made
-        return await execute_sharded(args, await prepare_sharded(args, loaded))
+        return await execute_sharded(options, await prepare_sharded(options, loaded))
     if args.ray:
         raise UserInputError("--ray runs a sharded run's shards; give --shards K as well")
     if loaded.scenario.variants:
         return await run_variants(args, path, list(loaded.scenario.variants))
-    return await execute(args, await prepare_fresh(args, loaded, args.out))
-
-
-async def prepare_resume(args: argparse.Namespace) -> PreparedRun:
-    from environment.config.scenario import check_scenario
-    from environment.storage.store import RunStore, refuse_eval_folder
-
-    if args.out or args.scenario or args.set:
-        raise UserInputError(
-            "--resume continues a run folder with its own scenario and personas; drop "
-            "the scenario file, --out and --set"
-        )
-    refuse_eval_folder(Path(args.resume), "run --resume")
-    store = await asyncio.to_thread(RunStore.reopen, Path(args.resume))
-    info = store.read_run_info()
-    scenario, personas = read_snapshot(info, store.run_json)
-    if args.seed is not None and args.seed != scenario.seed:
-        raise UserInputError(
-            f"--seed cannot change on --resume: the run's records come from seed {scenario.seed}"
-        )
-    scenario = apply_overrides(scenario, args)
-    check_scenario(scenario, personas)
-    keys = await checked_endpoints(scenario)
-    records = store.read_records()
-    info["scenario"] = scenario.model_dump(mode="json")
-    await asyncio.to_thread(store.write_run_info, info)
-    return PreparedRun(
-        scenario,
-        personas,
-        store,
-        keys,
-        run_id=info.get("run_id", store.directory.name),
-        known={record.qa_id for record in records},
-        accepted=sum(record.accepted for record in records),
-        next_seq=int(info.get("progress", {}).get("committed_inspirations", 0)),
-    )
-
-
-async def fresh_folder(
-    args: argparse.Namespace, loaded: LoadedScenario, out: str | None
-) -> tuple[Scenario, dict[str, Persona], Keys, Path]:
-    """What a new run folder holds, checked: the scenario with the flags applied, the
-    personas it uses, the endpoints' keys, and where the folder goes."""
-    from environment.config.scenario import persona_warnings, scenario_warnings
-    from environment.core.world import new_run_directory
-
-    scenario = apply_overrides(loaded.scenario, args)
-    used = [agent.persona for agent in scenario.agents]
-    if scenario.difficulty is not None:
-        used.append(scenario.difficulty.solver.persona)
-        used += [grader.persona for grader in scenario.difficulty.graders]
-    personas = loaded.personas.used_by(used)
-    for warning in scenario_warnings(scenario) + persona_warnings(scenario, loaded.personas):
-        print(f"warning: {warning}", file=sys.stderr)
-    keys = await checked_endpoints(scenario)  # a missing key, a dead server: before a folder
-    directory = Path(out) if out else new_run_directory(Path(scenario.output), scenario.name)
-    if directory.exists() and not directory.is_dir():
-        raise UserInputError(f"--out {directory} is a file; give a folder for the run")
-    return scenario, personas, keys, directory
-
-
-async def prepare_fresh(
-    args: argparse.Namespace, loaded: LoadedScenario, out: str | None
-) -> PreparedRun:
-    from environment.core.world import run_info
-    from environment.storage.store import RunStore
-
-    scenario, personas, keys, directory = await fresh_folder(args, loaded, out)
-    store = await asyncio.to_thread(
-        RunStore.create, directory, run_info(scenario, directory.name, personas)
-    )
-    return PreparedRun(scenario, personas, store, keys, run_id=directory.name)
-
-
-async def prepare_sharded(args: argparse.Namespace, loaded: LoadedScenario) -> Path:
-    """A sharded run's folder: run.json with the whole scenario, and one fresh run folder
-    per shard under shards/, each with its share of the work."""
-    from environment.core.shards import shard_directory, shard_scenarios
-    from environment.core.world import run_info
-    from environment.storage.store import RunStore
-
-    shards = shard_scenarios(apply_overrides(loaded.scenario, args), args.shards)
-    scenario, personas, _, directory = await fresh_folder(args, loaded, args.out)
-    info = {**run_info(scenario, directory.name, personas), "sharded": {"count": len(shards)}}
-
-    def create_folders() -> None:
-        RunStore.create(directory, info).close()
-        for index, shard in enumerate(shards):
-            shard_info = run_info(shard, f"{directory.name}-shard{index:03d}", personas)
-            RunStore.create(shard_directory(directory, index), shard_info).close()
-
-    await asyncio.to_thread(create_folders)
-    return directory
-
-
-async def execute_sharded(args: argparse.Namespace, directory: Path) -> int:
-    """Runs every shard not yet at its target (as local processes, or Ray actors with
-    --ray), merges them into the run folder, and tops the shards up while tables repeated
-    across shards left the merge short."""
-    from environment.core.eval_run import run_difficulty
-    from environment.core.merge import merge_into
-    from environment.core.ray_shards import RayShards, start_ray, stop_ray
-    from environment.core.shard_run import EXIT_INTERRUPTED, ShardLaunch, ShardProcesses, top_up
-    from environment.core.shards import (
-        shard_directories,
-        shard_finished,
-        shard_target,
-        sharding,
-    )
-    from environment.outputs.shard_console import ShardConsole
-    from environment.storage.store import RunStore
-
-    parent = await asyncio.to_thread(RunStore.claim, directory)  # one driver at a time
-    try:
-        info = parent.read_run_info()
-        count = sharding(info) or 0
-        scenario, personas = read_snapshot(info, parent.run_json)
-        if args.target is not None:  # a new total; the shards are topped up to it
-            scenario = apply_overrides(scenario, args)
-            parent.update_run_info(scenario=scenario.model_dump(mode="json"))
-        directories = shard_directories(directory, count)
-        keys = await checked_endpoints(scenario)
-        command = [sys.executable, str(ROOT / "run.py")]
-        console = ShardConsole(count, quiet=args.quiet)
-        extra = ["--no-cache"] if args.no_cache else []
-        processes: ShardProcesses | RayShards
-        if args.ray:
-            await asyncio.to_thread(start_ray, args.ray)
-            processes = RayShards(command, console, extra, scenario.shard_cpus)
-        else:
-            processes = ShardProcesses(command, console, extra)
-        launches = [
-            ShardLaunch(index, folder)
-            for index, folder in enumerate(directories)
-            if not shard_finished(folder)
-        ]
-        statuses: dict[int, int] = {}
-        with console:
-            console.message(f"run folder: {directory} ({count} shards)")
-            for _ in range(MAX_TOP_UPS + 1):
-                statuses.update(await processes.run(launches))
-                outcome = await asyncio.to_thread(merge_into, parent)
-                shortfall = scenario.target.accepted_qa - outcome.accepted
-                if any(statuses.values()) or shortfall <= 0:
-                    break
-                console.message(
-                    f"{outcome.accepted_dropped} accepted pairs were on tables that repeat "
-                    f"another shard's; asking the shards for {shortfall} more"
-                )
-                targets = top_up([shard_target(folder) for folder in directories], shortfall)
-                launches = [ShardLaunch(i, f, targets[i]) for i, f in enumerate(directories)]
-    finally:
-        parent.close()
-        if args.ray:
-            await asyncio.to_thread(stop_ray)
-    console.message(
-        f"merged {count} shards: {outcome.accepted} accepted of {outcome.records} pairs; "
-        f"{outcome.tables_dropped} tables repeated another shard's and went with their "
-        f"{outcome.pairs_dropped} pairs; spent ${outcome.cost_usd:.4f} in all"
-    )
-    resume = f"python run.py run --resume {directory}"
-    if EXIT_INTERRUPTED in statuses.values():
-        console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")
-        return EXIT_INTERRUPTED
-    if any(statuses.values()):
-        worst = max(statuses.values())
-        console.message(f"a shard ended with status {worst} (see its lines above); then: {resume}")
-        return worst
-    if outcome.accepted < scenario.target.accepted_qa:
-        console.message(
-            f"gave up before the target ({outcome.accepted}/{scenario.target.accepted_qa}): "
-            "the shards keep writing tables that repeat each other's"
-        )
-        return 1
-    console.message(f"done: {outcome.accepted} accepted QA pairs in {directory}")
-    if scenario.difficulty is not None:
-        return await run_difficulty(
-            eval_options(args), directory, scenario, personas, keys, outcome.cost_usd
-        )
-    return 0
-
-
-MAX_TOP_UPS = 5  # merges that may come out short before a sharded run gives up
+    return await execute(options, await prepare_fresh(options, loaded, args.out))
 
 
 async def run_variants(args: argparse.Namespace, path: Path, names: list[str]) -> int:
     """Each variant on the same seed, one after the other, into sibling folders; then
     their comparison beside them (the first variant is the reference)."""
     from environment.config.scenario import load_scenario
+    from environment.core.launch import execute, prepare_fresh
     from environment.core.world import new_run_directory
 
     # Every variant is checked before the first one runs (and spends).
     loaded = {name: load_scenario(path, PERSONAS_DIR, args.set, variant=name) for name in names}
     first = loaded[names[0]].scenario
     parent = Path(args.out) if args.out else new_run_directory(Path(first.output), first.name)
+    options = run_options(args)
     for name in names:
         print(f"variant {name}: {parent / name}")
-        status = await execute(args, await prepare_fresh(args, loaded[name], str(parent / name)))
+        prepared = await prepare_fresh(options, loaded[name], str(parent / name))
+        status = await execute(options, prepared)
         if status != 0:
             print(f"variant {name} ended with status {status}; the rest were not run")
             return status
     return compare_command([parent / name for name in names], str(parent / "compare.html"))
-
-
-async def execute(args: argparse.Namespace, prepared: PreparedRun) -> int:
-    from agents.registry import build_participants
-    from environment.core.bus import AgentFailure
-    from environment.core.eval_run import run_difficulty
-    from environment.core.messages import StopReason
-    from environment.core.world import run_world
-    from environment.models.assembly import open_model_shop, replay_key
-    from environment.outputs.console import RunConsole
-    from environment.outputs.shard_console import ShardReporter
-    from renderers.errors import RendererUnavailable
-
-    scenario, personas, store, keys = (
-        prepared.scenario,
-        prepared.personas,
-        prepared.store,
-        prepared.keys,
-    )
-    shop = open_model_shop(scenario, store, args.no_cache, keys)
-    # The weighted rule goes on learning from what a resumed run judged before.
-    earlier = store.read_records() if scenario.consensus.rule == "weighted" else []
-    participants = build_participants(scenario, personas, shop, earlier)
-    scenario_key = replay_key(scenario)
-    horizon = shop.cache.horizon(scenario_key) if shop.cache is not None else None
-    ledger = shop.ledger
-    spending = lambda: (ledger.total_cost_usd, ledger.cap_usd)  # noqa: E731
-    console: RunConsole = (
-        ShardReporter(spending=spending)
-        if args.shard_report
-        else RunConsole(quiet=args.quiet, spending=spending)
-    )
-    console.message(f"run folder: {store.directory}")
-    try:
-        with console:
-            outcome = await run_world(
-                scenario=scenario,
-                store=store,
-                participants=participants,
-                ledger=shop.ledger,
-                link=shop.link,
-                oracle=shop.oracle,
-                listeners=[console.on_event],
-                run_id=prepared.run_id,
-                next_seq=prepared.next_seq,
-                known_qa_ids=prepared.known,
-                accepted_so_far=prepared.accepted,
-                horizon=horizon,
-            )
-    except RendererUnavailable as error:
-        store.close()
-        raise RenderError(str(error)) from None
-    except (AgentFailure, OSError) as failure:
-        # An agent's write failed (AgentFailure), or the world's own closing write (OSError).
-        cause = failure.error if isinstance(failure, AgentFailure) else failure
-        if not isinstance(cause, OSError):
-            raise
-        # A full or failing disk: what is written stays (appends are whole lines, files are
-        # renamed into place), nothing more can be; the folder resumes once there is room.
-        with contextlib.suppress(OSError):
-            store.close()
-        reason = cause.strerror or str(cause)
-        raise StoreError(
-            f"cannot write to {store.directory} ({reason}); everything accepted so far is "
-            f"saved. Free some space, then: python run.py run --resume {store.directory}"
-        ) from None
-    finally:
-        await shop.close()
-    if shop.endpoints:  # this session's calls, failures, retries and benchings per address
-        await asyncio.to_thread(store.update_run_info, endpoints=shop.endpoint_figures())
-    if shop.cache is not None and outcome.reason == StopReason.TARGET:
-        shop.cache.remember_horizon(scenario_key, outcome.last_committed)
-    if shop.cache is not None and shop.cache.hits:
-        console.message(f"response cache: {shop.cache.hits} answers reused, not paid again")
-    status = await finish(console, store, scenario, outcome, shop.ledger)
-    if status == 0 and scenario.difficulty is not None and scenario.shard is None:
-        status = await run_difficulty(
-            eval_options(args),
-            store.directory,
-            scenario,
-            personas,
-            keys,
-            shop.ledger.total_cost_usd,
-        )
-    return status
-
-
-async def finish(
-    console: RunConsole, store: RunStore, scenario: Scenario, outcome: RunOutcome, ledger: Ledger
-) -> int:
-    from environment.core.messages import StopReason
-
-    render_share = outcome.render_busy_s / outcome.wall_s if outcome.wall_s else 0.0
-    costs = ledger.as_dict(outcome.accepted)
-    console.summary(
-        {
-            "wall_s": round(outcome.wall_s, 2),
-            "render_busy_share": round(render_share, 3),
-            "cost_usd": costs["total_cost_usd"],
-            "cost_per_accepted_qa_usd": costs["cost_per_accepted_qa_usd"],
-            "run_folder": str(store.directory),
-        }
-    )
-    await asyncio.to_thread(store.update_run_info, summary=console.stats.as_dict(), ledger=costs)
-    resume = f"python run.py run --resume {store.directory}"
-    if outcome.reason == StopReason.INTERRUPTED:
-        console.message(f"stopped; everything accepted so far is saved. Resume with: {resume}")
-        return EXIT_INTERRUPTED
-    if outcome.reason == StopReason.BUDGET:
-        cap = scenario.budget.usd if scenario.budget else 0.0
-        console.message(
-            f"budget reached: ${costs['total_cost_usd']:.4f} of ${cap:.2f} spent, "
-            f"{outcome.accepted}/{scenario.target.accepted_qa} accepted and saved. To go on, "
-            f"raise budget.usd in {store.run_json}, then: {resume}"
-        )
-        return EXIT_BUDGET
-    if outcome.reason == StopReason.STALLED:
-        console.message(
-            f"stalled ({outcome.detail}); everything accepted so far is saved. This is a bug "
-            f"worth reporting with events.jsonl; to go on: {resume}"
-        )
-        return 1
-    if outcome.reason == StopReason.EXHAUSTED:
-        console.message(
-            f"gave up before the target ({outcome.accepted}/"
-            f"{scenario.target.accepted_qa} accepted): the jury rejects too much "
-            "or tables keep failing; see events.jsonl"
-        )
-        return 1
-    console.message(f"done: {outcome.accepted} accepted QA pairs in {store.directory}")
-    return 0
 
 
 async def eval_command(args: argparse.Namespace) -> int:
@@ -529,6 +166,7 @@ async def eval_command(args: argparse.Namespace) -> int:
     from environment.config.eval_scenario import load_eval_scenario
     from environment.config.scenario import persona_warnings
     from environment.core.eval_run import create_eval_folder, execute_eval, reopen_eval_folder
+    from environment.core.launch import checked_endpoints
     from environment.core.world import new_run_directory
 
     if args.resume is not None:
@@ -566,9 +204,10 @@ async def eval_command(args: argparse.Namespace) -> int:
 
 
 def eval_options(args: argparse.Namespace) -> EvalOptions:
+    from agents.registry import build_eval_participants
     from environment.core.eval_run import EvalOptions
 
-    return EvalOptions(quiet=args.quiet, no_cache=args.no_cache)
+    return EvalOptions(build_eval_participants, quiet=args.quiet, no_cache=args.no_cache)
 
 
 def validate_command(args: argparse.Namespace) -> int:

@@ -157,6 +157,8 @@ def main() -> int:
     out = Path(options.out).resolve()
     run = out / "run"
     if not options.report_only:
+        if run.exists():  # its figures would be an earlier run's, printed as this one's
+            raise SystemExit(f"{run} exists: give another --out, or --report-only to read it")
         out.mkdir(parents=True, exist_ok=True)
         scenario = out / "scenario.yaml"
         scenario.write_text(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,14 +21,23 @@ if TYPE_CHECKING:
     from environment.config.personas import Persona
     from environment.config.scenario import Scenario
     from environment.core.messages import EvalItem
-    from environment.models.assembly import Keys
+    from environment.core.world import Participant
+    from environment.models.assembly import Keys, ModelShop
     from environment.storage.store import RunStore
+
+
+# Builds the solvers and graders on their models: the agents' registry, which run.py
+# hands in (the environment does not import the agents).
+ParticipantBuilder = Callable[
+    ["EvalScenario", dict[str, "Persona"], "ModelShop"], list["Participant"]
+]
 
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """What the command line decides about running an eval."""
+    """What the command line decides about running an eval, and who builds its agents."""
 
+    build_participants: ParticipantBuilder
     quiet: bool = False
     no_cache: bool = False
 
@@ -149,7 +159,6 @@ async def execute_eval(
     items: list[EvalItem],
     resume: str | None = None,
 ) -> int:
-    from agents.registry import build_eval_participants
     from environment.core.eval_world import run_eval_world
     from environment.core.messages import StopReason
     from environment.models.assembly import open_model_shop
@@ -160,7 +169,7 @@ async def execute_eval(
 
     done = {record.item_id for record in read_eval_records(store.directory)}
     shop = open_model_shop(scenario, store, options.no_cache, keys)
-    participants = build_eval_participants(scenario, personas, shop)
+    participants = options.build_participants(scenario, personas, shop)
     ledger = shop.ledger
     console = RunConsole(
         quiet=options.quiet,
