@@ -33,6 +33,9 @@ ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 KATEX_DIR = Path(os.environ.get("MODSWAP_KATEX_DIR", ASSETS_DIR / "katex"))
 # Only the page and the math assets may load: every other request (network, other files)
 # is aborted.
+# Pictures TeX draws at once beyond one per page: each running picture holds the engine's
+# whole memory (~70 MB), and past a few cores Chromium and the caller want the rest.
+MAX_TEX_THREADS = 4
 TIKZ_CSS_DIR = ASSETS_DIR / "tikzjax" / "node_modules" / "node-tikzjax" / "css"
 ALLOWED_ROOTS = (
     f"{PAGE_DIR.resolve()}/",
@@ -165,9 +168,12 @@ class ChromiumRenderer:
 
     @property
     def tikz(self) -> TikzRenderer:
-        """The TikZ engines, one per page, started on the first picture."""
+        """The TikZ engine, started on the first picture. It draws a picture per page at once,
+        or one per core when there are more cores: a document's pictures are drawn before
+        its page is, so one document with several pictures has the cores to itself."""
         if self._tikz is None:
-            self._tikz = TikzRenderer(workers=self.page_count, timeout_s=max(self.timeout_s, 30.0))
+            threads = max(self.page_count, min(os.cpu_count() or 1, MAX_TEX_THREADS))
+            self._tikz = TikzRenderer(threads=threads, timeout_s=max(self.timeout_s, 30.0))
         return self._tikz
 
     async def _launch(self, executable: Path | None = None) -> None:

@@ -75,31 +75,60 @@ def _engine_libraries() -> frozenset[str]:
     return frozenset(match.group(1) for match in names if match)
 
 
-class _Worker:
-    """One node process running the TeX engine; one picture at a time."""
+class _Engine:
+    """One node process running the TeX engine: pictures sent at once run in TeX threads of
+    their own there, and replies come back as they finish, matched by request id."""
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.process: asyncio.subprocess.Process | None = None
         self.next_id = 0
         self.starts = 0
+        self._replies: dict[int, asyncio.Future[dict[str, object]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
 
-    async def start(self) -> asyncio.subprocess.Process:
-        if not TikzRenderer.available():
-            raise RendererUnavailable(
-                "TikZ needs node and node-tikzjax in renderers/assets/tikzjax; run `make setup`"
-            )
-        self.starts += 1
-        return await asyncio.create_subprocess_exec(
-            "node",
-            str(WORKER),
-            str(PACKAGE / "dist" / "index.js"),
-            str(UNPACKED),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            limit=64 * 1024 * 1024,
-        )
+    async def _running(self) -> asyncio.subprocess.Process:
+        async with self._starting:
+            if self.process is None or self.process.returncode is not None:
+                if not TikzRenderer.available():
+                    raise RendererUnavailable(
+                        "TikZ needs node and node-tikzjax in renderers/assets/tikzjax; "
+                        "run `make setup`"
+                    )
+                self.starts += 1
+                self.process = await asyncio.create_subprocess_exec(
+                    "node",
+                    str(WORKER),
+                    str(PACKAGE / "dist" / "index.js"),
+                    str(UNPACKED),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    limit=64 * 1024 * 1024,
+                )
+                self._reader = asyncio.create_task(self._read_replies(self.process))
+            return self.process
+
+    async def _read_replies(self, process: asyncio.subprocess.Process) -> None:
+        """Hands each reply line to the request with its id; at the end of the output, every
+        request still waiting hears that the engine stopped."""
+        assert process.stdout is not None
+        with contextlib.suppress(ValueError, ConnectionError):  # a line over the limit
+            while line := await process.stdout.readline():
+                reply: dict[str, object] = json.loads(line)
+                waiting = self._replies.pop(int(str(reply.get("id"))), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(reply)
+        for waiting in self._replies.values():
+            if not waiting.done():
+                waiting.set_result({"error": "the TikZ engine stopped"})
+        self._replies.clear()
+        if self.process is process:  # it died on its own: the next picture starts another
+            self.process = None
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
 
     async def draw(
         self,
@@ -110,13 +139,11 @@ class _Worker:
         timeout_s: float | None = None,
     ) -> dict[str, object]:
         """TeX's reply for one picture; `scroll`: go on after errors. Past `timeout_s` the
-        engine ends its TeX thread and says so; if even that reply does not come, the
-        process goes."""
+        engine ends that picture's TeX thread and says so; if even that reply does not come,
+        the process goes (and with it any other picture in it)."""
         timeout_s = timeout_s or self.timeout_s
-        if self.process is None or self.process.returncode is not None:
-            self.process = await self.start()
-        process = self.process
-        assert process.stdin is not None and process.stdout is not None
+        process = await self._running()
+        assert process.stdin is not None
         self.next_id += 1
         request = {
             "id": self.next_id,
@@ -124,63 +151,73 @@ class _Worker:
             "libraries": libraries,
             "packages": packages,
             "mode": "scroll" if scroll else "stop",
-            "budget_s": timeout_s,  # the engine stops its TeX thread then, and lives on
+            "budget_s": timeout_s,  # the engine stops that TeX thread then, and lives on
         }
-        process.stdin.write((json.dumps(request) + "\n").encode())
+        request_id = self.next_id
+        reply = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = reply
         try:
+            process.stdin.write((json.dumps(request) + "\n").encode())
             await process.stdin.drain()
             # Past the engine's own budget: the engine itself hangs, and the process goes.
-            line = await asyncio.wait_for(process.stdout.readline(), timeout_s + 15)
+            return await asyncio.wait_for(asyncio.shield(reply), timeout_s + 15)
         except (TimeoutError, ConnectionError):
             await self.stop()
             return {"error": f"picture took longer than {timeout_s:.0f} s", "timeout": True}
-        if not line:
-            await self.stop()
-            return {"error": "the TikZ engine stopped"}
-        reply: dict[str, object] = json.loads(line)
-        return reply
+        finally:
+            self._replies.pop(request_id, None)
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-            self.process.kill()
-            await self.process.wait()
-        self.process = None
+        process, self.process = self.process, None
+        if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.kill()
+            await process.wait()
+        if self._reader is not None:
+            await self._reader
+            self._reader = None
 
 
 class TikzRenderer:
-    """A pool of TeX workers (started on first use) and a cache of drawn pictures."""
+    """One TeX engine drawing up to `threads` pictures at once (started on first use), and a
+    cache of drawn pictures."""
 
     CACHE_SIZE = 512
     # Time for the second, going-on-after-errors pass over a picture that stopped at an
     # error: the first pass took far less on every picture seen; TeX in a loop takes forever.
     SCROLL_BUDGET_S = 3.0
 
-    def __init__(self, workers: int = 1, timeout_s: float = 30.0) -> None:
-        self._all = [_Worker(timeout_s) for _ in range(max(1, workers))]
-        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
-        for worker in self._all:
-            self._idle.put_nowait(worker)
+    def __init__(self, threads: int = 1, timeout_s: float = 30.0) -> None:
+        self.threads = max(1, threads)
+        self._engine = _Engine(timeout_s)
+        self._slots = asyncio.Semaphore(self.threads)
         # LLM tables repeat small pictures (trend arrows, icons): draw each source once.
         self._cache: OrderedDict[tuple[str, str, str], str | TikzFailure] = OrderedDict()
-        # Preambles under which a picture looped when TeX went on after an error.
+        # Preambles under which a picture looped when TeX went on after an error; those under
+        # which one did not; those whose first such pass is running (the rest wait for it).
         self._looped: set[tuple[str, str]] = set()
-        # Pictures TeX drew from a memory image with their packages already read.
+        self._went_on: set[tuple[str, str]] = set()
+        self._probing: dict[tuple[str, str], asyncio.Event] = {}
+        # Pictures TeX drew from a memory image with their packages already read; package
+        # preambles read from the engine's own image to make one; pictures stopped at the
+        # budget of the after-errors pass.
         self.preloaded_pictures = 0
+        self.preambles_read = 0
+        self.looping_pictures = 0
 
     async def warm_up(self) -> None:
-        """Starts every engine and loads TeX into it (about a second, once per process)."""
+        """Starts the engine and a TeX thread per slot (about a second, once per process)."""
         if not self.available():
             return
         warm = "\\begin{document}\n\\begin{tikzpicture}\\draw (0,0) -- (1pt,0);"
         warm += "\\end{tikzpicture}\n\\end{document}"
-        await asyncio.gather(*(worker.draw(warm, "", {}) for worker in self._all))
+        await asyncio.gather(*(self._engine.draw(warm, "", {}) for _ in range(self.threads)))
 
     @property
     def engine_starts(self) -> int:
-        """Engine processes started so far: one per worker, plus one per crash or timeout."""
-        return sum(worker.starts for worker in self._all)
+        """Engine processes started so far: one, plus one per crash or hang."""
+        return self._engine.starts
 
     @staticmethod
     def available() -> bool:
@@ -226,17 +263,10 @@ class TikzRenderer:
         }
         source = f"{PICTURE_SYMBOLS}\n{preamble}\n\\begin{{document}}\n{picture}\n\\end{{document}}"
         offset = preamble.count("\n") + 4
-        worker = await self._idle.get()
-        try:
-            reply = await worker.draw(source, libraries, packages)
-            again: dict[str, object] = {}
-            if "error" in reply and "timeout" not in reply and key[1:] not in self._looped:
-                again = await self._draw_past_errors(
-                    worker, reply, source, libraries, packages, key[1:]
-                )
-        finally:
-            self._idle.put_nowait(worker)
+        reply, again = await self._draw(source, libraries, packages, key[1:])
         self.preloaded_pictures += reply.get("preloaded") is True
+        read = reply.get("readFromScratch")
+        self.preambles_read += read if isinstance(read, int) else 0
         result: str | TikzFailure
         if "error" not in reply:
             result = sanitize_svg(str(reply["svg"]))
@@ -256,27 +286,60 @@ class TikzRenderer:
             self._cache.popitem(last=False)
         return result
 
+    async def _draw(
+        self, source: str, libraries: str, packages: dict[str, str], context: tuple[str, str]
+    ) -> tuple[dict[str, object], dict[str, object]]:
+        """TeX's reply for the picture, and when it stopped at an error, its reply going on
+        after errors as pdflatex does (empty when not tried). Going on can loop where stopping
+        did not (a macro left undefined): past the budget that costs the engine, the picture
+        stays undrawn and its `context` (libraries and preamble) is marked, since its siblings
+        would loop too. Until one such pass under a context has ended, siblings wait for it
+        (without holding a thread) rather than loop beside it."""
+        await self._slots.acquire()
+        held = True
+        try:
+            reply = await self._engine.draw(source, libraries, packages)
+            if "error" not in reply or "timeout" in reply:
+                return reply, {}
+            if context not in self._went_on and context in self._probing:
+                self._slots.release()
+                held = False
+                while context not in self._went_on and (probe := self._probing.get(context)):
+                    await probe.wait()
+                await self._slots.acquire()
+                held = True
+            if context in self._looped:
+                return reply, {}
+            return reply, await self._draw_past_errors(reply, source, libraries, packages, context)
+        finally:
+            if held:
+                self._slots.release()
+
     async def _draw_past_errors(
         self,
-        worker: _Worker,
         stopped: dict[str, object],
         source: str,
         libraries: str,
         packages: dict[str, str],
         context: tuple[str, str],
     ) -> dict[str, object]:
-        """The picture once more, TeX going on after errors to draw what it can, as pdflatex
-        does. Going on can loop where stopping did not (a macro left undefined): past the
-        budget that costs the engine, the picture stays undrawn and its `context` (libraries
-        and preamble) is marked, since its siblings would loop too."""
+        """The after-errors pass, on a thread the caller holds."""
+        probing = context not in self._went_on
+        if probing:
+            self._probing[context] = asyncio.Event()
         took = stopped.get("seconds")  # TeX's own time, without loading packages
         first_pass_s = float(took) if isinstance(took, int | float) else 0.0
         budget_s = max(self.SCROLL_BUDGET_S, 4 * first_pass_s)  # a busy machine: more
-        again = await worker.draw(source, libraries, packages, scroll=True, timeout_s=budget_s)
-        if "timeout" in again:
-            self._looped.add(context)
+        try:
+            again = await self._engine.draw(
+                source, libraries, packages, scroll=True, timeout_s=budget_s
+            )
+            (self._looped if "timeout" in again else self._went_on).add(context)
+            self.looping_pictures += "timeout" in again
+        finally:
+            if probing:
+                self._probing.pop(context).set()
         return again
 
     async def close(self) -> None:
-        for worker in self._all:
-            await worker.stop()
+        await self._engine.stop()

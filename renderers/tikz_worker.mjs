@@ -1,7 +1,9 @@
 // A long-lived TikZ renderer: one JSON request per stdin line, one JSON reply per stdout
-// line. node-tikzjax runs TeX compiled to WebAssembly; TeX reads only the engine's own files
-// (set-up unpacks them; plain names in that folder), no network. Its README warns against two
-// engines at once, so requests are serial.
+// line, in the order pictures finish. node-tikzjax runs TeX compiled to WebAssembly; TeX reads
+// only the engine's own files (set-up unpacks them; plain names in that folder), no network.
+// Its README warns against two engines at once: its library keeps one run's state in module
+// globals. Each worker thread loads its own copy of the library, so pictures that overlap run
+// in threads of their own, one picture per thread, and share the compiled engine and images.
 //
 // The package's own entry point restarts TeX from its memory image (LaTeX + TikZ loaded)
 // for every picture, so a picture that needs pgfplots pays ~0.8 s to load it each time.
@@ -42,7 +44,9 @@ if (isMainThread) {
   await drawInThread();
 }
 
-// ---------- main thread: requests in, replies out, the TeX thread kept within its budget
+// ---------- main thread: requests in, replies out, each TeX thread kept within its budget
+// Requests may overlap (the caller sends as many as it wants threads): each runs in a TeX
+// thread of its own, and replies go out as they finish, matched to requests by id.
 async function serve() {
   const { dvi2svg } = require(path.join(distDir, "dvi2svg.js"));
   const texDir = path.join(distDir, "..", "tex");
@@ -51,8 +55,37 @@ async function serve() {
   const baseImage = shared(fs.readFileSync(path.join(unpackedDir, "core.dump")));
   const IMAGES_KEPT = 3; // each is the engine's whole memory, ~70 MB
   const images = new Map(); // package preamble → memory image, least recently used first
-  let thread = null;
-  let pending = null; // { thread, resolve } of the request in the thread
+  // package preamble → { ready, settle } while a thread reads it: ready settles when its image
+  // comes (or its picture ends without one)
+  const building = new Map();
+  const idle = []; // threads that finished a picture, kept for the next (modules loaded)
+  const pending = new Map(); // thread → resolve of the request it is drawing
+  const gone = new WeakSet(); // threads that errored or ended: never reused
+
+  // A new image, kept (the least recently used goes), and the pictures waiting for it told.
+  function keep(head, image) {
+    images.set(head, image);
+    if (images.size > IMAGES_KEPT) images.delete(images.keys().next().value);
+    building.get(head)?.settle();
+  }
+
+  // The image of `preamble` if kept (now the most recently used), else null.
+  function take(preamble) {
+    const image = images.get(preamble) ?? null;
+    if (image) {
+      images.delete(preamble);
+      images.set(preamble, image);
+    }
+    return image;
+  }
+
+  // Marks `preamble` as being read; pictures that want it wait until it settles.
+  function reserve(preamble) {
+    const reading = { preamble };
+    reading.ready = new Promise((resolve) => { reading.settle = resolve; });
+    building.set(preamble, reading);
+    return reading;
+  }
 
   function startThread() {
     // stdout: true keeps the thread's writes (the engine's console) off the reply channel.
@@ -62,50 +95,67 @@ async function serve() {
     });
     started.stdout.resume();
     started.stderr.resume();
-    // A thread ended for its budget may still speak: only the current request's thread counts.
-    const answer = (reply) => { if (pending && pending.thread === started) pending.resolve(reply); };
-    started.on("message", answer);
-    started.on("error", (error) => {  // the thread is gone: the next request starts another
-      if (thread === started) thread = null;
-      answer({ error: String(error.message || error), line: null });
-    });
-    started.on("exit", () => {
-      if (thread === started) thread = null;
-      answer({ error: "the TeX thread ended", line: null });
-    });
+    // A thread ended for its budget may still speak: only a request it holds hears it.
+    const answer = (reply) => pending.get(started)?.(reply);
+    const hear = (message) => {
+      if (message.preamble === undefined) return answer(message);
+      keep(message.preamble, message.image);
+    };
+    const drop = (reply) => {
+      gone.add(started);
+      const at = idle.indexOf(started);
+      if (at >= 0) idle.splice(at, 1);
+      answer(reply);
+    };
+    started.on("message", hear);
+    started.on("error", (error) => drop({ error: String(error.message || error), line: null }));
+    started.on("exit", () => drop({ error: "the TeX thread ended", line: null }));
     return started;
   }
 
   async function draw(request) {
     const options = { tikzLibraries: request.libraries || "", texPackages: request.packages || {} };
     const head = bootstrap.getTexPreamble(options);
-    let image = null;
-    if (images.has(head)) {
-      image = images.get(head);
-      images.delete(head);
-      images.set(head, image);
+    // With packages and libraries both, the packages' own image is made first (see imageFor).
+    const packagesOnly = options.tikzLibraries && Object.keys(options.texPackages).length
+      ? bootstrap.getTexPreamble({ texPackages: options.texPackages }) : null;
+    // A preamble another thread is reading now: wait for its image rather than read it twice.
+    const awaited = () => [head, images.has(head) ? null : packagesOnly]
+      .find((wanted) => wanted && wanted.trim() && !images.has(wanted) && building.has(wanted));
+    for (let wanted = awaited(); wanted; wanted = awaited()) await building.get(wanted).ready;
+    const image = take(head);
+    const packagesImage = image || !packagesOnly ? null : take(packagesOnly);
+    // Preambles this picture's thread reads, making their images
+    const reading = [];
+    if (!image && head.trim()) reading.push(reserve(head));
+    if (!image && packagesOnly && !packagesImage) reading.push(reserve(packagesOnly));
+    const current = idle.pop() ?? startThread();
+    let reply;
+    try {
+      reply = await new Promise((resolve) => {
+        const budget = Number(request.budget_s) > 0 ? Number(request.budget_s) * 1000 : 0;
+        const timer = budget ? setTimeout(() => {
+          pending.delete(current);
+          gone.add(current);
+          current.terminate();
+          idle.push(startThread()); // loading its modules overlaps the caller's next steps
+          resolve({ error: `picture took longer than ${Number(request.budget_s).toFixed(0)} s`, timeout: true });
+        }, budget) : null;
+        pending.set(current, (value) => {
+          if (timer) clearTimeout(timer);
+          pending.delete(current);
+          resolve(value);
+        });
+        current.postMessage({ request, head, image, packagesOnly, packagesImage });
+      });
+    } finally {
+      for (const { preamble, settle } of reading) {
+        building.delete(preamble);
+        settle();
+      }
     }
-    thread = thread ?? startThread();
-    const current = thread;
-    const reply = await new Promise((resolve) => {
-      const budget = Number(request.budget_s) > 0 ? Number(request.budget_s) * 1000 : 0;
-      const timer = budget ? setTimeout(() => {
-        pending = null;
-        current.terminate();
-        thread = startThread(); // loading its modules overlaps the caller's next steps
-        resolve({ error: `picture took longer than ${Number(request.budget_s).toFixed(0)} s`, timeout: true });
-      }, budget) : null;
-      pending = {
-        thread: current,
-        resolve: (value) => { if (timer) clearTimeout(timer); pending = null; resolve(value); },
-      };
-      current.postMessage({ request, head, image });
-    });
-    if (reply.image) {
-      images.set(head, reply.image);
-      if (images.size > IMAGES_KEPT) images.delete(images.keys().next().value);
-      delete reply.image;
-    }
+    // A thread that answered is whole; one that errored, ended or ran over is not reused.
+    if (!reply.timeout && !gone.has(current)) idle.push(current);
     if (reply.dvi) {  // drawn here, so a thread starts without the SVG tools (~0.7 s)
       reply.svg = await dvi2svg(Buffer.from(reply.dvi), { disableOptimize: false });
       delete reply.dvi;
@@ -115,17 +165,18 @@ async function serve() {
 
   const write = process.stdout.write.bind(process.stdout);
   const lines = readline.createInterface({ input: process.stdin });
+  const inFlight = new Set();
   for await (const line of lines) {
     const request = JSON.parse(line);
-    let reply;
-    try {
-      reply = { id: request.id, ...(await draw(request)) };
-    } catch (error) {
-      reply = { id: request.id, error: String(error.message || error), line: null };
-    }
-    write(JSON.stringify(reply) + "\n");
+    const answered = draw(request)
+      .then((reply) => ({ id: request.id, ...reply }))
+      .catch((error) => ({ id: request.id, error: String(error.message || error), line: null }))
+      .then((reply) => { write(JSON.stringify(reply) + "\n"); });
+    inFlight.add(answered);
+    answered.finally(() => inFlight.delete(answered));
   }
-  if (thread) await thread.terminate();
+  await Promise.all(inFlight);
+  for (const thread of idle) await thread.terminate();
 }
 
 // ---------- the TeX thread
@@ -204,26 +255,49 @@ async function drawInThread() {
     }
   }
 
-  // The memory image with `head` (\usepackage and \usetikzlibrary lines) already read, or
-  // the package's own image when `head` is empty or TeX reported an error reading it. A new
-  // image goes back to the main thread, which keeps it for the threads to come.
-  async function imageFor(head, kept) {
-    if (!head.trim()) return { image: baseView, fresh: null };
-    if (kept) return { image: new Uint8Array(kept), fresh: null };
+  let readFromScratch = 0; // preambles read from the package's own image for this picture
+
+  // TeX from `from` reading `text`: the memory image when it has read it without error, sent
+  // to the main thread as the image of the preamble `key` at once (pictures may wait for it).
+  async function preload(from, text, key) {
+    readFromScratch += from === baseView;
     let snapshot = null;
-    await runTex(baseView, "preload.tex", head + "\n", " preload.tex \n", (buffer, log) => {
+    await runTex(from, "preload.tex", text + "\n", " preload.tex \n", (buffer, log) => {
       // Only an image of packages read without error: TeX's own stop comes after this.
       if (snapshot === null && !/^! /m.test(log)) snapshot = shared(new Uint8Array(buffer));
     });
-    return snapshot ? { image: new Uint8Array(snapshot), fresh: snapshot } : { image: baseView, fresh: null };
+    if (snapshot) parentPort.postMessage({ preamble: key, image: snapshot });
+    return snapshot;
   }
 
-  async function draw(request, head, kept) {
+  // The memory image with `head` (\usepackage and \usetikzlibrary lines) already read, or
+  // the package's own image when `head` is empty or TeX reported an error reading it. New
+  // images go to the main thread at once, which keeps them for the pictures to come. With
+  // both packages and libraries, the packages' image is made (or taken) first and the
+  // libraries read on top of it: pgfplots costs a second to read, a library set a tenth.
+  async function imageFor(head, kept, packagesOnly, packagesImage) {
+    if (!head.trim()) return baseView;
+    if (kept) return new Uint8Array(kept);
+    let from = baseView;
+    let text = head;
+    if (packagesOnly) {
+      const packages = packagesImage ?? await preload(baseView, packagesOnly, packagesOnly);
+      if (packages) {
+        from = new Uint8Array(packages);
+        text = head.slice(packagesOnly.length - 1); // the libraries' part of the line
+      }
+    }
+    const made = await preload(from, text, head);
+    return made ? new Uint8Array(made) : from;
+  }
+
+  async function draw(request, head, kept, packagesOnly, packagesImage) {
     // The whole source still carries `head`: reading it again is a no-op on a preloaded image
     // and keeps TeX's line numbers what they were. In `scroll` mode TeX goes on after an error
     // and draws what it can, as `pdflatex -interaction=nonstopmode` does; otherwise it stops
     // at the first error. The first error is reported either way.
-    const { image, fresh } = await imageFor(head, kept);
+    readFromScratch = 0;
+    const image = await imageFor(head, kept, packagesOnly, packagesImage);
     const mode = request.mode === "scroll" ? "\\scrollmode" : "";
     const started = Date.now();
     const { dvi, log } = await runTex(image, "input.tex", mode + head + request.source,
@@ -233,17 +307,18 @@ async function drawInThread() {
     const bang = log.match(/^! (.*)$/m);
     const at = log.match(/^l\.(\d+) /m);
     const problem = bang ? { error: bang[1], line: at ? Number(at[1]) : null } : {};
-    const extra = fresh ? { image: fresh } : {};
     if (dvi === null) {
-      return { error: "TeX made no picture", line: null, ...problem, preloaded, seconds, ...extra };
+      return {
+        error: "TeX made no picture", line: null, ...problem, preloaded, readFromScratch, seconds,
+      };
     }
-    return { dvi: new Uint8Array(dvi), ...problem, preloaded, seconds, ...extra };
+    return { dvi: new Uint8Array(dvi), ...problem, preloaded, readFromScratch, seconds };
   }
 
-  parentPort.on("message", async ({ request, head, image }) => {
+  parentPort.on("message", async ({ request, head, image, packagesOnly, packagesImage }) => {
     let reply;
     try {
-      reply = await draw(request, head, image);
+      reply = await draw(request, head, image, packagesOnly, packagesImage);
     } catch (error) {
       reply = { error: String(error.message || error), line: null };
     }

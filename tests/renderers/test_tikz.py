@@ -114,6 +114,58 @@ async def test_a_picture_that_loops_is_stopped_and_the_engine_lives_on() -> None
         await tikz.close()
 
 
+def _plot(n: int) -> str:
+    return (
+        r"\begin{tikzpicture}\begin{axis}[width=4cm]"
+        rf"\addplot coordinates {{(0,{n}) (1,{n + 2}) (2,{n + 1})}};\end{{axis}}\end{{tikzpicture}}"
+    )
+
+
+async def test_pictures_drawn_at_once_match_those_drawn_one_by_one() -> None:
+    # Two TeX threads in one engine: pictures that overlap share the packages' image (read
+    # once, the libraries on top of it) and come out byte for byte as drawn one at a time.
+    plots = [_plot(n) for n in (3, 5, 8)]
+    packages = {"pgfplots": ""}
+    together, alone = TikzRenderer(threads=2), TikzRenderer(threads=1)
+    try:
+        at_once = await asyncio.gather(
+            *(together.render(plot, "calc", packages) for plot in plots[:2])
+        )
+        at_once.append(await together.render(plots[2], "positioning", packages))
+        one_by_one = [await alone.render(plots[0], "calc", packages)]
+        one_by_one.append(await alone.render(plots[1], "calc", packages))
+        one_by_one.append(await alone.render(plots[2], "positioning", packages))
+        assert all(isinstance(svg, str) and svg.startswith("<svg") for svg in at_once)
+        assert at_once == one_by_one
+        # pgfplots read once: the second picture waited for the first's image, and the
+        # third read only its library on top of the packages' image.
+        assert together.preambles_read == 1
+        assert together.preloaded_pictures == 3
+        assert together.engine_starts == 1
+    finally:
+        await together.close()
+        await alone.close()
+
+
+async def test_pictures_that_would_loop_after_an_error_cost_one_budget_not_one_each() -> None:
+    # Each stops at an undefined macro; going on after it, each loops. The first to go on
+    # is the probe; its siblings wait for it instead of looping on the other thread.
+    tikz = TikzRenderer(threads=2)
+    tikz.SCROLL_BUDGET_S = 1.0
+    pictures = [
+        rf"\begin{{tikzpicture}}\node {{{n}}};\undefinedmacro\def\x{{\x}}\x\end{{tikzpicture}}"
+        for n in range(4)
+    ]
+    try:
+        drawn = await asyncio.gather(*(tikz.render(picture) for picture in pictures))
+        assert all(isinstance(failure, TikzFailure) for failure in drawn)
+        assert all("Undefined control sequence" in str(failure) for failure in drawn)
+        assert tikz.looping_pictures == 1
+        assert tikz.engine_starts == 1
+    finally:
+        await tikz.close()
+
+
 async def test_pgfplots_pictures_start_from_an_image_with_pgfplots_loaded(
     renderer: ChromiumRenderer,
 ) -> None:
