@@ -1,6 +1,7 @@
-"""TikZ pictures → SVG, offline, through node-tikzjax (TeX in WebAssembly) in a node worker.
+"""TikZ pictures → SVG, offline, through node-tikzjax (TeX in WebAssembly) in a node process.
 
-The worker starts on the first picture (about a second) and then takes ~0.1 s a picture.
+The engine starts on the first picture (about a second) and then takes ~0.1 s a picture;
+pictures sent at once run side by side, each in a TeX thread of its own.
 Its output is untrusted like the LaTeX it came from, so it passes `sanitize_svg` first.
 """
 
