@@ -1,6 +1,8 @@
 """User macros (`\\newcommand`, `\\renewcommand`, `\\providecommand`, `\\def`) expanded in the
-source before parsing, as TeX would. Definitions are blanked out line for line, so error line
-numbers still point into the user's document; expansion is bounded against runaway macros.
+source before parsing, as TeX would: each use with the definition in force where it stands (a
+macro redefined further on means the new text from there on). Definitions are blanked out
+line for line, so error line numbers still point into the user's document; expansion is
+bounded against runaway macros.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ class Macro:
     arity: int
     default: str | None  # default of the first argument, if optional
     body: str
+    provide_only: bool = False  # \providecommand: defines only a name not yet defined
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A macro and where its definition stood in the text left after blanking definitions."""
+
+    at: int
+    macro: Macro
 
 
 def _line(source: str, position: int) -> int:
@@ -70,10 +81,12 @@ def _blank(text: str) -> str:
     return "\n" * text.count("\n")
 
 
-def collect_definitions(source: str) -> tuple[str, dict[str, Macro]]:
-    """Removes macro definitions from the source; returns the rest and the macros."""
-    macros: dict[str, Macro] = {}
+def collect_definitions(source: str) -> tuple[str, list[Definition]]:
+    """Removes macro definitions from the source; returns the rest and the definitions in
+    document order."""
+    definitions: list[Definition] = []
     out: list[str] = []
+    written = 0  # characters in `out`
     position = 0
     for match in _DEFINE.finditer(source):
         if match.start() < position:
@@ -148,24 +161,53 @@ def collect_definitions(source: str) -> tuple[str, dict[str, Macro]]:
                     "\\newcommand",
                 )
             )
-        if not (match.group(1) == "providecommand" and name in macros):
-            macros[name] = Macro(name, arity, default, body[0])
         out.append(source[position : match.start()])
+        written += match.start() - position
+        macro = Macro(name, arity, default, body[0], match.group(1) == "providecommand")
+        definitions.append(Definition(written, macro))
         out.append(_blank(source[match.start() : body[1]]))
+        written += len(out[-1])
         position = body[1]
     out.append(source[position:])
-    return "".join(out), macros
+    return "".join(out), definitions
 
 
 def expand(source: str) -> str:
-    """The source with user macros defined in it expanded."""
-    text, macros = collect_definitions(source)
+    """The source with user macros defined in it expanded, each use by the definition in
+    force where it stands."""
+    text, definitions = collect_definitions(source)
+    if not definitions:
+        return text
+    expanded: list[str] = []
+    macros: dict[str, Macro] = {}
+    budget = _ExpansionBudget()
+    start = 0
+    for definition in definitions:
+        expanded.append(_expand_with(text[start : definition.at], macros, budget, expanded))
+        start = definition.at
+        macro = definition.macro
+        if not (macro.provide_only and macro.name in macros):
+            macros = {**macros, macro.name: macro}
+    expanded.append(_expand_with(text[start:], macros, budget, expanded))
+    return "".join(expanded)
+
+
+@dataclass
+class _ExpansionBudget:
+    """Expansions left for the whole document, against runaway definitions."""
+
+    left: int = MAX_EXPANSIONS
+
+
+def _expand_with(
+    text: str, macros: dict[str, Macro], budget: _ExpansionBudget, before: list[str]
+) -> str:
+    """`text` with `macros` expanded; `before` (the text already expanded) places its lines."""
     if not macros:
         return text
     pattern = re.compile(
         r"\\(" + "|".join(sorted(map(re.escape, macros), key=len, reverse=True)) + r")(?![A-Za-z@])"
     )
-    expansions = 0
     position = 0
     while True:
         match = pattern.search(text, position)
@@ -193,7 +235,7 @@ def expand(source: str) -> str:
                     raise LatexRenderError(
                         LatexProblem(
                             f"\\{macro.name} expects {macro.arity} arguments",
-                            _line(text, match.start()),
+                            _line_after(before, text, match.start()),
                             f"\\{macro.name}",
                         )
                     )
@@ -208,15 +250,19 @@ def expand(source: str) -> str:
         )
         text = text[: match.start()] + body + text[cursor:]
         position = match.start()  # the body may use other macros
-        expansions += 1
-        if expansions > MAX_EXPANSIONS or len(text) > MAX_OUTPUT:
+        budget.left -= 1
+        if budget.left < 0 or len(text) > MAX_OUTPUT:
             raise LatexRenderError(
                 LatexProblem(
                     f"expanding \\{macro.name} does not terminate (recursive definition?)",
-                    _line(text, match.start()),
+                    _line_after(before, text, match.start()),
                     f"\\{macro.name}",
                 )
             )
+
+
+def _line_after(before: list[str], text: str, position: int) -> int:
+    return sum(piece.count("\n") for piece in before) + _line(text, position)
 
 
 _TIKZ = re.compile(r"\\tikz(?![A-Za-z])")

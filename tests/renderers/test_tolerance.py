@@ -10,6 +10,7 @@ from renderers.chromium import ChromiumRenderer, RenderResult
 from renderers.errors import LatexRenderError
 from renderers.latex_html import translate
 from renderers.limits import UNLIMITED_ROWS, RenderLimits
+from renderers.macros import expand
 from tests.conftest import ink_share, png_image
 
 
@@ -200,6 +201,28 @@ async def test_definitions_with_nested_braces_optional_arguments_and_parameters(
 \end{document}""",
     )
     assert texts(result)[:4] == ["best: x", "own: y", "(1, 2)", "nested braces"]
+
+
+def test_each_use_of_a_macro_takes_the_definition_in_force_where_it_stands() -> None:
+    # TeX reads a document in order: a macro redefined halfway means the new text from
+    # there on, \providecommand leaves a defined name alone, and a use before any
+    # definition is not the later text.
+    source = r"""\newcommand{\unit}{kg}
+\providecommand{\unit}{lb}
+\newcommand{\row}[1]{#1 \unit}
+\begin{document}
+early \late{}
+\row{5}
+\renewcommand{\unit}{t}
+\row{6}
+\def\late{now}
+\late
+\end{document}"""
+    expanded = expand(source)
+    assert "5 kg" in expanded and "6 t" in expanded and "lb" not in expanded
+    assert "early \\late{}" in expanded and expanded.rstrip().endswith("now\n\\end{document}")
+    # Definitions are blanked line for line: what follows keeps its line.
+    assert expanded.splitlines().index("6 t") == source.splitlines().index(r"\row{6}")
 
 
 # ---------- environments around tables
