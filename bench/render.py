@@ -4,8 +4,9 @@
 Renders a corpus (default bench/corpus; `--corpus DIR` for outside documents) at equal
 resolution (200 dpi: scale 200/96 for us, `pdftoppm -r 200` of every page for pdflatex in
 nonstop mode), each side with 1 and with 2 jobs in parallel, in the same run. Prints
-documents/s, p50/p95 latency and peak memory. Goal (issue 9): >= 4x pdflatex at one page,
->= 3x at two.
+documents/s, p50/p95 latency and peak memory, and the one-at-a-time seconds of documents
+with and without TikZ/pgfplots pictures apart (TeX in WebAssembly against Chromium). Goal
+(issue 9): >= 4x pdflatex at one page, >= 3x at two.
 """
 
 from __future__ import annotations
@@ -26,26 +27,33 @@ from bench import pdflatex  # noqa: E402
 from bench.pipeline import MemorySampler  # noqa: E402
 from renderers.chromium import ChromiumRenderer  # noqa: E402
 from renderers.errors import LatexRenderError  # noqa: E402
+from renderers.latex_html import translate  # noqa: E402
 from renderers.limits import UNLIMITED_ROWS  # noqa: E402
 
 DPI = 200
 
 
 async def timed_all(
-    sources: list[str], jobs: int, one: Callable[[str], Awaitable[bool]]
+    sources: list[str],
+    jobs: int,
+    one: Callable[[str], Awaitable[bool]],
+    spent: dict[int, float] | None = None,
 ) -> tuple[float, list[float], int]:
-    """Wall seconds, per-document latencies, failures; `jobs` documents in flight."""
-    queue = list(sources)
+    """Wall seconds, per-document latencies, failures; `jobs` documents in flight. `spent`
+    receives each document's seconds by its index in `sources`."""
+    queue = list(enumerate(sources))
     latencies: list[float] = []
     failures = 0
 
     async def worker() -> None:
         nonlocal failures
         while queue:
-            source = queue.pop()
+            index, source = queue.pop()
             started = time.perf_counter()
             ok = await one(source)
             latencies.append(time.perf_counter() - started)
+            if spent is not None:
+                spent[index] = latencies[-1]
             failures += not ok
 
     started = time.perf_counter()
@@ -68,6 +76,7 @@ async def main_async(corpus: Path, repeat: int) -> int:
     sources = texts * repeat
     print(f"corpus: {len(sources)} documents ({len(sources) // repeat} files x {repeat})")
     ours: dict[int, float] = {}
+    ours_each: dict[int, float] = {}  # seconds per document, one page
     for pages in (1, 2):
         sampler = MemorySampler()
         sampler.start()
@@ -90,7 +99,9 @@ async def main_async(corpus: Path, repeat: int) -> int:
                 r"\begin{tabular}{l}warm\\\end{tabular}"
             )
             await asyncio.gather(*(one(warm.replace("1pt", f"{i + 1}pt")) for i in range(pages)))
-            wall, latencies, failures = await timed_all(sources, pages, one)
+            wall, latencies, failures = await timed_all(
+                sources, pages, one, ours_each if pages == 1 else None
+            )
         sampler.stop()
         ours[pages] = len(sources) / wall
         print(
@@ -101,13 +112,16 @@ async def main_async(corpus: Path, repeat: int) -> int:
         print(f"pdflatex not installed; for the comparison run: {pdflatex.INSTALL}")
         return 0
     theirs: dict[int, float] = {}
+    theirs_each: dict[int, float] = {}  # seconds per document, one job
     for jobs in (1, 2):
 
         async def compile_one(source: str) -> bool:
             # Every page, nonstop, as a user runs it: we draw whole documents too.
             return (await pdflatex.render(source, DPI, halt_on_error=False, all_pages=True)).ok
 
-        wall, latencies, failures = await timed_all(sources, jobs, compile_one)
+        wall, latencies, failures = await timed_all(
+            sources, jobs, compile_one, theirs_each if jobs == 1 else None
+        )
         theirs[jobs] = len(sources) / wall
         print(
             describe(f"pdflatex+pdftoppm, {jobs} job(s)", len(sources), wall, latencies, failures)
@@ -115,7 +129,28 @@ async def main_async(corpus: Path, repeat: int) -> int:
     for jobs in (1, 2):
         goal = {1: 4, 2: 3}[jobs]
         print(f"speed-up at {jobs} in parallel: {ours[jobs] / theirs[jobs]:.1f}x (goal >= {goal}x)")
+    # Where the time goes: TeX draws pictures in WebAssembly; the rest is Chromium's.
+    with_pictures = {index for index, source in enumerate(sources) if _has_pictures(source)}
+    for label, chosen in (
+        ("with TikZ/pgfplots pictures", with_pictures),
+        ("without pictures", set(range(len(sources))) - with_pictures),
+    ):
+        if chosen:
+            mine = sum(ours_each[index] for index in chosen)
+            pdflatex_s = sum(theirs_each[index] for index in chosen)
+            print(
+                f"one at a time, {len(chosen)} documents {label}: ours {mine:.1f} s, "
+                f"pdflatex+pdftoppm {pdflatex_s:.1f} s → {pdflatex_s / mine:.1f}x"
+            )
     return 0
+
+
+def _has_pictures(source: str) -> bool:
+    """Whether the renderer sends any of this document's pictures to TeX."""
+    try:
+        return bool(translate(source, UNLIMITED_ROWS).pictures)
+    except LatexRenderError:
+        return False
 
 
 def main() -> int:
