@@ -183,13 +183,110 @@ def expand(source: str) -> str:
     budget = _ExpansionBudget()
     start = 0
     for definition in definitions:
-        expanded.append(_expand_with(text[start : definition.at], macros, budget, expanded))
+        piece = _expand_with(text[start : definition.at], macros, budget, expanded)
+        expanded.append(_define_in_pictures(piece, macros))
         start = definition.at
         macro = definition.macro
         if not (macro.provide_only and macro.name in macros):
             macros = {**macros, macro.name: macro}
-    expanded.append(_expand_with(text[start:], macros, budget, expanded))
+    piece = _expand_with(text[start:], macros, budget, expanded)
+    expanded.append(_define_in_pictures(piece, macros))
     return "".join(expanded)
+
+
+_PICTURE_BEGIN = re.compile(r"\\begin\s*\{(tikzpicture|circuitikz)\}")
+_BY_NAME = re.compile(r"\\csname(?![A-Za-z@])|\\@nameuse(?![A-Za-z@])")
+
+
+def _in_picture_by_name(text: str, position: int) -> bool:
+    """Whether `position` is inside a picture that reaches macros by name (see below)."""
+    if "csname" not in text and "nameuse" not in text:
+        return False
+    begin = text.rfind("\\begin{", 0, position)
+    while begin >= 0 and not _PICTURE_BEGIN.match(text, begin):
+        begin = text.rfind("\\begin{", 0, begin)
+    if begin < 0:
+        return False
+    kind = _PICTURE_BEGIN.match(text, begin).group(1)  # type: ignore[union-attr]
+    end = text.find(f"\\end{{{kind}}}", begin)
+    if 0 <= end < position:
+        return False
+    return bool(_BY_NAME.search(text, begin, len(text) if end < 0 else end))
+
+
+def _define_in_pictures(text: str, macros: dict[str, Macro]) -> str:
+    """Pictures that reach macros by name (`\\csname ...\\endcsname`, `\\@nameuse`) cannot
+    have them expanded beforehand: TeX looks the name up as it draws, and an undefined
+    path or value makes pgf loop. Such a picture gets the macros in force as TeX
+    definitions, on its first line after its options (its lines keep their numbers)."""
+    if not macros or not _BY_NAME.search(text):
+        return text
+    out: list[str] = []
+    position = 0
+    for begin in _PICTURE_BEGIN.finditer(text):
+        if begin.start() < position:
+            continue
+        end = text.find(f"\\end{{{begin.group(1)}}}", begin.end())
+        end = len(text) if end < 0 else end
+        if not _BY_NAME.search(text, begin.end(), end):
+            continue
+        after_options = _after_options(text, begin.end())
+        out.append(text[position:after_options])
+        out.append(_tex_definitions(macros))
+        position = after_options
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _after_options(text: str, start: int) -> int:
+    """Where a `[...]` option group at `start` ends (brackets and braces balanced), or start."""
+    index = start
+    while index < len(text) and text[index] in " \t":
+        index += 1
+    if index >= len(text) or text[index] != "[":
+        return start
+    depth = 0
+    for position in range(index, len(text)):
+        char = text[position]
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return position + 1
+    return start
+
+
+def _one_line(body: str) -> str:
+    """A definition's body on one line, read as TeX reads it: a line's end is a space unless
+    a comment ends it, a blank line inside is \\par, leading blanks are skipped."""
+    lines = body.split("\n")
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if not line.strip() and 0 < index < len(lines) - 1:
+            out.append("\\par ")
+            continue
+        code = re.sub(r"(?<!\\)%.*", "", line)
+        last = index == len(lines) - 1
+        out.append(code.lstrip() + ("" if code != line or last else " "))
+    return "".join(out)
+
+
+def _tex_definitions(macros: dict[str, Macro]) -> str:
+    """The macros as TeX defines them, on one line, their bodies as written: TeX expands them
+    as it draws, with every one of them defined."""
+    parts: list[str] = []
+    for macro in macros.values():
+        body = _one_line(macro.body)
+        if macro.default is not None:
+            parts.append(
+                f"\\let\\{macro.name}\\relax"
+                f"\\newcommand\\{macro.name}[{macro.arity}][{macro.default}]{{{body}}}"
+            )
+        else:
+            parameters = "".join(f"#{n}" for n in range(1, macro.arity + 1))
+            parts.append(f"\\def\\{macro.name}{parameters}{{{body}}}")
+    return "\\makeatletter" + "".join(parts) + "\\makeatother "
 
 
 @dataclass
@@ -213,6 +310,9 @@ def _expand_with(
         match = pattern.search(text, position)
         if match is None:
             return text
+        if _in_picture_by_name(text, match.start()):
+            position = match.end()  # TeX expands it there, with the definitions it is given
+            continue
         macro = macros[match.group(1)]
         cursor = match.end()
         arguments: list[str] = []

@@ -57,6 +57,34 @@ async def test_a_broken_picture_is_an_error_with_its_line(renderer: ChromiumRend
     assert problem.line == 9  # the document's line of `\draw (0,0) -- ;`
 
 
+BY_NAME = r"""\documentclass{article}
+\usepackage{tikz}
+\newcommand{\valA}{1.5}
+\newcommand{\valB}{0.4}
+\begin{document}
+\begin{tikzpicture}[x=1cm, every node/.style={font=\small}]
+\foreach \k [count=\i] in {A,B} {
+  \fill (\i,0) rectangle ++(0.5,\csname val\k\endcsname) node[above] {\k};
+}
+%BROKEN%
+\end{tikzpicture}
+\end{document}"""
+
+
+async def test_a_picture_reaches_the_documents_macros_by_name(
+    renderer: ChromiumRenderer,
+) -> None:
+    # Data kept in macros and looked up by a built name: TeX needs the definitions, which
+    # textual expansion alone cannot give (the lookup loops in pgf when they are missing).
+    result = await renderer.render(BY_NAME.replace("%BROKEN%", ""))
+    assert not result.warnings and result.html.count("<svg") == 1
+    assert "A" in result.text and "B" in result.text
+    # The definitions ride on the picture's first line: TeX's lines still match ours.
+    with pytest.raises(LatexRenderError) as caught:
+        await renderer.render(BY_NAME.replace("%BROKEN%", r"\draw (0,0) -- ;"))
+    assert caught.value.problem.line == 10
+
+
 async def test_partial_renders_keep_what_tex_drew_and_mark_what_it_could_not() -> None:
     # TeX goes on after an error, as pdflatex in nonstop mode: the broken picture is drawn as
     # far as TeX got. One that ends TeX (a hundred errors) is a placeholder. Both are partial.
