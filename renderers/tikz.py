@@ -206,6 +206,10 @@ class TikzRenderer:
         self.preloaded_pictures = 0
         self.preambles_read = 0
         self.looping_pictures = 0
+        # Pictures drawn in one pass that goes on after errors, under a preamble known not
+        # to loop; the slowest TeX run seen under each preamble sets that pass's budget.
+        self.single_pass_pictures = 0
+        self._slowest: dict[tuple[str, str], float] = {}
 
     async def warm_up(self) -> None:
         """Starts the engine and a TeX thread per slot (about a second, once per process)."""
@@ -295,11 +299,23 @@ class TikzRenderer:
         did not (a macro left undefined): past the budget that costs the engine, the picture
         stays undrawn and its `context` (libraries and preamble) is marked, since its siblings
         would loop too. Until one such pass under a context has ended, siblings wait for it
-        (without holding a thread) rather than loop beside it."""
+        (without holding a thread) rather than loop beside it. Under a context where such a
+        pass ended, one pass going on after errors does both jobs: its log names the first
+        error as a stopping pass would, and it draws."""
         await self._slots.acquire()
         held = True
         try:
+            if context in self._went_on:
+                budget_s = max(self.SCROLL_BUDGET_S, 4 * self._slowest.get(context, 0.0))
+                once = await self._engine.draw(
+                    source, libraries, packages, scroll=True, timeout_s=budget_s
+                )
+                self._note_time(context, once)
+                if "timeout" not in once:  # else the long way below, stopping first
+                    self.single_pass_pictures += 1
+                    return once, (once if "error" in once else {})
             reply = await self._engine.draw(source, libraries, packages)
+            self._note_time(context, reply)
             if "error" not in reply or "timeout" in reply:
                 return reply, {}
             if context not in self._went_on and context in self._probing:
@@ -315,6 +331,11 @@ class TikzRenderer:
         finally:
             if held:
                 self._slots.release()
+
+    def _note_time(self, context: tuple[str, str], reply: dict[str, object]) -> None:
+        took = reply.get("seconds")  # TeX's own time, without loading packages
+        if isinstance(took, int | float):
+            self._slowest[context] = max(self._slowest.get(context, 0.0), float(took))
 
     async def _draw_past_errors(
         self,
@@ -335,6 +356,7 @@ class TikzRenderer:
             again = await self._engine.draw(
                 source, libraries, packages, scroll=True, timeout_s=budget_s
             )
+            self._note_time(context, again)
             (self._looped if "timeout" in again else self._went_on).add(context)
             self.looping_pictures += "timeout" in again
         finally:

@@ -142,6 +142,28 @@ async def test_a_picture_that_loops_is_stopped_and_the_engine_lives_on() -> None
         await tikz.close()
 
 
+async def test_once_going_on_after_errors_is_safe_one_pass_draws_the_next() -> None:
+    # Under a preamble where TeX went on after an error without looping, the next picture
+    # with an error is drawn in one pass: the same failure, line and drawing as two passes.
+    first, second = (
+        rf"\begin{{tikzpicture}}\node {{{label}}};"
+        "\n"
+        rf"\undefinedmacro\node at (1,0) {{{label}2}};\end{{tikzpicture}}"
+        for label in ("a", "b")
+    )
+    warmed, fresh = TikzRenderer(), TikzRenderer()
+    try:
+        await warmed.render(first)
+        once = await warmed.render(second)
+        twice = await fresh.render(second)
+        assert isinstance(once, TikzFailure) and once.svg is not None
+        assert once == twice and once.line == 2
+        assert (warmed.single_pass_pictures, fresh.single_pass_pictures) == (1, 0)
+    finally:
+        await warmed.close()
+        await fresh.close()
+
+
 def _plot(n: int) -> str:
     return (
         r"\begin{tikzpicture}\begin{axis}[width=4cm]"
