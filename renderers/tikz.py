@@ -185,6 +185,9 @@ class TikzRenderer:
     cache of drawn pictures."""
 
     CACHE_SIZE = 512
+    # Preambles whose outcomes (looped, went on, slowest run) are remembered: a long run
+    # meets a new preamble with almost every document.
+    CONTEXTS_KEPT = 1024
     # Time for the second, going-on-after-errors pass over a picture that stopped at an
     # error: the first pass took far less on every picture seen; TeX in a loop takes forever.
     SCROLL_BUDGET_S = 3.0
@@ -335,7 +338,12 @@ class TikzRenderer:
     def _note_time(self, context: tuple[str, str], reply: dict[str, object]) -> None:
         took = reply.get("seconds")  # TeX's own time, without loading packages
         if isinstance(took, int | float):
-            self._slowest[context] = max(self._slowest.get(context, 0.0), float(took))
+            self._slowest[context] = max(self._slowest.pop(context, 0.0), float(took))
+        if len(self._slowest) > self.CONTEXTS_KEPT:  # the least recently drawn goes
+            oldest = next(iter(self._slowest))
+            del self._slowest[oldest]
+            self._went_on.discard(oldest)
+            self._looped.discard(oldest)
 
     async def _draw_past_errors(
         self,

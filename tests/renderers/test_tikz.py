@@ -159,6 +159,13 @@ async def test_once_going_on_after_errors_is_safe_one_pass_draws_the_next() -> N
         assert isinstance(once, TikzFailure) and once.svg is not None
         assert once == twice and once.line == 2
         assert (warmed.single_pass_pictures, fresh.single_pass_pictures) == (1, 0)
+        # What is known of a preamble is kept for the most recent few only (a long run
+        # meets a new preamble with almost every document).
+        warmed.CONTEXTS_KEPT = 1
+        await warmed.render(r"\begin{tikzpicture}\draw (0,0) -- (1,1);\end{tikzpicture}", "calc")
+        third = first.replace("a}", "c}")
+        assert isinstance(await warmed.render(third), TikzFailure)
+        assert warmed.single_pass_pictures == 1
     finally:
         await warmed.close()
         await fresh.close()
