@@ -163,6 +163,11 @@ async function serve() {
     return reply;
   }
 
+  // The engine serves one caller: when it is gone (killed outright, so nothing closed our
+  // input; or our replies have nowhere to go), the pictures still queued are for nobody.
+  const caller = process.ppid;
+  setInterval(() => { if (process.ppid !== caller) process.exit(0); }, 1000).unref();
+  process.stdout.on("error", () => process.exit(0));
   const write = process.stdout.write.bind(process.stdout);
   const lines = readline.createInterface({ input: process.stdin });
   const inFlight = new Set();

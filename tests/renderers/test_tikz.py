@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,6 +173,46 @@ async def test_once_going_on_after_errors_is_safe_one_pass_draws_the_next() -> N
     finally:
         await warmed.close()
         await fresh.close()
+
+
+ENGINE_CALLER = """
+import asyncio, sys
+from renderers.tikz import TikzRenderer
+
+async def main():
+    tikz = TikzRenderer(threads=2)
+    plot = r"\\begin{tikzpicture}\\begin{axis}\\addplot coordinates {(0,%d) (1,2)};"
+    plot += r"\\end{axis}\\end{tikzpicture}"
+    pictures = [
+        asyncio.ensure_future(tikz.render(plot % n, "calc", {"pgfplots": ""})) for n in range(60)
+    ]
+    await asyncio.wait(pictures, return_when=asyncio.FIRST_COMPLETED)  # the engine is busy
+    print(tikz._engine.process.pid, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_the_engine_does_not_outlive_a_caller_killed_outright() -> None:
+    # SIGKILL: nothing closes the engine. With pictures still queued it used to draw them
+    # all for nobody and then linger; it now ends within a second or so of its caller.
+    with subprocess.Popen(
+        [sys.executable, "-c", ENGINE_CALLER],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as caller:
+        try:
+            assert caller.stdout is not None
+            handle = os.pidfd_open(int(caller.stdout.readline()))
+        finally:
+            caller.kill()
+    try:  # wait on the engine's exit itself, not on a clock
+        ready, _, _ = select.select([handle], [], [], 60)
+        assert ready, "the TikZ engine outlived its caller"
+    finally:
+        os.close(handle)
 
 
 def _plot(n: int) -> str:
