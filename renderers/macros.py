@@ -8,6 +8,7 @@ bounded against runaway macros.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from renderers.errors import LatexProblem, LatexRenderError
@@ -42,39 +43,44 @@ def _line(source: str, position: int) -> int:
     return source.count("\n", 0, position) + 1
 
 
-def braced_group(source: str, start: int) -> tuple[str, int] | None:
-    """`{...}` at start (after spaces) → (content, end), braces balanced, escapes skipped."""
-    index = start
-    while index < len(source) and source[index] in " \t\n":
-        index += 1
-    if index >= len(source) or source[index] != "{":
-        return None
+def _closing(source: str, start: int, closer: str) -> int | None:
+    """Where `closer` stands outside braces from `start` on (escaped characters skipped)."""
     depth = 0
-    position = index
+    position = start
     while position < len(source):
         char = source[position]
         if char == "\\":
             position += 2
             continue
+        if char == closer and depth == 0:
+            return position
         if char == "{":
             depth += 1
         elif char == "}":
             depth -= 1
-            if depth == 0:
-                return source[index + 1 : position], position + 1
         position += 1
     return None
 
 
-def optional_group(source: str, start: int) -> tuple[str, int] | None:
+def _group(source: str, start: int, opener: str, blanks: str) -> tuple[str, int] | None:
     index = start
-    while index < len(source) and source[index] in " \t":
+    while index < len(source) and source[index] in blanks:
         index += 1
-    if index < len(source) and source[index] == "[":
-        end = source.find("]", index)
-        if end > 0:
-            return source[index + 1 : end], end + 1
-    return None
+    if index >= len(source) or source[index] != opener:
+        return None
+    end = _closing(source, index + 1, "}" if opener == "{" else "]")
+    return None if end is None else (source[index + 1 : end], end + 1)
+
+
+def braced_group(source: str, start: int) -> tuple[str, int] | None:
+    """`{...}` at start (after spaces) → (content, end), braces balanced, escapes skipped."""
+    return _group(source, start, "{", " \t\n")
+
+
+def optional_group(source: str, start: int) -> tuple[str, int] | None:
+    """`[...]` at start (after spaces on its line) → (content, end). It ends at the first `]`
+    outside braces, as TeX reads an optional argument: `[label={[red]x}]` is one group."""
+    return _group(source, start, "[", " \t")
 
 
 def _blank(text: str) -> str:
@@ -198,20 +204,19 @@ _PICTURE_BEGIN = re.compile(r"\\begin\s*\{(tikzpicture|circuitikz)\}")
 _BY_NAME = re.compile(r"\\csname(?![A-Za-z@])|\\@nameuse(?![A-Za-z@])")
 
 
-def _in_picture_by_name(text: str, position: int) -> bool:
-    """Whether `position` is inside a picture that reaches macros by name (see below)."""
+def _pictures_by_name(text: str) -> Iterator[tuple[re.Match[str], int]]:
+    """The pictures in `text` that reach macros by name: each one's `\\begin` and end."""
     if "csname" not in text and "nameuse" not in text:
-        return False
-    begin = text.rfind("\\begin{", 0, position)
-    while begin >= 0 and not _PICTURE_BEGIN.match(text, begin):
-        begin = text.rfind("\\begin{", 0, begin)
-    if begin < 0:
-        return False
-    kind = _PICTURE_BEGIN.match(text, begin).group(1)  # type: ignore[union-attr]
-    end = text.find(f"\\end{{{kind}}}", begin)
-    if 0 <= end < position:
-        return False
-    return bool(_BY_NAME.search(text, begin, len(text) if end < 0 else end))
+        return
+    for begin in _PICTURE_BEGIN.finditer(text):
+        end = text.find(f"\\end{{{begin.group(1)}}}", begin.end())
+        end = len(text) if end < 0 else end
+        if _BY_NAME.search(text, begin.end(), end):
+            yield begin, end
+
+
+def _in_picture_by_name(text: str, position: int) -> bool:
+    return any(begin.start() < position <= end for begin, end in _pictures_by_name(text))
 
 
 def _define_in_pictures(text: str, macros: dict[str, Macro]) -> str:
@@ -219,42 +224,20 @@ def _define_in_pictures(text: str, macros: dict[str, Macro]) -> str:
     have them expanded beforehand: TeX looks the name up as it draws, and an undefined
     path or value makes pgf loop. Such a picture gets the macros in force as TeX
     definitions, on its first line after its options (its lines keep their numbers)."""
-    if not macros or not _BY_NAME.search(text):
+    if not macros:
         return text
     out: list[str] = []
     position = 0
-    for begin in _PICTURE_BEGIN.finditer(text):
-        if begin.start() < position:
+    for begin, _ in _pictures_by_name(text):
+        if begin.start() < position:  # a picture inside one already given them
             continue
-        end = text.find(f"\\end{{{begin.group(1)}}}", begin.end())
-        end = len(text) if end < 0 else end
-        if not _BY_NAME.search(text, begin.end(), end):
-            continue
-        after_options = _after_options(text, begin.end())
+        options = optional_group(text, begin.end())
+        after_options = options[1] if options else begin.end()
         out.append(text[position:after_options])
         out.append(_tex_definitions(macros))
         position = after_options
     out.append(text[position:])
     return "".join(out)
-
-
-def _after_options(text: str, start: int) -> int:
-    """Where a `[...]` option group at `start` ends (brackets and braces balanced), or start."""
-    index = start
-    while index < len(text) and text[index] in " \t":
-        index += 1
-    if index >= len(text) or text[index] != "[":
-        return start
-    depth = 0
-    for position in range(index, len(text)):
-        char = text[position]
-        if char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-            if depth == 0:
-                return position + 1
-    return start
 
 
 def _one_line(body: str) -> str:

@@ -313,12 +313,12 @@ class TikzRenderer:
                 once = await self._engine.draw(
                     source, libraries, packages, scroll=True, timeout_s=budget_s
                 )
-                self._note_time(context, once)
+                self._remember(context, once)
                 if "timeout" not in once:  # else the long way below, stopping first
                     self.single_pass_pictures += 1
                     return once, (once if "error" in once else {})
             reply = await self._engine.draw(source, libraries, packages)
-            self._note_time(context, reply)
+            self._remember(context, reply)
             if "error" not in reply or "timeout" in reply:
                 return reply, {}
             if context not in self._went_on and context in self._probing:
@@ -335,7 +335,9 @@ class TikzRenderer:
             if held:
                 self._slots.release()
 
-    def _note_time(self, context: tuple[str, str], reply: dict[str, object]) -> None:
+    def _remember(self, context: tuple[str, str], reply: dict[str, object]) -> None:
+        """Notes TeX's time under `context` (the budget of its one-pass pictures) and keeps
+        what is known of the last CONTEXTS_KEPT contexts only."""
         took = reply.get("seconds")  # TeX's own time, without loading packages
         if isinstance(took, int | float):
             self._slowest[context] = max(self._slowest.pop(context, 0.0), float(took))
@@ -364,7 +366,7 @@ class TikzRenderer:
             again = await self._engine.draw(
                 source, libraries, packages, scroll=True, timeout_s=budget_s
             )
-            self._note_time(context, again)
+            self._remember(context, again)
             (self._looped if "timeout" in again else self._went_on).add(context)
             self.looping_pictures += "timeout" in again
         finally:

@@ -10,7 +10,7 @@ from renderers.chromium import ChromiumRenderer, RenderResult
 from renderers.errors import LatexRenderError
 from renderers.latex_html import translate
 from renderers.limits import UNLIMITED_ROWS, RenderLimits
-from renderers.macros import expand
+from renderers.macros import expand, optional_group
 from tests.conftest import ink_share, png_image
 
 
@@ -223,6 +223,13 @@ early \late{}
     assert "early \\late{}" in expanded and expanded.rstrip().endswith("now\n\\end{document}")
     # Definitions are blanked line for line: what follows keeps its line.
     assert expanded.splitlines().index("6 t") == source.splitlines().index(r"\row{6}")
+
+
+def test_an_optional_argument_ends_at_the_first_bracket_outside_braces() -> None:
+    # As TeX reads `[#1]`: a `]` inside braces belongs to the argument.
+    assert optional_group(r"[label={[red]x}, y] rest", 0) == ("label={[red]x}, y", 19)
+    assert optional_group(r"  [\]] rest", 0) == (r"\]", 6)
+    assert optional_group("no group", 0) is None
 
 
 # ---------- environments around tables
