@@ -31,11 +31,50 @@ const unpackedDir = path.resolve(unpackedArg);
 const require = createRequire(import.meta.url);
 const bootstrap = require(path.join(distDir, "bootstrap.js"));
 
-function shared(buffer) {
-  const copy = new SharedArrayBuffer(buffer.byteLength);
-  new Uint8Array(copy).set(new Uint8Array(buffer.buffer ?? buffer, buffer.byteOffset ?? 0,
-    buffer.byteLength));
-  return copy;
+// A memory image: the engine's memory after some reading, in shared memory (read by every
+// thread, never copied whole), with the page runs that hold anything but zeros. TeX's memory is
+// mostly zeros (85% of the package's own image) and a new engine memory is all zeros, so
+// starting a picture copies only those runs: a whole copy faulted in 72 MB, ~45 ms a picture,
+// as long as a small picture's TeX run. Untouched pages of the image take no memory either.
+const PAGE = 4096;
+
+function imageOf(bytes) {
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
+  const words = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >> 2);
+  const runs = [];
+  let start = -1;
+  for (let page = 0; page < aligned.byteLength; page += PAGE) {
+    let filled = false;
+    const end = Math.min(page + PAGE, aligned.byteLength) >> 2;
+    for (let word = page >> 2; word < end; word++) {
+      if (words[word] !== 0) {
+        filled = true;
+        break;
+      }
+    }
+    if (filled && start < 0) start = page;
+    if (!filled && start >= 0) {
+      runs.push(start, page);
+      start = -1;
+    }
+  }
+  if (start >= 0) runs.push(start, aligned.byteLength);
+  const copy = new SharedArrayBuffer(aligned.byteLength);
+  const view = new Uint8Array(copy);
+  for (let at = 0; at < runs.length; at += 2) {
+    view.set(aligned.subarray(runs[at], runs[at + 1]), runs[at]);
+  }
+  return { bytes: copy, runs };
+}
+
+// Lays `image` into `memory`, which must be new (all zeros).
+function restore(image, memory) {
+  const target = new Uint8Array(memory.buffer);
+  const source = new Uint8Array(image.bytes);
+  const { runs } = image;
+  for (let at = 0; at < runs.length; at += 2) {
+    target.set(source.subarray(runs[at], runs[at + 1]), runs[at]);
+  }
 }
 
 if (isMainThread) {
@@ -52,7 +91,7 @@ async function serve() {
   const texDir = path.join(distDir, "..", "tex");
   const engine = await WebAssembly.compile(
     zlib.gunzipSync(fs.readFileSync(path.join(texDir, "tex.wasm.gz"))));
-  const baseImage = shared(fs.readFileSync(path.join(unpackedDir, "core.dump")));
+  const baseImage = imageOf(fs.readFileSync(path.join(unpackedDir, "core.dump")));
   const IMAGES_KEPT = 3; // each is the engine's whole memory, ~70 MB
   const images = new Map(); // package preamble → memory image, least recently used first
   // package preamble → { ready, settle } while a thread reads it: ready settles when its image
@@ -188,7 +227,6 @@ async function serve() {
 async function drawInThread() {
   const library = require(path.join(distDir, "library.js"));
   const { engine, baseImage } = workerData;
-  const baseView = new Uint8Array(baseImage);
 
   // TeX asks for "/tex_files/NAME"; only plain names in the unpacked folder are served, so a
   // document's `\input{../../x}` or `\input{/etc/x}` finds nothing.
@@ -218,7 +256,7 @@ async function drawInThread() {
       library.setShowConsole();
       library.writeFileSync(name, Buffer.from(text));
       const memory = new WebAssembly.Memory({ initial: library.pages, maximum: library.pages });
-      new Uint8Array(memory.buffer, 0, library.pages * 65536).set(image);
+      restore(image, memory);
       library.setMemory(memory.buffer);
       library.setInput(terminal, onIdle ? () => onIdle(memory.buffer, log) : undefined);
       library.setFileLoader(readTexFile);
@@ -265,11 +303,11 @@ async function drawInThread() {
   // TeX from `from` reading `text`: the memory image when it has read it without error, sent
   // to the main thread as the image of the preamble `key` at once (pictures may wait for it).
   async function preload(from, text, key) {
-    readFromScratch += from === baseView;
+    readFromScratch += from === baseImage;
     let snapshot = null;
     await runTex(from, "preload.tex", text + "\n", " preload.tex \n", (buffer, log) => {
       // Only an image of packages read without error: TeX's own stop comes after this.
-      if (snapshot === null && !/^! /m.test(log)) snapshot = shared(new Uint8Array(buffer));
+      if (snapshot === null && !/^! /m.test(log)) snapshot = imageOf(new Uint8Array(buffer));
     });
     if (snapshot) parentPort.postMessage({ preamble: key, image: snapshot });
     return snapshot;
@@ -281,19 +319,19 @@ async function drawInThread() {
   // both packages and libraries, the packages' image is made (or taken) first and the
   // libraries read on top of it: pgfplots costs a second to read, a library set a tenth.
   async function imageFor(head, kept, packagesOnly, packagesImage) {
-    if (!head.trim()) return baseView;
-    if (kept) return new Uint8Array(kept);
-    let from = baseView;
+    if (!head.trim()) return baseImage;
+    if (kept) return kept;
+    let from = baseImage;
     let text = head;
     if (packagesOnly) {
-      const packages = packagesImage ?? await preload(baseView, packagesOnly, packagesOnly);
+      const packages = packagesImage ?? await preload(baseImage, packagesOnly, packagesOnly);
       if (packages) {
-        from = new Uint8Array(packages);
+        from = packages;
         text = head.slice(packagesOnly.length - 1); // the libraries' part of the line
       }
     }
     const made = await preload(from, text, head);
-    return made ? new Uint8Array(made) : from;
+    return made ?? from;
   }
 
   async function draw(request, head, kept, packagesOnly, packagesImage) {
@@ -308,7 +346,7 @@ async function drawInThread() {
     const { dvi, log } = await runTex(image, "input.tex", mode + head + request.source,
       " input.tex \n\\end\n");
     const seconds = (Date.now() - started) / 1000;
-    const preloaded = image !== baseView;
+    const preloaded = image !== baseImage;
     const bang = log.match(/^! (.*)$/m);
     const at = log.match(/^l\.(\d+) /m);
     const problem = bang ? { error: bang[1], line: at ? Number(at[1]) : null } : {};
