@@ -92,7 +92,9 @@ async function serve() {
   const engine = await WebAssembly.compile(
     zlib.gunzipSync(fs.readFileSync(path.join(texDir, "tex.wasm.gz"))));
   const baseImage = imageOf(fs.readFileSync(path.join(unpackedDir, "core.dump")));
-  const IMAGES_KEPT = 3; // each is the engine's whole memory, ~70 MB
+  // Each holds only the filled pages of the engine's 72 MB memory: 10-15 MB with TikZ
+  // libraries or pgfplots read (so eight take less than three whole ones did).
+  const IMAGES_KEPT = 8;
   const images = new Map(); // package preamble → memory image, least recently used first
   // package preamble → { ready, settle } while a thread reads it: ready settles when its image
   // comes (or its picture ends without one)
