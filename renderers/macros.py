@@ -324,14 +324,13 @@ def _expand_with(
                     )
                 arguments.append(token.group(1))
                 cursor += token.end()
-        body = re.sub(
-            r"#(\d)",
-            lambda m, given=arguments: (  # type: ignore[misc]
-                given[int(m.group(1)) - 1] if 0 < int(m.group(1)) <= len(given) else m.group(0)
-            ),
-            macro.body,
-        )
-        text = text[: match.start()] + body + text[cursor:]
+        pieces = re.split(r"#(\d)", macro.body)
+        body = pieces[0]
+        for number, after in zip(pieces[1::2], pieces[2::2], strict=True):
+            index = int(number) - 1
+            argument = arguments[index] if 0 <= index < len(arguments) else "#" + number
+            body = _joined(_joined(body, argument), after)
+        text = _joined(_joined(text[: match.start()], body), text[cursor:])
         position = match.start()  # the body may use other macros
         budget.left -= 1
         if budget.left < 0 or len(text) > MAX_OUTPUT:
@@ -342,6 +341,19 @@ def _expand_with(
                     f"\\{macro.name}",
                 )
             )
+
+
+# A control word at the end of a text: `\alpha`, not the line break `\\` then letters.
+_ENDS_IN_CONTROL_WORD = re.compile(r"(?<!\\)(?:\\\\)*\\[A-Za-z]+$")
+
+
+def _joined(left: str, right: str) -> str:
+    """`left + right` as TeX's tokens: a body's `\\alpha` before the text `y` is two tokens
+    to TeX, but pasted as `\\alphay` it would be one (undefined) name. A space between keeps
+    them apart, and TeX skips a space after a control word."""
+    if re.match(r"[A-Za-z]", right) and _ENDS_IN_CONTROL_WORD.search(left[-80:]):
+        return left + " " + right
+    return left + right
 
 
 def _line_after(before: list[str], text: str, position: int) -> int:

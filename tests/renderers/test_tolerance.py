@@ -225,6 +225,19 @@ early \late{}
     assert expanded.splitlines().index("6 t") == source.splitlines().index(r"\row{6}")
 
 
+def test_pasted_text_keeps_a_control_word_apart_from_the_letters_after_it() -> None:
+    # TeX substitutes tokens, not characters: `\beta` given to `#1text` stays `\beta`, and a
+    # body ending in `\alpha` before the letter `c` does not become the name `\alphac`.
+    source = r"""\newcommand{\wrap}[1]{#1text}
+\newcommand{\first}[2]{\alpha}
+\newcommand{\lines}[1]{#1\\x}
+\begin{document}
+\wrap\beta{} | \first{a}{b}c | \lines{q} | \wrap{\\}
+\end{document}"""
+    body = expand(source).split("\n")[4]
+    assert body == r"\beta text{} | \alpha c | q\\x | \\text"
+
+
 def test_an_optional_argument_ends_at_the_first_bracket_outside_braces() -> None:
     # As TeX reads `[#1]`: a `]` inside braces belongs to the argument.
     assert optional_group(r"[label={[red]x}, y] rest", 0) == ("label={[red]x}, y", 19)
