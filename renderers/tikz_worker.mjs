@@ -222,7 +222,9 @@ async function serve() {
     answered.finally(() => inFlight.delete(answered));
   }
   await Promise.all(inFlight);
-  for (const thread of idle) await thread.terminate();
+  // An ended thread leaves `idle` (its exit handler): ending them one by one from the list
+  // itself skipped every second thread, which then kept the process alive.
+  await Promise.all(idle.splice(0).map((thread) => thread.terminate()));
 }
 
 // ---------- the TeX thread

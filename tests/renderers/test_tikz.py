@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import select
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from renderers import tikz
 from renderers.chromium import ChromiumRenderer
 from renderers.errors import LatexRenderError
 from renderers.pgfpie import pie_tikz
@@ -213,6 +215,32 @@ def test_the_engine_does_not_outlive_a_caller_killed_outright() -> None:
         assert ready, "the TikZ engine outlived its caller"
     finally:
         os.close(handle)
+
+
+def test_the_engine_ends_when_its_input_ends() -> None:
+    # Two overlapping pictures leave two TeX threads; at the end of its input the engine
+    # ends them all and exits (it used to end every second one and stay alive).
+    picture = "\\begin{document}\\begin{tikzpicture}\\draw (0,0) -- (1,0);"
+    picture += "\\end{tikzpicture}\\end{document}"
+    with subprocess.Popen(
+        ["node", str(tikz.WORKER), str(tikz.PACKAGE / "dist" / "index.js"), str(tikz.UNPACKED)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as engine:
+        assert engine.stdin is not None and engine.stdout is not None
+        try:
+            for request_id in (1, 2):
+                request = {"id": request_id, "source": picture, "libraries": "", "packages": {}}
+                engine.stdin.write(json.dumps(request) + "\n")
+            engine.stdin.flush()
+            replies = [json.loads(engine.stdout.readline()) for _ in range(2)]
+            assert sorted(reply["id"] for reply in replies) == [1, 2]
+            assert all(reply["svg"].startswith("<svg") for reply in replies)
+            engine.stdin.close()
+            assert engine.wait(timeout=60) == 0  # a bound on its exit, not a clock it races
+        finally:
+            engine.kill()
 
 
 def _plot(n: int) -> str:
