@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -331,13 +332,39 @@ def test_an_hf_parquet_export_is_evaluated_with_its_latex(generated: Path, tmp_p
     assert all(p["failed"] is None for row in rows for p in row["predictions"])
 
 
-def test_a_llava_export_is_evaluated_from_its_images(generated: Path, tmp_path: Path) -> None:
+def test_a_llava_export_is_evaluated_with_the_latex_beside_its_images(
+    generated: Path, tmp_path: Path
+) -> None:
+    # The export writes each table's LaTeX beside its image; eval reads it from there.
     result, out = export_then_eval(generated, tmp_path, "llava")
-    assert "no table LaTeX" in result.stderr
+    assert "no table LaTeX" not in result.stderr
+    exported = tmp_path / "llava"
+    for image in (exported / "images").iterdir():
+        assert (exported / "tables" / f"{image.stem}.tex").read_text() == (
+            generated / "tables" / f"{image.stem}.tex"
+        ).read_text()
     rows = graded(out)
     truths = {str(row["qa_id"]): str(row["answer"]) for row in accepted(generated)}
     assert {str(row["source_id"]): str(row["answer"]) for row in rows} == truths
-    for row in rows:
+    assert all(p["failed"] is None for row in rows for p in row["predictions"])
+
+
+def test_an_export_without_latex_is_evaluated_from_its_images(
+    generated: Path, tmp_path: Path
+) -> None:
+    # A LLaVA/ShareGPT folder made elsewhere has no tables/: the image views still answer.
+    exported = tmp_path / "sharegpt"
+    result = run_cli(
+        "export", str(generated), "--format", "sharegpt", "--out", str(exported), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    shutil.rmtree(exported / "tables")
+    out = tmp_path / "eval"
+    scenario = str(eval_scenario(tmp_path))
+    result = run_cli("eval", str(exported), scenario, "--quiet", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no table LaTeX" in result.stderr
+    for row in graded(out):
         failed = {p["view"]: p["failed"] for p in row["predictions"]}
         assert failed["latex"] and failed["image"] is None
 

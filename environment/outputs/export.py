@@ -134,6 +134,7 @@ def export(
         )
         return ExportSummary(counts, skipped, out)
     (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "tables").mkdir(exist_ok=True)
     for record in chosen:
         source = run_dir / record.image
         if not source.is_file():
@@ -141,6 +142,12 @@ def export(
         target = out / "images" / source.name
         if not target.exists():
             write_atomic(target, source.read_bytes())
+        # The table's LaTeX beside its image (tables/<image name>.tex): the training files
+        # have no place for it, and `eval` of the export answers from it too.
+        latex = run_dir / "tables" / f"{record.table_id}.tex"
+        beside = out / "tables" / f"{source.stem}.tex"
+        if latex.is_file() and not beside.exists():
+            write_atomic(beside, latex.read_bytes())
     written: dict[str, int] = {}
     meta: dict[str, Any] = {}
     for name in shares:

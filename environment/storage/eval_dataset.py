@@ -262,12 +262,14 @@ def _json_export_rows(folder: Path, exported: Path) -> Iterator[Row]:
         picture = folder / image_name
         if not picture.is_file():
             raise BadRow(where, f"image {image_name} is missing")
+        table = folder / "tables" / f"{Path(image_name).stem}.tex"  # as `export` writes it
         yield Row(
             where=where,
             source_id=str(entry.get("id", number)),
             question=question,
             answer=answer,
             image=picture.read_bytes(),
+            latex=table.read_text(encoding="utf-8", errors="replace") if table.is_file() else "",
         )
 
 
