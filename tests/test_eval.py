@@ -349,6 +349,27 @@ def test_a_llava_export_is_evaluated_with_the_latex_beside_its_images(
     assert all(p["failed"] is None for row in rows for p in row["predictions"])
 
 
+def test_every_split_of_an_internvl_export_is_evaluated(generated: Path, tmp_path: Path) -> None:
+    # One object a line, one file a split: all of them are read, with the LaTeX beside.
+    exported = tmp_path / "internvl"
+    result = run_cli(
+        "export", str(generated), "--format", "internvl", "--split", "train=0.5,test=0.5",
+        "--out", str(exported), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for split in ("train", "test"):
+        assert (exported / f"{split}.jsonl").read_text().strip(), f"{split} is empty"
+    out = tmp_path / "eval"
+    scenario = str(eval_scenario(tmp_path))
+    result = run_cli("eval", str(exported), scenario, "--quiet", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = graded(out)
+    assert sorted(str(row["source_id"]) for row in rows) == sorted(
+        str(row["qa_id"]) for row in accepted(generated)
+    )
+    assert all(p["failed"] is None for row in rows for p in row["predictions"])
+
+
 def test_an_export_without_latex_is_evaluated_from_its_images(
     generated: Path, tmp_path: Path
 ) -> None:

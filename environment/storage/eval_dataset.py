@@ -140,11 +140,12 @@ def _rows(path: Path) -> Iterator[Row]:
         parquets = sorted(path.glob("data/*.parquet")) or sorted(path.glob("*.parquet"))
     if parquets:
         return _parquet_rows(parquets)
-    if path.is_dir() and (exported := _exported_json(path)) is not None:
-        return _json_export_rows(path, exported)
+    if path.is_dir() and (exported := _export_files(path)):
+        return _export_rows(path, exported)
     raise UserInputError(
         f"{path}: not a dataset modswap reads — give a run folder, a folder of parquet files "
-        "(data/*.parquet), a .parquet file, or a llava/sharegpt export folder"
+        "(data/*.parquet), a .parquet file, or a llava, sharegpt, internvl or swift export "
+        "folder"
     )
 
 
@@ -235,42 +236,62 @@ def _parquet_row(
     )
 
 
-def _exported_json(folder: Path) -> Path | None:
-    """The llava / sharegpt / internvl export file of a folder, if it has one."""
-    for name in ("train.json", "test.json", "validation.json"):
-        if (folder / name).is_file():
-            return folder / name
-    found = sorted(folder.glob("*.json"))
-    return found[0] if found else None
+def _export_files(folder: Path) -> list[Path]:
+    """The split files of one of our exports: `<split>.json` (llava, sharegpt) or
+    `<split>.jsonl` (internvl, swift). Every split is read, as a parquet folder is."""
+    lists = [path for path in sorted(folder.glob("*.json")) if path.name != "meta.json"]
+    return lists + sorted(folder.glob("*.jsonl"))
 
 
-def _json_export_rows(folder: Path, exported: Path) -> Iterator[Row]:
+def _export_entries(exported: Path) -> Iterator[tuple[str, Any]]:
+    """(where, entry) for each entry of a split file: a JSON list, or an object a line."""
     try:
-        entries = json.loads(exported.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        text = exported.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserInputError(f"{exported}: not readable ({error})") from None
+    if exported.suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    yield f"{exported} line {number}", json.loads(line)
+                except ValueError:
+                    raise BadRow(f"{exported} line {number}", "not JSON") from None
+        return
+    try:
+        entries = json.loads(text)
+    except ValueError as error:
         raise UserInputError(f"{exported}: not readable JSON ({error})") from None
     if not isinstance(entries, list):
         raise UserInputError(f"{exported}: expected a list of conversations")
     for number, entry in enumerate(entries):
-        where = f"{exported} entry {number}"
-        if not isinstance(entry, dict):
-            raise BadRow(where, "not an object")
-        question, answer = _turns(entry)
-        image_name = entry.get("image") or (entry.get("images") or [None])[0]
-        if not isinstance(image_name, str):
-            raise BadRow(where, "no image (field image or images)")
-        picture = folder / image_name
-        if not picture.is_file():
-            raise BadRow(where, f"image {image_name} is missing")
-        table = folder / "tables" / f"{Path(image_name).stem}.tex"  # as `export` writes it
-        yield Row(
-            where=where,
-            source_id=str(entry.get("id", number)),
-            question=question,
-            answer=answer,
-            image=picture.read_bytes(),
-            latex=table.read_text(encoding="utf-8", errors="replace") if table.is_file() else "",
-        )
+        yield f"{exported} entry {number}", entry
+
+
+def _export_rows(folder: Path, files: list[Path]) -> Iterator[Row]:
+    counted = 0  # the id of an entry without one: unique across the split files
+    for exported in files:
+        for where, entry in _export_entries(exported):
+            if not isinstance(entry, dict):
+                raise BadRow(where, "not an object")
+            question, answer = _turns(entry)
+            image_name = entry.get("image") or (entry.get("images") or [None])[0]
+            if not isinstance(image_name, str):
+                raise BadRow(where, "no image (field image or images)")
+            picture = folder / image_name
+            if not picture.is_file():
+                raise BadRow(where, f"image {image_name} is missing")
+            table = folder / "tables" / f"{Path(image_name).stem}.tex"  # as `export` writes it
+            yield Row(
+                where=where,
+                source_id=str(entry.get("id", counted)),
+                question=question,
+                answer=answer,
+                image=picture.read_bytes(),
+                latex=table.read_text(encoding="utf-8", errors="replace")
+                if table.is_file()
+                else "",
+            )
+            counted += 1
 
 
 def _turns(entry: dict[str, Any]) -> tuple[str, str]:
