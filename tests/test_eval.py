@@ -368,6 +368,13 @@ def test_every_split_of_an_internvl_export_is_evaluated(generated: Path, tmp_pat
         str(row["qa_id"]) for row in accepted(generated)
     )
     assert all(p["failed"] is None for row in rows for p in row["predictions"])
+    # One split file is that split alone.
+    lines = (exported / "test.jsonl").read_text().splitlines()
+    test_ids = [json.loads(line)["id"] for line in lines]
+    out = tmp_path / "eval-test"
+    args = ("eval", str(exported / "test.jsonl"), scenario, "--quiet", "--out", str(out))
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    assert sorted(str(row["source_id"]) for row in graded(out)) == sorted(test_ids)
 
 
 def test_an_export_without_latex_is_evaluated_from_its_images(

@@ -142,10 +142,12 @@ def _rows(path: Path) -> Iterator[Row]:
         return _parquet_rows(parquets)
     if path.is_dir() and (exported := _export_files(path)):
         return _export_rows(path, exported)
+    if path.is_file() and path.suffix in (".json", ".jsonl"):  # one split of an export
+        return _export_rows(path.parent, [path])
     raise UserInputError(
         f"{path}: not a dataset modswap reads — give a run folder, a folder of parquet files "
         "(data/*.parquet), a .parquet file, or a llava, sharegpt, internvl or swift export "
-        "folder"
+        "folder or one split file of it"
     )
 
 
