@@ -387,6 +387,8 @@ def test_an_export_without_latex_is_evaluated_from_its_images(
     )
     assert result.returncode == 0, result.stderr
     shutil.rmtree(exported / "tables")
+    # LLaMA-Factory reads a sharegpt folder through the dataset_info.json users add to it.
+    (exported / "dataset_info.json").write_text('{"tables": {"file_name": "train.json"}}')
     out = tmp_path / "eval"
     scenario = str(eval_scenario(tmp_path))
     result = run_cli("eval", str(exported), scenario, "--quiet", "--out", str(out), cwd=tmp_path)

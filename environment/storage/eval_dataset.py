@@ -238,10 +238,14 @@ def _parquet_row(
     )
 
 
+# Beside the split files: InternVL's meta file, and LLaMA-Factory's, which users add.
+NOT_SPLITS = frozenset({"meta.json", "dataset_info.json"})
+
+
 def _export_files(folder: Path) -> list[Path]:
     """The split files of one of our exports: `<split>.json` (llava, sharegpt) or
     `<split>.jsonl` (internvl, swift). Every split is read, as a parquet folder is."""
-    lists = [path for path in sorted(folder.glob("*.json")) if path.name != "meta.json"]
+    lists = [path for path in sorted(folder.glob("*.json")) if path.name not in NOT_SPLITS]
     return lists + sorted(folder.glob("*.jsonl"))
 
 
