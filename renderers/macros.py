@@ -298,6 +298,9 @@ def _expand_with(
             continue
         macro = macros[match.group(1)]
         cursor = match.end()
+        if macro.arity == 0:  # TeX skips the blanks after a control word (on its line)
+            while cursor < len(text) and text[cursor] in " \t":
+                cursor += 1
         arguments: list[str] = []
         for index in range(macro.arity):
             if index == 0 and macro.default is not None:

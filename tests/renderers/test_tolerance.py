@@ -225,17 +225,19 @@ early \late{}
     assert expanded.splitlines().index("6 t") == source.splitlines().index(r"\row{6}")
 
 
-def test_pasted_text_keeps_a_control_word_apart_from_the_letters_after_it() -> None:
-    # TeX substitutes tokens, not characters: `\beta` given to `#1text` stays `\beta`, and a
-    # body ending in `\alpha` before the letter `c` does not become the name `\alphac`.
+def test_expansion_pastes_tokens_as_tex_does() -> None:
+    # TeX substitutes tokens, not characters: `\beta` given to `#1text` stays `\beta`, a
+    # body ending in `\alpha` before the letter `c` does not become the name `\alphac`, and
+    # a macro used without arguments takes the blanks after its name.
     source = r"""\newcommand{\wrap}[1]{#1text}
 \newcommand{\first}[2]{\alpha}
 \newcommand{\lines}[1]{#1\\x}
+\newcommand{\val}{42}
 \begin{document}
-\wrap\beta{} | \first{a}{b}c | \lines{q} | \wrap{\\}
+\wrap\beta{} | \first{a}{b}c | \lines{q} | \wrap{\\} | \wrap\val | \val  units
 \end{document}"""
-    body = expand(source).split("\n")[4]
-    assert body == r"\beta text{} | \alpha c | q\\x | \\text"
+    body = expand(source).split("\n")[5]
+    assert body == r"\beta text{} | \alpha c | q\\x | \\text | 42text | 42units"
 
 
 def test_an_optional_argument_ends_at_the_first_bracket_outside_braces() -> None:
