@@ -180,6 +180,15 @@ class _Engine:
             self._reader = None
 
 
+@dataclass
+class _Context:
+    """What drawing under one context (libraries and preamble) has shown so far."""
+
+    looped: bool = False  # a pass going on after an error ran out its budget: siblings would
+    went_on: bool = False  # one such pass ended: the next picture needs a single pass
+    slowest_s: float = 0.0  # TeX's slowest own run (sets that single pass's budget)
+
+
 class TikzRenderer:
     """One TeX engine drawing up to `threads` pictures at once (started on first use), and a
     cache of drawn pictures."""
@@ -198,10 +207,9 @@ class TikzRenderer:
         self._slots = asyncio.Semaphore(self.threads)
         # LLM tables repeat small pictures (trend arrows, icons): draw each source once.
         self._cache: OrderedDict[tuple[str, str, str], str | TikzFailure] = OrderedDict()
-        # Preambles under which a picture looped when TeX went on after an error; those under
-        # which one did not; those whose first such pass is running (the rest wait for it).
-        self._looped: set[tuple[str, str]] = set()
-        self._went_on: set[tuple[str, str]] = set()
+        # What each recent context has shown, least recently drawn first; the contexts whose
+        # first pass going on after an error is running (the rest wait for it).
+        self._contexts: OrderedDict[tuple[str, str], _Context] = OrderedDict()
         self._probing: dict[tuple[str, str], asyncio.Event] = {}
         # Pictures TeX drew from a memory image with their packages already read; package
         # preambles read from the engine's own image to make one; pictures stopped at the
@@ -210,9 +218,8 @@ class TikzRenderer:
         self.preambles_read = 0
         self.looping_pictures = 0
         # Pictures drawn in one pass that goes on after errors, under a preamble known not
-        # to loop; the slowest TeX run seen under each preamble sets that pass's budget.
+        # to loop.
         self.single_pass_pictures = 0
-        self._slowest: dict[tuple[str, str], float] = {}
 
     async def warm_up(self) -> None:
         """Starts the engine and a TeX thread per slot (about a second, once per process)."""
@@ -305,47 +312,53 @@ class TikzRenderer:
         (without holding a thread) rather than loop beside it. Under a context where such a
         pass ended, one pass going on after errors does both jobs: its log names the first
         error as a stopping pass would, and it draws."""
+        known = self._known(context)
         await self._slots.acquire()
         held = True
         try:
-            if context in self._went_on:
-                budget_s = max(self.SCROLL_BUDGET_S, 4 * self._slowest.get(context, 0.0))
+            if known.went_on:
+                budget_s = max(self.SCROLL_BUDGET_S, 4 * known.slowest_s)
                 once = await self._engine.draw(
                     source, libraries, packages, scroll=True, timeout_s=budget_s
                 )
-                self._remember(context, once)
+                self._timed(known, once)
                 if "timeout" not in once:  # else the long way below, stopping first
                     self.single_pass_pictures += 1
                     return once, (once if "error" in once else {})
             reply = await self._engine.draw(source, libraries, packages)
-            self._remember(context, reply)
+            self._timed(known, reply)
             if "error" not in reply or "timeout" in reply:
                 return reply, {}
-            if context not in self._went_on and context in self._probing:
+            if not known.went_on and context in self._probing:
                 self._slots.release()
                 held = False
-                while context not in self._went_on and (probe := self._probing.get(context)):
+                while not known.went_on and (probe := self._probing.get(context)):
                     await probe.wait()
                 await self._slots.acquire()
                 held = True
-            if context in self._looped:
+            if known.looped:
                 return reply, {}
-            return reply, await self._draw_past_errors(reply, source, libraries, packages, context)
+            again = await self._draw_past_errors(reply, source, libraries, packages, context, known)
+            return reply, again
         finally:
             if held:
                 self._slots.release()
 
-    def _remember(self, context: tuple[str, str], reply: dict[str, object]) -> None:
-        """Notes TeX's time under `context` (the budget of its one-pass pictures) and keeps
-        what is known of the last CONTEXTS_KEPT contexts only."""
+    def _known(self, context: tuple[str, str]) -> _Context:
+        """What `context` has shown, now its most recently drawn; only the last
+        CONTEXTS_KEPT contexts are kept (a long run meets a new one with almost every
+        document)."""
+        known = self._contexts.pop(context, None) or _Context()
+        self._contexts[context] = known
+        if len(self._contexts) > self.CONTEXTS_KEPT:
+            self._contexts.popitem(last=False)
+        return known
+
+    @staticmethod
+    def _timed(known: _Context, reply: dict[str, object]) -> None:
         took = reply.get("seconds")  # TeX's own time, without loading packages
         if isinstance(took, int | float):
-            self._slowest[context] = max(self._slowest.pop(context, 0.0), float(took))
-        if len(self._slowest) > self.CONTEXTS_KEPT:  # the least recently drawn goes
-            oldest = next(iter(self._slowest))
-            del self._slowest[oldest]
-            self._went_on.discard(oldest)
-            self._looped.discard(oldest)
+            known.slowest_s = max(known.slowest_s, float(took))
 
     async def _draw_past_errors(
         self,
@@ -354,9 +367,11 @@ class TikzRenderer:
         libraries: str,
         packages: dict[str, str],
         context: tuple[str, str],
+        known: _Context,
     ) -> dict[str, object]:
-        """The after-errors pass, on a thread the caller holds."""
-        probing = context not in self._went_on
+        """The after-errors pass, on a thread the caller holds; `known` is what `context`
+        has shown."""
+        probing = not known.went_on
         if probing:
             self._probing[context] = asyncio.Event()
         took = stopped.get("seconds")  # TeX's own time, without loading packages
@@ -366,9 +381,12 @@ class TikzRenderer:
             again = await self._engine.draw(
                 source, libraries, packages, scroll=True, timeout_s=budget_s
             )
-            self._remember(context, again)
-            (self._looped if "timeout" in again else self._went_on).add(context)
-            self.looping_pictures += "timeout" in again
+            self._timed(known, again)
+            if "timeout" in again:
+                known.looped = True
+                self.looping_pictures += 1
+            else:
+                known.went_on = True
         finally:
             if probing:
                 self._probing.pop(context).set()
