@@ -204,9 +204,13 @@ _PICTURE_BEGIN = re.compile(r"\\begin\s*\{(tikzpicture|circuitikz)\}")
 _BY_NAME = re.compile(r"\\csname(?![A-Za-z@])|\\@nameuse(?![A-Za-z@])")
 
 
+def _mentions_by_name(text: str) -> bool:
+    return "csname" in text or "nameuse" in text
+
+
 def _pictures_by_name(text: str) -> Iterator[tuple[re.Match[str], int]]:
     """The pictures in `text` that reach macros by name: each one's `\\begin` and end."""
-    if "csname" not in text and "nameuse" not in text:
+    if not _mentions_by_name(text):
         return
     for begin in _PICTURE_BEGIN.finditer(text):
         end = text.find(f"\\end{{{begin.group(1)}}}", begin.end())
@@ -288,12 +292,14 @@ def _expand_with(
     pattern = re.compile(
         r"\\(" + "|".join(sorted(map(re.escape, macros), key=len, reverse=True)) + r")(?![A-Za-z@])"
     )
+    # Pictures are looked for at each use only where a name lookup can occur at all.
+    by_name = any(_mentions_by_name(piece) for piece in (text, *(m.body for m in macros.values())))
     position = 0
     while True:
         match = pattern.search(text, position)
         if match is None:
             return text
-        if _in_picture_by_name(text, match.start()):
+        if by_name and _in_picture_by_name(text, match.start()):
             position = match.end()  # TeX expands it there, with the definitions it is given
             continue
         macro = macros[match.group(1)]
