@@ -204,8 +204,9 @@ async function serve() {
     return reply;
   }
 
-  // The engine serves one caller: when it is gone (killed outright, so nothing closed our
-  // input; or our replies have nowhere to go), the pictures still queued are for nobody.
+  // The engine serves one caller: when it is gone, the pictures still queued are for nobody.
+  // Its death ends our input (see the end of serve); these cover a caller whose end of the
+  // pipe lives on in a process it started, and replies that have nowhere to go.
   const caller = process.ppid;
   setInterval(() => { if (process.ppid !== caller) process.exit(0); }, 1000).unref();
   process.stdout.on("error", () => process.exit(0));

@@ -197,8 +197,9 @@ asyncio.run(main())
 
 
 def test_the_engine_does_not_outlive_a_caller_killed_outright() -> None:
-    # SIGKILL: nothing closes the engine. With pictures still queued it used to draw them
-    # all for nobody and then linger; it now ends within a second or so of its caller.
+    # SIGKILL: the caller cannot stop the engine, which has pictures still queued. It used
+    # to draw them all for nobody and then linger (it ended only every second TeX thread at
+    # the end of its input); it now ends with its caller.
     with subprocess.Popen(
         [sys.executable, "-c", ENGINE_CALLER],
         cwd=Path(__file__).resolve().parents[2],
