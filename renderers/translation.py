@@ -196,10 +196,15 @@ class TranslatorBase:
         equation bookkeeping (`\\label`, `\\nonumber`) that draws nothing removed."""
         tex = "".join(child.latex_verbatim() for child in nodes)
         tex = MATH_BOOKKEEPING.sub("", tex)
-        return MATH_COLOR.sub(
-            lambda match: f"{match.group(1)}{{{self.resolve_color(match.group(2), None, None)}}}",
-            tex,
-        )
+
+        def resolved(match: re.Match[str]) -> str:
+            colour = self.resolve_color(match.group(2), None, None)
+            return f"{match.group(1)}{{{colour}}}"
+
+        # Every colour command's (first) colour, then \fcolorbox's background after its frame.
+        for pattern in (MATH_COLOR, MATH_FRAME_BACKGROUND):
+            tex = pattern.sub(resolved, tex)
+        return tex
 
     def nodes(self, nodes: list[LatexNode]) -> str:
         raise NotImplementedError
@@ -208,7 +213,8 @@ class TranslatorBase:
         raise NotImplementedError
 
 
-MATH_COLOR = re.compile(r"(\\(?:color|textcolor|colorbox)\s*)\{([^{}]*)\}")
+MATH_COLOR = re.compile(r"(\\(?:color|textcolor|colorbox|fcolorbox)\s*)\{([^{}]*)\}")
+MATH_FRAME_BACKGROUND = re.compile(r"(\\fcolorbox\s*\{[^{}]*\}\s*)\{([^{}]*)\}")
 MATH_BOOKKEEPING = re.compile(r"\\label\s*\{[^{}]*\}|\\(?:nonumber|notag)(?![A-Za-z])")
 
 

@@ -164,6 +164,21 @@ async def test_colour_expressions(
     assert "colour" not in constructs(result)
 
 
+async def test_document_colours_reach_math(renderer: ChromiumRenderer) -> None:
+    # KaTeX knows CSS names only: each colour command in math gets the document's colour
+    # resolved, \fcolorbox both its frame and its background.
+    result = await drawn(
+        renderer,
+        "\\documentclass{article}\n\\usepackage{xcolor}\n"
+        "\\definecolor{dark-red}{HTML}{460000}\n\\colorlet{soft}{dark-red!10}\n"
+        "\\begin{document}\n"
+        "$\\fcolorbox{dark-red}{soft}{x} + \\textcolor{dark-red}{y} + \\colorbox{soft}{z}$\n"
+        "\\end{document}",
+    )
+    assert "math" not in constructs(result)
+    assert not any(w.partial for w in result.warnings)
+
+
 async def test_unknown_colour_is_drawn_in_the_nearest_with_a_warning(
     renderer: ChromiumRenderer,
 ) -> None:
