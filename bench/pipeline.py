@@ -164,7 +164,7 @@ def measure(target: int, seed: int) -> dict[str, float]:
         "wall": wall,
         "qa_per_s": info["progress"]["accepted"] / wall,
         "busy": session["render_busy_s"] / wall,
-        "utilisation": session["render_page_s"] / (wall * pages),
+        "in_flight": session["render_page_s"] / wall,
         "baseline": baseline,
         "overhead": max(0.0, wall - baseline) / wall,
         "python_cpu": python_cpu,
@@ -197,8 +197,8 @@ def main() -> int:
     print(f"  accepted QA / s          {median['qa_per_s']:.1f}")
     print(f"  render busy share        {median['busy']:.1%} of wall (>= 1 render in flight)")
     print(
-        f"  page utilisation         {median['utilisation']:.1%} (mean renders in flight / "
-        f"{median['pages']:.0f} pages)"
+        f"  renders in flight        {median['in_flight']:.2f} on average ({median['pages']:.0f} "
+        "pages; drafts are admitted ahead of them so that none waits for a translation)"
     )
     print(f"  render-only baseline     {median['baseline']:.2f} s for the same drafts")
     print(

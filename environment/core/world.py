@@ -25,7 +25,7 @@ from environment.core.dedup import TableIndex
 from environment.core.director import Director, prune_seed_pool
 from environment.core.event_log import Event, EventLog
 from environment.core.messages import Message, RunStarted, StopReason
-from environment.core.rendering import RenderService
+from environment.core.rendering import DRAFTS_AHEAD, RenderService
 from environment.models.endpoint import RunLink
 from environment.simulation.oracle import Oracle
 from environment.storage.ledger import Ledger
@@ -146,7 +146,7 @@ async def run_world(
         shard=scenario.shard,
     )
     render_service = RenderService(
-        renderer, store, slots=scenario.render.pages, committed=committed
+        renderer, store, slots=scenario.render.pages + DRAFTS_AHEAD, committed=committed
     )
     await bus.add(director)
     await bus.add(render_service)
