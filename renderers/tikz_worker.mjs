@@ -22,6 +22,7 @@ import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
+import { createHash } from "node:crypto";
 
 const [entryPoint, unpackedArg] = isMainThread ? process.argv.slice(2) : workerData.args;
 const distDir = path.dirname(path.resolve(entryPoint));
@@ -83,11 +84,43 @@ if (isMainThread) {
   await drawInThread();
 }
 
+// DVI → SVG markup. The package's own dvi2svg builds a new DOM for every picture and runs
+// SVGO over the result: ~10 ms a small picture and more for plots, on the one thread every
+// picture's reply passes through, for markup our sanitizer parses again anyway. Here one DOM
+// serves every picture, which only closes what dvi2html leaves open, and no optimizer runs.
+function svgMaker() {
+  const packageRequire = createRequire(path.join(distDir, "dvi2svg.js"));
+  const { dvi2html } = packageRequire("@prinsss/dvi2html");
+  const { JSDOM } = packageRequire("jsdom");
+  const { window } = new JSDOM("<!DOCTYPE html>");
+  const serializer = new window.XMLSerializer();
+  return async function svgOf(dvi) {
+    let markup = "";
+    async function* whole() { yield dvi; }
+    await dvi2html(whole(), { write(chunk) { markup += chunk.toString(); } });
+    // dvi2html names every picture's clip paths, patterns and markers from pgf1 on; a page
+    // shows many pictures, so each picture's names get a tag of its own content.
+    const names = new Set([...markup.matchAll(/\bid="(pgf[^"]*)"/g)].map((found) => found[1]));
+    if (names.size) {
+      const tag = createHash("sha256").update(markup).digest("hex").slice(0, 10);
+      markup = markup.replace(/(id="|#)(pgf[^"')\s]*)/g,
+        (found, lead, name) => (names.has(name) ? `${lead}${name}-${tag}` : found));
+    }
+    // A browser never draws a soft hyphen (U+00AD), the slot where these fonts keep some
+    // symbols (\Omega, \otimes); the engine's fonts also hold them at U+00AC, as the
+    // package's own conversion relies on.
+    markup = markup.replaceAll("&#173;", "&#172;");
+    const svg = window.document.createRange().createContextualFragment(markup).querySelector("svg");
+    if (svg === null) throw new Error("TeX's picture held no SVG");
+    return serializer.serializeToString(svg); // XML: the sanitizer reads it as such
+  };
+}
+
 // ---------- main thread: requests in, replies out, each TeX thread kept within its budget
 // Requests may overlap (the caller sends as many as it wants threads): each runs in a TeX
 // thread of its own, and replies go out as they finish, matched to requests by id.
 async function serve() {
-  const { dvi2svg } = require(path.join(distDir, "dvi2svg.js"));
+  const svgOf = svgMaker();
   const texDir = path.join(distDir, "..", "tex");
   const engine = await WebAssembly.compile(
     zlib.gunzipSync(fs.readFileSync(path.join(texDir, "tex.wasm.gz"))));
@@ -198,7 +231,7 @@ async function serve() {
     // A thread that answered is whole; one that errored, ended or ran over is not reused.
     if (!reply.timeout && !gone.has(current)) idle.push(current);
     if (reply.dvi) {  // drawn here, so a thread starts without the SVG tools (~0.7 s)
-      reply.svg = await dvi2svg(Buffer.from(reply.dvi), { disableOptimize: false });
+      reply.svg = await svgOf(Buffer.from(reply.dvi));
       delete reply.dvi;
     }
     return reply;

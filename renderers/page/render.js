@@ -144,6 +144,7 @@ const MATH_EXTENSION = { 0: "(", 1: ")", 2: "[", 3: "]", 8: "{", 9: "}", 16: "("
 
 function texPosition(code) {
   if (code >= 161 && code <= 170) return code - 161;
+  if (code === 172) return 10;  // moved off the soft hyphen, never drawn (tikz_worker.mjs)
   if (code >= 173 && code <= 182) return code - 163;
   if (code === 8729) return 20;
   if (code >= 184 && code <= 195) return code - 163;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -52,6 +53,38 @@ async def test_picture_text_reads_back_as_words_and_lines(renderer: ChromiumRend
     lines = result.text.splitlines()
     assert "Revenue grew 4.2 × 10, efficient" in lines
     assert "Margin (%) −1.5" in lines
+
+
+async def test_clip_paths_of_pictures_on_one_page_keep_to_their_own_picture(
+    renderer: ChromiumRenderer,
+) -> None:
+    # TeX numbers every picture's clip paths from the same name; inlined side by side, the
+    # second picture would be clipped by the first one's path.
+    picture = (
+        r"\begin{tikzpicture}\clip (0,0) circle (%s);"
+        r"\fill[blue] (-1,-1) rectangle (1,1);\end{tikzpicture}"
+    )
+    result = await renderer.render(
+        "\\begin{tabular}{ll}\n"
+        + " & ".join(picture % radius for radius in ("0.2", "0.5"))
+        + " \\\\\n\\end{tabular}"
+    )
+    svgs = result.html.split("<svg")[1:]
+    assert len(svgs) == 2
+    ids = [set(re.findall(r'\bid="([^"]+)"', svg)) for svg in svgs]
+    assert all(ids) and not ids[0] & ids[1]
+    for own, svg in zip(ids, svgs, strict=True):
+        used = set(re.findall(r"url\(#([^)]+)\)", svg))
+        assert used and used <= own  # every clip the picture uses is one it defines
+
+
+async def test_symbols_in_the_soft_hyphen_slot_read_back(renderer: ChromiumRenderer) -> None:
+    # Omega and otimes sit where a browser draws nothing; they are drawn from the slot before
+    # it, and the text read back from the picture must still name them.
+    result = await renderer.render(
+        r"\begin{tikzpicture}\node {$\Omega \otimes x$};\end{tikzpicture}"
+    )
+    assert "Ω⊗x" in result.text.replace(" ", "")
 
 
 async def test_a_broken_picture_is_an_error_with_its_line(renderer: ChromiumRenderer) -> None:
