@@ -80,8 +80,9 @@ class _Engine:
     """One node process running the TeX engine: pictures sent at once run in TeX threads of
     their own there, and replies come back as they finish, matched by request id."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, baked: bool = True) -> None:
         self.timeout_s = timeout_s
+        self.baked = baked
         self.process: asyncio.subprocess.Process | None = None
         self.next_id = 0
         self.starts = 0
@@ -103,6 +104,7 @@ class _Engine:
                     str(WORKER),
                     str(PACKAGE / "dist" / "index.js"),
                     str(UNPACKED),
+                    *(() if self.baked else ("--no-baked",)),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.DEVNULL,
@@ -201,9 +203,11 @@ class TikzRenderer:
     # error: the first pass took far less on every picture seen; TeX in a loop takes forever.
     SCROLL_BUDGET_S = 3.0
 
-    def __init__(self, threads: int = 1, timeout_s: float = 30.0) -> None:
+    def __init__(self, threads: int = 1, timeout_s: float = 30.0, baked: bool = True) -> None:
+        """`baked`: pictures whose packages set-up read ahead (pgfplots) start from the image
+        it stored; without, the engine reads them itself once per process (~0.7 s)."""
         self.threads = max(1, threads)
-        self._engine = _Engine(timeout_s)
+        self._engine = _Engine(timeout_s, baked)
         self._slots = asyncio.Semaphore(self.threads)
         # LLM tables repeat small pictures (trend arrows, icons): draw each source once.
         self._cache: OrderedDict[tuple[str, str, str], str | TikzFailure] = OrderedDict()

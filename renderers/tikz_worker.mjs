@@ -24,7 +24,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
 
-const [entryPoint, unpackedArg] = isMainThread ? process.argv.slice(2) : workerData.args;
+const [entryPoint, unpackedArg, ...flags] = isMainThread ? process.argv.slice(2) : workerData.args;
 const distDir = path.dirname(path.resolve(entryPoint));
 // Set-up unpacks the engine's files here: reading them beats unpacking 1.4 MB of tar into
 // memory at every start, as the package does (~0.4 s).
@@ -78,6 +78,50 @@ function restore(image, memory) {
   }
 }
 
+// ---------- images baked at set-up
+// Reading pgfplots takes ~0.7 s, paid by the first pgfplots picture of every process. Set-up
+// sends a request {"bake": true}: the engine reads these package sets once and stores their
+// images beside its files, as TeX distributions store formats; pictures then start from
+// them, byte for byte as from images made in the process. `--no-baked` leaves them unused.
+const BAKED_DIR = "baked-v1";
+const BAKED_PACKAGE_SETS = [{ pgfplots: "" }];
+
+// An image as a file: a JSON line (its preamble, runs and length), then the runs' bytes.
+function writeImage(file, head, image) {
+  const bytes = new Uint8Array(image.bytes);
+  const parts = [Buffer.from(JSON.stringify({ head, runs: image.runs, length: bytes.byteLength }) + "\n")];
+  for (let at = 0; at < image.runs.length; at += 2) {
+    parts.push(bytes.subarray(image.runs[at], image.runs[at + 1]));
+  }
+  fs.writeFileSync(file, Buffer.concat(parts));
+}
+
+function readImage(file) {
+  const data = fs.readFileSync(file);
+  const end = data.indexOf(10);
+  const { runs, length } = JSON.parse(data.subarray(0, end).toString());
+  const copy = new SharedArrayBuffer(length);
+  const view = new Uint8Array(copy);
+  let from = end + 1;
+  for (let at = 0; at < runs.length; at += 2) {
+    const size = runs[at + 1] - runs[at];
+    view.set(data.subarray(from, from + size), runs[at]);
+    from += size;
+  }
+  if (from !== data.length) throw new Error(`${file} is not a whole image`);
+  return { bytes: copy, runs };
+}
+
+// preamble → file of its baked image (none with `--no-baked`, or before set-up baked them)
+function bakedImages() {
+  const dir = path.join(unpackedDir, BAKED_DIR);
+  if (flags.includes("--no-baked") || !fs.existsSync(path.join(dir, "index.json"))) {
+    return new Map();
+  }
+  const index = JSON.parse(fs.readFileSync(path.join(dir, "index.json"), "utf8"));
+  return new Map(Object.entries(index).map(([head, name]) => [head, path.join(dir, name)]));
+}
+
 if (isMainThread) {
   await serve();
 } else {
@@ -129,6 +173,7 @@ async function serve() {
   // libraries or pgfplots read (so eight take less than three whole ones did).
   const IMAGES_KEPT = 8;
   const images = new Map(); // package preamble → memory image, least recently used first
+  const baked = bakedImages();
   // package preamble → { ready, settle } while a thread reads it: ready settles when its image
   // comes (or its picture ends without one)
   const building = new Map();
@@ -145,12 +190,46 @@ async function serve() {
 
   // The image of `preamble` if kept (now the most recently used), else null.
   function take(preamble) {
-    const image = images.get(preamble) ?? null;
+    let image = images.get(preamble) ?? null;
     if (image) {
       images.delete(preamble);
       images.set(preamble, image);
+    } else if (baked.has(preamble)) {
+      try {
+        image = readImage(baked.get(preamble));
+        keep(preamble, image);
+      } catch (error) { // damaged since set-up: made here instead, as without it
+        baked.delete(preamble);
+      }
     }
     return image;
+  }
+
+  // Set-up's request: reads each package set of BAKED_PACKAGE_SETS from the engine's own
+  // image and stores the images made (a folder written whole, then renamed into place).
+  async function bake() {
+    baked.clear();
+    const target = path.join(unpackedDir, BAKED_DIR);
+    const folder = `${target}.partial`;
+    fs.rmSync(folder, { recursive: true, force: true });
+    fs.mkdirSync(folder);
+    const index = {};
+    for (const [number, texPackages] of BAKED_PACKAGE_SETS.entries()) {
+      const head = bootstrap.getTexPreamble({ texPackages });
+      const reply = await draw({
+        source: "\\begin{document}\\begin{tikzpicture}\\end{tikzpicture}\\end{document}",
+        libraries: "",
+        packages: texPackages,
+      });
+      const image = images.get(head);
+      if (!image) throw new Error(`reading ${Object.keys(texPackages)} failed: ${reply.error}`);
+      index[head] = `image-${number}.bin`;
+      writeImage(path.join(folder, index[head]), head, image);
+    }
+    fs.writeFileSync(path.join(folder, "index.json"), JSON.stringify(index));
+    fs.rmSync(target, { recursive: true, force: true });
+    fs.renameSync(folder, target);
+    return { baked: Object.keys(index).length };
   }
 
   // Marks `preamble` as being read; pictures that want it wait until it settles.
@@ -248,7 +327,7 @@ async function serve() {
   const inFlight = new Set();
   for await (const line of lines) {
     const request = JSON.parse(line);
-    const answered = draw(request)
+    const answered = (request.bake ? bake() : draw(request))
       .then((reply) => ({ id: request.id, ...reply }))
       .catch((error) => ({ id: request.id, error: String(error.message || error), line: null }))
       .then((reply) => { write(JSON.stringify(reply) + "\n"); });

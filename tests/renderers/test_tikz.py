@@ -287,9 +287,10 @@ def _plot(n: int) -> str:
 async def test_pictures_drawn_at_once_match_those_drawn_one_by_one() -> None:
     # Two TeX threads in one engine: pictures that overlap share the packages' image (read
     # once, the libraries on top of it) and come out byte for byte as drawn one at a time.
+    # Without set-up's pgfplots image, so that the engine reads pgfplots here.
     plots = [_plot(n) for n in (3, 5, 8)]
     packages = {"pgfplots": ""}
-    together, alone = TikzRenderer(threads=2), TikzRenderer(threads=1)
+    together, alone = TikzRenderer(threads=2, baked=False), TikzRenderer(threads=1, baked=False)
     try:
         at_once = await asyncio.gather(
             *(together.render(plot, "calc", packages) for plot in plots[:2])
@@ -343,6 +344,24 @@ async def test_pgfplots_pictures_start_from_an_image_with_pgfplots_loaded(
     assert not result.warnings and result.html.count("<svg") == 2
     assert renderer.tikz.preloaded_pictures - before == 2
     assert "9" in result.text  # the second axis runs to 9: its tick labels are drawn
+
+
+async def test_pgfplots_pictures_start_from_the_image_set_up_baked() -> None:
+    # Set-up reads pgfplots once into an image; a new engine's pgfplots pictures start from
+    # it without reading the package, and TeX draws them as from an image it made itself.
+    plots = [_plot(4), _plot(6)]
+    packages = {"pgfplots": ""}
+    baked, made_here = TikzRenderer(), TikzRenderer(baked=False)
+    try:
+        from_baked = [await baked.render(plot, "", packages) for plot in plots]
+        from_made = [await made_here.render(plot, "", packages) for plot in plots]
+        assert all(isinstance(svg, str) and svg.startswith("<svg") for svg in from_baked)
+        assert from_baked == from_made
+        assert baked.preambles_read == 0 and baked.preloaded_pictures == 2
+        assert made_here.preambles_read == 1
+    finally:
+        await baked.close()
+        await made_here.close()
 
 
 async def test_a_library_the_engine_lacks_is_a_warning_and_the_picture_draws(
