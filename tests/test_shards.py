@@ -387,10 +387,14 @@ def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_shard_on_a_removed_node_moves_to_another_and_finishes(
-    tmp_path: Path, ray_env: dict[str, str]
+    tmp_path: Path, ray_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ray.cluster_utils import Cluster
 
+    # The cluster, made in this process, writes its address to <Ray's temp folder>/ray and
+    # does not make that folder: by default /tmp/ray, which a fresh machine does not have.
+    monkeypatch.setenv("RAY_TMPDIR", ray_env["RAY_TMPDIR"])
+    (Path(ray_env["RAY_TMPDIR"]) / "ray").mkdir(exist_ok=True)
     cluster = Cluster(
         initialize_head=True,
         connect=False,
