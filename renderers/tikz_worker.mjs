@@ -89,7 +89,8 @@ const BAKED_PACKAGE_SETS = [{ pgfplots: "" }];
 // An image as a file: a JSON line (its preamble, runs and length), then the runs' bytes.
 function writeImage(file, head, image) {
   const bytes = new Uint8Array(image.bytes);
-  const parts = [Buffer.from(JSON.stringify({ head, runs: image.runs, length: bytes.byteLength }) + "\n")];
+  const header = { head, runs: image.runs, length: bytes.byteLength };
+  const parts = [Buffer.from(JSON.stringify(header) + "\n")];
   for (let at = 0; at < image.runs.length; at += 2) {
     parts.push(bytes.subarray(image.runs[at], image.runs[at + 1]));
   }
