@@ -29,6 +29,54 @@ from renderers.translation import (
     without_leading_options,
 )
 
+# amsmath's display environments (each also starred); see DocumentTranslator.display_math.
+DISPLAY_MATH = {
+    "equation",
+    "align",
+    "alignat",
+    "gather",
+    "multline",
+    "flalign",
+    "eqnarray",
+    "displaymath",
+}
+
+
+def eqnarray_as_align(tex: str) -> str:
+    """eqnarray's rows `left & middle & right` as align's `left & middle right`: the second
+    `&` of each row goes. Only `&` outside braces and inner environments count."""
+    out: list[str] = []
+    depth = 0
+    seen = 0  # `&` so far in this row
+    index = 0
+    while index < len(tex):
+        char = tex[index]
+        if char == "\\":
+            step = 2
+            if tex.startswith("\\\\", index) and depth == 0:
+                seen = 0
+            elif tex.startswith("\\begin", index):
+                depth += 1
+                step = len("\\begin")
+            elif tex.startswith("\\end", index):
+                depth -= 1
+                step = len("\\end")
+            out.append(tex[index : index + step])
+            index += step
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "&" and depth == 0:
+            seen += 1
+            if seen == 2:
+                index += 1
+                continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
 
 class DocumentTranslator(TableTranslator):
     """Translates environments and the parts of a document that are not tables."""
@@ -160,13 +208,8 @@ class DocumentTranslator(TableTranslator):
             return f"<div>{self.nodes(list(node.nodelist))}</div>"
         if name in ("itemize", "enumerate", "description"):
             return self.listing(node)
-        if name in ("equation", "equation*", "align", "align*", "displaymath", "gather", "gather*"):
-            tex = self.math_source(node.nodelist)
-            if name.startswith("align"):
-                tex = f"\\begin{{aligned}}{tex}\\end{{aligned}}"
-            elif name.startswith("gather"):
-                tex = f"\\begin{{gathered}}{tex}\\end{{gathered}}"
-            return f'<span class="math display">{html.escape(tex)}</span>'
+        if name.rstrip("*") in DISPLAY_MATH:
+            return f'<span class="math display">{html.escape(self.display_math(node))}</span>'
         if name in FRAMED_BOXES:
             return self.framed(node)
         if name in ("subfigure", "subtable", "wrapfigure", "wraptable"):
@@ -193,6 +236,31 @@ class DocumentTranslator(TableTranslator):
         # Unknown to us, known to some package: TeX would draw its body, and so do we.
         self.warn(f"environment '{name}' drawn as its body", node)
         return f"<div>{self.nodes(without_leading_options(list(node.nodelist)))}</div>"
+
+    def display_math(self, node: LatexEnvironmentNode) -> str:
+        """TeX for KaTeX of an amsmath display. KaTeX numbers equation, align, alignat and
+        gather as TeX does (from 1 in each document, \\nonumber, \\notag and \\tag
+        honoured); multline, flalign and eqnarray, which it lacks, become their nearest
+        relative with the same numbers."""
+        name = node.environmentname
+        starred = name.endswith("*")
+        base = name.rstrip("*")
+        numbered = not starred and base not in ("displaymath", "multline")
+        tex = self.math_source(node.nodelist, numbered=numbered)
+        star = "*" if starred else ""
+        if base == "displaymath":
+            return tex
+        if base == "multline":  # one equation over several lines, one number
+            lines = f"\\begin{{gathered}}{tex}\\end{{gathered}}"
+            return f"\\begin{{equation{star}}}{lines}\\end{{equation{star}}}"
+        if base == "alignat":
+            args = self.args(node)
+            columns = self.raw(args[0]).strip() if args and args[0] is not None else "1"
+            return f"\\begin{{alignat{star}}}{{{columns}}}{tex}\\end{{alignat{star}}}"
+        if base == "eqnarray":  # rcl columns: `a &=& b` is align's `a &= b`
+            tex = eqnarray_as_align(tex)
+        environment = {"flalign": "align", "eqnarray": "align"}.get(base, base)
+        return f"\\begin{{{environment}{star}}}{tex}\\end{{{environment}{star}}}"
 
     def framed(self, node: LatexEnvironmentNode) -> str:
         """tcolorbox, mdframed and friends: a frame with the options we can read."""

@@ -191,11 +191,12 @@ class TranslatorBase:
             return fallback
 
     # ---------- document
-    def math_source(self, nodes: list[LatexNode]) -> str:
+    def math_source(self, nodes: list[LatexNode], numbered: bool = False) -> str:
         """TeX for KaTeX: the document's colours resolved (KaTeX knows only CSS names) and
-        equation bookkeeping (`\\label`, `\\nonumber`) that draws nothing removed."""
+        equation bookkeeping that draws nothing removed: `\\label`, and `\\nonumber` where
+        nothing is `numbered` (KaTeX numbers the equations it is given, honouring it)."""
         tex = "".join(child.latex_verbatim() for child in nodes)
-        tex = MATH_BOOKKEEPING.sub("", tex)
+        tex = (MATH_LABEL if numbered else MATH_BOOKKEEPING).sub("", tex)
 
         def resolved(match: re.Match[str]) -> str:
             colour = self.resolve_color(match.group(2), None, None)
@@ -216,6 +217,7 @@ class TranslatorBase:
 MATH_COLOR = re.compile(r"(\\(?:color|textcolor|colorbox|fcolorbox)\s*)\{([^{}]*)\}")
 MATH_FRAME_BACKGROUND = re.compile(r"(\\fcolorbox\s*\{[^{}]*\}\s*)\{([^{}]*)\}")
 MATH_BOOKKEEPING = re.compile(r"\\label\s*\{[^{}]*\}|\\(?:nonumber|notag)(?![A-Za-z])")
+MATH_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
 
 
 def strip_comments(source: str) -> str:

@@ -229,7 +229,12 @@ function pageText(page) {
   });
   const displays = pictures.map(svg => svg.style.display);
   pictures.forEach((svg, i) => { svg.before(standIns[i]); svg.style.display = "none"; });
+  // KaTeX draws equation numbers from a CSS counter, which innerText does not read: for the
+  // reading they are written out (the counter runs in document order, as this does).
+  const numbers = [...page.querySelectorAll(".katex .eqn-num")];
+  numbers.forEach((number, i) => { number.classList.add("read"); number.textContent = `(${i + 1})`; });
   const text = page.innerText;
+  numbers.forEach(number => { number.classList.remove("read"); number.textContent = ""; });
   pictures.forEach((svg, i) => { standIns[i].remove(); svg.style.display = displays[i]; });
   return text;
 }

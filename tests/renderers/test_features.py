@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from renderers.chromium import ChromiumRenderer, RenderResult
+from renderers.document_translation import eqnarray_as_align
 from renderers.errors import LatexRenderError
 from renderers.grid import GridCell
 from renderers.latex_html import translate
@@ -337,3 +340,46 @@ async def test_every_environment_the_prompt_offers_renders(
         rf"\documentclass{{article}}\begin{{document}}{body}\end{{document}}"
     )
     assert ink_share(png_image(result.png)) > 0.001  # drawn, if small on a text-wide page
+
+
+async def test_numbered_displays_carry_the_numbers_tex_gives_them(
+    renderer: ChromiumRenderer,
+) -> None:
+    # equation and align number each display (each row), from 1; \nonumber, \notag and the
+    # starred forms take no number, \tag gives its own.
+    result = await render(
+        renderer,
+        r"""\documentclass{article}\usepackage{amsmath}\begin{document}
+\begin{equation} E = mc^2 \label{eq:energy} \end{equation}
+\begin{align} a &= b \\ c &= d \nonumber \\ e &= f \tag{T} \end{align}
+\begin{gather*} g = h \end{gather*}
+\begin{gather} p = q \\ r = s \notag \end{gather}
+\end{document}""",
+    )
+    assert not result.warnings
+    numbers = re.findall(r"\(([^()\s]+)\)", result.text)
+    assert numbers == ["1", "2", "T", "3"]
+
+
+async def test_amsmath_displays_katex_lacks_draw_as_math(renderer: ChromiumRenderer) -> None:
+    # multline, eqnarray, alignat and flalign were drawn as text with their '&' dropped.
+    result = await render(
+        renderer,
+        r"""\documentclass{article}\usepackage{amsmath}\begin{document}
+\begin{multline} a + b \\ + c \end{multline}
+\begin{eqnarray} u &=& v \\ w &\le& \left\{ \begin{array}{ll} 1 & 2 \end{array} \right.
+\end{eqnarray}
+\begin{alignat}{2} x &= 1 &\quad y &= 2 \end{alignat}
+\begin{flalign*} m &= n \end{flalign*}
+\end{document}""",
+    )
+    assert not result.warnings
+    assert re.findall(r"\((\d+)\)", result.text) == ["1", "2", "3", "4"]
+    assert "≤" in result.text and "&" not in result.text
+
+
+def test_eqnarray_rows_lose_only_their_second_column_break() -> None:
+    tex = r"a &=& b \& c \\ d &\le& \begin{array}{ll} 1 & 2 \end{array} & \\ e & {f & g}"
+    assert eqnarray_as_align(tex) == (
+        r"a &= b \& c \\ d &\le \begin{array}{ll} 1 & 2 \end{array} & \\ e & {f & g}"
+    )
