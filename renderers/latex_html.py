@@ -282,10 +282,17 @@ class _Translator(DocumentTranslator):
             return LIST_PLACEHOLDERS[name]
         if name in ("diagbox", "slashbox", "backslashbox"):
             return self.diagonal_box(node)
-        if name in ("makecell", "thead"):
+        if name in ("makecell", "thead", "shortstack"):  # [placement]{lines}
+            # makecell centres both ways unless told; \shortstack stands on its last line.
             inner = self.nodes(self.children(args[-1]))
-            weight = "font-weight:bold;" if name == "thead" else ""
-            return f'<span class="makecell" style="{weight}">{inner}</span>'
+            style = "font-weight:bold;" if name == "thead" else ""
+            placement = self.raw(args[0]) if len(args) > 1 and args[0] is not None else ""
+            style += {"l": "text-align:left;", "r": "text-align:right;"}.get(
+                next((c for c in placement if c in "lr"), ""), ""
+            )
+            default = "b" if name == "shortstack" else "c"
+            vertical = next((c for c in placement if c in "tb"), default)
+            return f'<span class="makecell at-{vertical}" style="{style}">{inner}</span>'
         if name == "ding":
             return html.escape(DINGS.get(self.raw(args[0]).strip(), "•"))
         if name in ("href", "url"):
@@ -334,9 +341,17 @@ class _Translator(DocumentTranslator):
                 f'<span style="border:0.8px solid {frame};background-color:{back};'
                 f'padding:1px 3px">{self.nodes(self.children(args[3]))}</span>'
             )
-        if name == "rotatebox":
-            self.warn("\\rotatebox drawn upright", node)
-            return self.nodes(self.children(args[-1]))
+        if name == "rotatebox":  # [origin=…]{angle}{text}; the page turns it (render.js)
+            inner = self.nodes(self.children(args[-1]))
+            try:
+                angle = float(self.raw(args[-2]).strip())
+            except ValueError:
+                self.warn("\\rotatebox needs an angle such as 90; drawn upright", node)
+                return inner
+            return (
+                f'<span class="rotated" data-angle="{angle:g}">'
+                f'<span class="rotated-inner">{inner}</span></span>'
+            )
         if name in ("cite", "citep", "citet"):
             return "[?]"  # TeX's mark for a citation without a bibliography
         if name in ("ref", "eqref", "autoref", "cref", "Cref", "pageref"):
@@ -445,6 +460,23 @@ _SANS_DEFAULT = re.compile(r"\\renewcommand\s*\{?\\familydefault\}?\s*\{\s*\\sfd
 
 
 _WRITE18 = re.compile(r"\\write\s*18\s*(?=\{)")
+# xspace: the space a macro's user would have typed, unless what follows is punctuation, a
+# group's end or start, or an explicit space (xspace's own list of exceptions).
+_XSPACE = re.compile(r"\\xspace(?![A-Za-z@])[ \t]*(?=(\\[A-Za-z@]+|\\.|.?))")
+_NO_SPACE_BEFORE = frozenset(",.'/?;:!~-){}")
+_NO_SPACE_BEFORE_COMMANDS = frozenset(
+    {"\\ ", "\\/", "\\footnote", "\\footnotemark", "\\space", "\\bgroup", "\\egroup"}
+)
+
+
+def _resolve_xspace(source: str) -> str:
+    def space(found: re.Match[str]) -> str:
+        after = found[1]
+        if after.startswith("\\"):
+            return "" if after in _NO_SPACE_BEFORE_COMMANDS else " "
+        return "" if not after or after in _NO_SPACE_BEFORE else " "
+
+    return _XSPACE.sub(space, source)
 
 
 _PLAIN_LINE = re.compile(r"[^\\{}$&%#^_~\[\]]+")
@@ -506,7 +538,7 @@ def translate(source: str, limits: RenderLimits | None = None, strict: bool = Fa
     source, listings = _lift_verbatim(source)
     source = _bounded_text_runs(source)
     try:
-        expanded = expand_pgfplotstable(expand_tikz_shorthand(expand(source)))
+        expanded = _resolve_xspace(expand_pgfplotstable(expand_tikz_shorthand(expand(source))))
         _check_size(expanded, limits)
         translator = _Translator(expanded, limits, listings)
         translator.sans_default = bool(_SANS_DEFAULT.search(source))

@@ -49,6 +49,7 @@ MACRO_ARGS: dict[str, str] = {
     "newline": "",
     "makecell": "[{",
     "thead": "[{",
+    "shortstack": "[{",
     "input": "{",
     "include": "{",
     "write": "{",

@@ -79,6 +79,35 @@ function contentBox(root) {
            height: Math.ceil(bottom + pad + window.scrollY) - y };
 }
 
+function rotateBoxes(root) {
+  // \rotatebox: TeX turns the text counterclockwise and the box becomes the turned text's
+  // bounding box, standing on the baseline; CSS turns only the drawing, so the outer box is
+  // given that size and the text turned inside it. Reads and writes go in passes: one
+  // layout for all the boxes, not two for each.
+  const boxes = [...root.querySelectorAll(".rotated")].map(box => {
+    const inner = box.firstElementChild;
+    const degrees = parseFloat(box.dataset.angle);
+    const radians = degrees * Math.PI / 180;
+    const cos = Math.abs(Math.cos(radians)), sin = Math.abs(Math.sin(radians));
+    const width = inner.offsetWidth, height = inner.offsetHeight;
+    return { box, inner, degrees, width, height,
+             outerWidth: width * cos + height * sin, outerHeight: width * sin + height * cos };
+  });
+  for (const { box, outerWidth, outerHeight } of boxes) {
+    box.style.width = outerWidth.toFixed(2) + "px";
+    box.style.height = outerHeight.toFixed(2) + "px";
+  }
+  const placed = boxes.map(turn => ({ turn, outer: turn.box.getBoundingClientRect(),
+                                      text: turn.inner.getBoundingClientRect() }));
+  for (const { turn, outer, text } of placed) {  // the text's centre to the box's, then turned
+    const left = outer.left + turn.outerWidth / 2 - (text.left + turn.width / 2);
+    const top = outer.top + turn.outerHeight / 2 - (text.top + turn.height / 2);
+    turn.inner.style.left = left.toFixed(2) + "px";
+    turn.inner.style.top = top.toFixed(2) + "px";
+    turn.inner.style.transform = `rotate(${-turn.degrees}deg)`;
+  }
+}
+
 function fitBoxes(root) {
   // \resizebox / \adjustbox: scale the laid-out box to the asked width (or height).
   for (const box of root.querySelectorAll(".box[data-fit-width], .box[data-max-width], .box[data-fit-height]")) {
@@ -249,6 +278,7 @@ window.modswapRender = async function (body, options) {
   const mathErrors = typesetMath(page);
   await document.fonts.ready;
   alignDecimals(page);
+  rotateBoxes(page);
   fitBoxes(page);
   const tables = [...page.querySelectorAll("table.tabular")].map(readGrid);
   // One JSON string crosses to Python: playwright checks nested results value by value.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from PIL import Image
 
 from renderers.chromium import ChromiumRenderer, RenderResult
 from renderers.document_translation import eqnarray_as_align
@@ -383,3 +384,81 @@ def test_eqnarray_rows_lose_only_their_second_column_break() -> None:
     assert eqnarray_as_align(tex) == (
         r"a &= b \& c \\ d &\le \begin{array}{ll} 1 & 2 \end{array} & \\ e & {f & g}"
     )
+
+
+async def test_rotatebox_turns_its_text_and_the_box_with_it(renderer: ChromiumRenderer) -> None:
+    header = r"\rotatebox{90}{A header set on its side}"
+    turned = await render(renderer, header)
+    assert not turned.warnings
+    assert turned.height > 3 * turned.width  # the box is the turned text's, standing up
+    assert "A header set on its side" in turned.text
+    # At 45 degrees the box is the turned text's bounding box: about as wide as it is high.
+    slanted = await render(renderer, r"\rotatebox[origin=c]{45}{A header set on its side}")
+    assert 0.7 < slanted.height / slanted.width < 1.4
+
+
+async def test_rotatebox_without_a_number_is_drawn_upright_with_a_warning(
+    renderer: ChromiumRenderer,
+) -> None:
+    result = await render(renderer, r"\rotatebox{\myangle}{Upright header}")
+    assert result.width > 3 * result.height
+    assert any("needs an angle" in warning.message for warning in result.warnings)
+
+
+def _ink_rows(image: Image.Image, left: float, right: float) -> tuple[int, int]:
+    """First and last pixel rows with ink between the fractions `left` and `right` of the
+    width."""
+    grey = image.convert("L")
+    box = grey.crop((int(left * grey.width), 0, int(right * grey.width), grey.height))
+    top, bottom = box.point(lambda value: 255 if value < 128 else 0).getbbox()[1::2]
+    return top, bottom
+
+
+async def test_cells_of_a_row_stand_on_one_baseline(renderer: ChromiumRenderer) -> None:
+    # A turned header makes the row tall; TeX sets the row's other cells on its baseline,
+    # at the bottom of the turned text, not at the top of the row.
+    result = await render(
+        renderer,
+        r"\begin{tabular}{ll}\rotatebox{90}{A long turned header} & Short\\\end{tabular}",
+    )
+    image = png_image(result.png)
+    turned_top, turned_bottom = _ink_rows(image, 0.0, 0.3)
+    short_top, short_bottom = _ink_rows(image, 0.45, 1.0)
+    assert short_top > (turned_top + turned_bottom) / 2  # in the lower half of the row
+    assert abs(short_bottom - turned_bottom) < 0.1 * (turned_bottom - turned_top)
+
+
+async def test_makecell_lines_centre_on_the_rows_baseline(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer,
+        r"\begin{tabular}{ll}\makecell{one\\two\\three\\four} & Mid\\\end{tabular}",
+    )
+    image = png_image(result.png)
+    lines_top, lines_bottom = _ink_rows(image, 0.0, 0.4)
+    mid_top, mid_bottom = _ink_rows(image, 0.55, 1.0)
+    middle = (lines_top + lines_bottom) / 2
+    assert mid_top < middle < mid_bottom + 0.2 * (lines_bottom - lines_top)
+
+
+async def test_xspace_gives_the_space_a_user_would_type(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer,
+        r"""\documentclass{article}\usepackage{xspace}
+\newcommand{\ours}{OurNet\xspace}
+\begin{document}
+\ours is better than \ours, and (\ours) beats \ours\textbf{twice}.
+\end{document}""",
+    )
+    assert not result.warnings
+    assert "OurNet is better than OurNet, and (OurNet) beats OurNet twice." in result.text
+
+
+async def test_shortstack_stands_on_its_last_line(renderer: ChromiumRenderer) -> None:
+    result = await render(
+        renderer, r"\begin{tabular}{ll}\shortstack{one\\two\\three} & Low\\\end{tabular}"
+    )
+    assert not result.warnings and "three" in result.text
+    image = png_image(result.png)
+    stack_top, stack_bottom = _ink_rows(image, 0.0, 0.45)
+    low_top, _ = _ink_rows(image, 0.55, 1.0)
+    assert low_top > (stack_top + stack_bottom) / 2  # beside the last line, not the first
