@@ -10,6 +10,7 @@ from pylatexenc.latexwalker import (
     LatexEnvironmentNode,
     LatexMacroNode,
     LatexNode,
+    LatexSpecialsNode,
 )
 
 from renderers.latex_vocabulary import (
@@ -42,40 +43,20 @@ DISPLAY_MATH = {
 }
 
 
-def eqnarray_as_align(tex: str) -> str:
-    """eqnarray's rows `left & middle & right` as align's `left & middle right`: the second
-    `&` of each row goes. Only `&` outside braces and inner environments count."""
-    out: list[str] = []
-    depth = 0
+def eqnarray_as_align(nodes: list[LatexNode]) -> list[LatexNode]:
+    """eqnarray's rows `left & middle & right` as align's `left & middle right`: each row's
+    second `&` goes. The parse already keeps the `&` of braces and inner environments apart."""
+    kept: list[LatexNode] = []
     seen = 0  # `&` so far in this row
-    index = 0
-    while index < len(tex):
-        char = tex[index]
-        if char == "\\":
-            step = 2
-            if tex.startswith("\\\\", index) and depth == 0:
-                seen = 0
-            elif tex.startswith("\\begin", index):
-                depth += 1
-                step = len("\\begin")
-            elif tex.startswith("\\end", index):
-                depth -= 1
-                step = len("\\end")
-            out.append(tex[index : index + step])
-            index += step
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-        elif char == "&" and depth == 0:
+    for node in nodes:
+        if isinstance(node, LatexMacroNode) and node.macroname == "\\":
+            seen = 0
+        elif isinstance(node, LatexSpecialsNode) and node.specials_chars == "&":
             seen += 1
             if seen == 2:
-                index += 1
                 continue
-        out.append(char)
-        index += 1
-    return "".join(out)
+        kept.append(node)
+    return kept
 
 
 class DocumentTranslator(TableTranslator):
@@ -246,7 +227,10 @@ class DocumentTranslator(TableTranslator):
         starred = name.endswith("*")
         base = name.rstrip("*")
         numbered = not starred and base not in ("displaymath", "multline")
-        tex = self.math_source(node.nodelist, numbered=numbered)
+        body = list(node.nodelist)
+        if base == "eqnarray":  # rcl columns: `a &=& b` is align's `a &= b`
+            body = eqnarray_as_align(body)
+        tex = self.math_source(body, numbered=numbered)
         star = "*" if starred else ""
         if base == "displaymath":
             return tex
@@ -257,8 +241,6 @@ class DocumentTranslator(TableTranslator):
             args = self.args(node)
             columns = self.raw(args[0]).strip() if args and args[0] is not None else "1"
             return f"\\begin{{alignat{star}}}{{{columns}}}{tex}\\end{{alignat{star}}}"
-        if base == "eqnarray":  # rcl columns: `a &=& b` is align's `a &= b`
-            tex = eqnarray_as_align(tex)
         environment = {"flalign": "align", "eqnarray": "align"}.get(base, base)
         return f"\\begin{{{environment}{star}}}{tex}\\end{{{environment}{star}}}"
 

@@ -76,6 +76,13 @@ def _engine_libraries() -> frozenset[str]:
     return frozenset(match.group(1) for match in names if match)
 
 
+def engine_command(baked: bool = True) -> list[str]:
+    """The engine's command line: node, our worker, the package's entry point and set-up's
+    unpacked files; `baked=False` leaves set-up's memory images unused."""
+    command = ["node", str(WORKER), str(PACKAGE / "dist" / "index.js"), str(UNPACKED)]
+    return command if baked else [*command, "--no-baked"]
+
+
 class _Engine:
     """One node process running the TeX engine: pictures sent at once run in TeX threads of
     their own there, and replies come back as they finish, matched by request id."""
@@ -100,11 +107,7 @@ class _Engine:
                     )
                 self.starts += 1
                 self.process = await asyncio.create_subprocess_exec(
-                    "node",
-                    str(WORKER),
-                    str(PACKAGE / "dist" / "index.js"),
-                    str(UNPACKED),
-                    *(() if self.baked else ("--no-baked",)),
+                    *engine_command(self.baked),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.DEVNULL,

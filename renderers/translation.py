@@ -216,8 +216,8 @@ class TranslatorBase:
 
 MATH_COLOR = re.compile(r"(\\(?:color|textcolor|colorbox|fcolorbox)\s*)\{([^{}]*)\}")
 MATH_FRAME_BACKGROUND = re.compile(r"(\\fcolorbox\s*\{[^{}]*\}\s*)\{([^{}]*)\}")
-MATH_BOOKKEEPING = re.compile(r"\\label\s*\{[^{}]*\}|\\(?:nonumber|notag)(?![A-Za-z])")
 MATH_LABEL = re.compile(r"\\label\s*\{[^{}]*\}")
+MATH_BOOKKEEPING = re.compile(MATH_LABEL.pattern + r"|\\(?:nonumber|notag)(?![A-Za-z])")
 
 
 def strip_comments(source: str) -> str:

@@ -13,6 +13,7 @@ from renderers.errors import LatexRenderError
 from renderers.grid import GridCell
 from renderers.latex_html import translate
 from renderers.latex_vocabulary import supported_constructs
+from renderers.translation import parse_fragment
 from tests.conftest import ink_share, png_image
 
 
@@ -381,7 +382,8 @@ async def test_amsmath_displays_katex_lacks_draw_as_math(renderer: ChromiumRende
 
 def test_eqnarray_rows_lose_only_their_second_column_break() -> None:
     tex = r"a &=& b \& c \\ d &\le& \begin{array}{ll} 1 & 2 \end{array} & \\ e & {f & g}"
-    assert eqnarray_as_align(tex) == (
+    rows = eqnarray_as_align(parse_fragment(tex))
+    assert "".join(node.latex_verbatim() for node in rows) == (
         r"a &= b \& c \\ d &\le \begin{array}{ll} 1 & 2 \end{array} & \\ e & {f & g}"
     )
 
@@ -414,28 +416,30 @@ def _ink_rows(image: Image.Image, left: float, right: float) -> tuple[int, int]:
     return top, bottom
 
 
+async def one_row(
+    renderer: ChromiumRenderer, left: str, right: str, left_until: float, right_from: float
+) -> tuple[RenderResult, tuple[int, int], tuple[int, int]]:
+    """A one-row tabular of two cells, drawn; the first and last pixel rows with ink left of
+    `left_until` and right of `right_from` (fractions of the width)."""
+    result = await render(renderer, rf"\begin{{tabular}}{{ll}}{left} & {right}\\\end{{tabular}}")
+    image = png_image(result.png)
+    return result, _ink_rows(image, 0.0, left_until), _ink_rows(image, right_from, 1.0)
+
+
 async def test_cells_of_a_row_stand_on_one_baseline(renderer: ChromiumRenderer) -> None:
     # A turned header makes the row tall; TeX sets the row's other cells on its baseline,
     # at the bottom of the turned text, not at the top of the row.
-    result = await render(
-        renderer,
-        r"\begin{tabular}{ll}\rotatebox{90}{A long turned header} & Short\\\end{tabular}",
+    _, (turned_top, turned_bottom), (short_top, short_bottom) = await one_row(
+        renderer, r"\rotatebox{90}{A long turned header}", "Short", 0.3, 0.45
     )
-    image = png_image(result.png)
-    turned_top, turned_bottom = _ink_rows(image, 0.0, 0.3)
-    short_top, short_bottom = _ink_rows(image, 0.45, 1.0)
     assert short_top > (turned_top + turned_bottom) / 2  # in the lower half of the row
     assert abs(short_bottom - turned_bottom) < 0.1 * (turned_bottom - turned_top)
 
 
 async def test_makecell_lines_centre_on_the_rows_baseline(renderer: ChromiumRenderer) -> None:
-    result = await render(
-        renderer,
-        r"\begin{tabular}{ll}\makecell{one\\two\\three\\four} & Mid\\\end{tabular}",
+    _, (lines_top, lines_bottom), (mid_top, mid_bottom) = await one_row(
+        renderer, r"\makecell{one\\two\\three\\four}", "Mid", 0.4, 0.55
     )
-    image = png_image(result.png)
-    lines_top, lines_bottom = _ink_rows(image, 0.0, 0.4)
-    mid_top, mid_bottom = _ink_rows(image, 0.55, 1.0)
     middle = (lines_top + lines_bottom) / 2
     assert mid_top < middle < mid_bottom + 0.2 * (lines_bottom - lines_top)
 
@@ -454,11 +458,8 @@ async def test_xspace_gives_the_space_a_user_would_type(renderer: ChromiumRender
 
 
 async def test_shortstack_stands_on_its_last_line(renderer: ChromiumRenderer) -> None:
-    result = await render(
-        renderer, r"\begin{tabular}{ll}\shortstack{one\\two\\three} & Low\\\end{tabular}"
+    result, (stack_top, stack_bottom), (low_top, _) = await one_row(
+        renderer, r"\shortstack{one\\two\\three}", "Low", 0.45, 0.55
     )
     assert not result.warnings and "three" in result.text
-    image = png_image(result.png)
-    stack_top, stack_bottom = _ink_rows(image, 0.0, 0.45)
-    low_top, _ = _ink_rows(image, 0.55, 1.0)
     assert low_top > (stack_top + stack_bottom) / 2  # beside the last line, not the first

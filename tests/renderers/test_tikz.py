@@ -257,7 +257,7 @@ def test_the_engine_ends_when_its_input_ends() -> None:
     picture = "\\begin{document}\\begin{tikzpicture}\\draw (0,0) -- (1,0);"
     picture += "\\end{tikzpicture}\\end{document}"
     with subprocess.Popen(
-        ["node", str(tikz.WORKER), str(tikz.PACKAGE / "dist" / "index.js"), str(tikz.UNPACKED)],
+        tikz.engine_command(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
