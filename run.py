@@ -425,7 +425,7 @@ async def render_command(args: argparse.Namespace) -> int:
         allow_partial=not args.strict,
         limits=RenderLimits(max_rows=args.max_rows),
     )
-    await renderer.start(warm_tikz=pictures)  # the browser and TeX engines start together
+    await renderer.start(warm_tikz=pictures)  # TeX starts beside the browser and the renders
     try:
         # Documents render `pages` at a time; results print in the order given.
         pending = [asyncio.ensure_future(render_one(renderer, name)) for name in args.files]

@@ -142,6 +142,7 @@ class ChromiumRenderer:
         self.extra_args = extra_args  # appended after ours: the later of two switches wins
         self._translator = TranslationProcess()
         self._tikz: TikzRenderer | None = None
+        self._tikz_warming: asyncio.Task[None] | None = None
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._pages: asyncio.Queue[Page] = asyncio.Queue()
@@ -159,16 +160,16 @@ class ChromiumRenderer:
         await self.close()
 
     async def start(self, warm_tikz: bool = False) -> None:
-        """Launches the browser; with `warm_tikz` the TikZ engines start at the same time
-        (for callers that know pictures are coming)."""
+        """Launches the browser; with `warm_tikz` the TikZ engine starts too, in the
+        background (for callers that know pictures are coming)."""
         executable = chromium_path()
         check_assets()
-        self._playwright = await async_playwright().start()
-        # The browser, the translation process and (when asked) the TeX engines start together.
-        starting = [self._launch(executable), self._translator.warm_up()]
         if warm_tikz:
-            starting.append(self.tikz.warm_up())
-        await asyncio.gather(*starting)
+            # Not awaited: documents without pictures render while TeX starts (~2 s beside
+            # the browser's start, which they had waited for); a picture waits for the engine.
+            self._tikz_warming = asyncio.create_task(self.tikz.warm_up())
+        self._playwright = await async_playwright().start()
+        await asyncio.gather(self._launch(executable), self._translator.warm_up())
 
     @property
     def tikz(self) -> TikzRenderer:
@@ -198,8 +199,10 @@ class ChromiumRenderer:
         # Same queue object: renders already waiting for a page must get the new ones.
         while not self._pages.empty():
             self._pages.get_nowait()
-        for _ in range(self.page_count):
-            await self._pages.put(await self._new_page())
+        # Side by side: each page's set-up (a renderer process, KaTeX parsed) waits mostly on
+        # Chromium, and a page made after another doubled the browser's start.
+        for page in await asyncio.gather(*(self._new_page() for _ in range(self.page_count))):
+            await self._pages.put(page)
 
     async def _new_page(self) -> Page:
         assert self._browser is not None
@@ -234,6 +237,12 @@ class ChromiumRenderer:
 
     async def close(self) -> None:
         self._translator.close()
+        if self._tikz_warming is not None:
+            # Awaited, not cancelled: a cancel inside the engine's start could leave its
+            # process unowned. Its failure (no engine) is a picture's to report, not close's.
+            with contextlib.suppress(Exception):
+                await self._tikz_warming
+            self._tikz_warming = None
         if self._tikz is not None:
             await self._tikz.close()
             self._tikz = None

@@ -277,6 +277,23 @@ def test_the_engine_ends_when_its_input_ends() -> None:
             engine.kill()
 
 
+async def test_an_engine_started_in_the_background_draws_and_closes_with_the_renderer() -> None:
+    # `start(warm_tikz=True)` returns once the browser is up while TeX may still be starting;
+    # a picture waits for it, and closing the renderer ends it.
+    renderer = ChromiumRenderer(pages=1, allow_partial=False)
+    await renderer.start(warm_tikz=True)
+    try:
+        result = await renderer.render(DOCUMENT.replace("%PICTURE%", GOOD))
+        assert result.html.count("<svg") == 2 and renderer.tikz.engine_starts == 1
+        engine = renderer.tikz._engine.process
+        assert engine is not None and engine.returncode is None
+    finally:
+        await renderer.close()
+    assert engine.returncode is not None
+    with pytest.raises(ProcessLookupError):  # ended and reaped
+        os.kill(engine.pid, 0)
+
+
 def _plot(n: int) -> str:
     return (
         r"\begin{tikzpicture}\begin{axis}[width=4cm]"
