@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 
 _WORD = re.compile(r"\w+(?:[.,]\w+)*")
@@ -39,6 +39,8 @@ class TableIndex:
     that sets of shingle strings took (3.2 against 17.6 KiB).
     """
 
+    RECENT_TEXTS = 64  # a usual run's tables in flight; a miss costs only the recount
+
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self._ids: list[str] = []  # table number → table id
@@ -46,9 +48,21 @@ class TableIndex:
         self._numbers: dict[str, int] = {}
         # fingerprint → the one table number that has it, or a list once several do
         self._holders: dict[int, int | list[int]] = {}
+        # The last few texts' fingerprints: a table is checked at its render, checked again
+        # at its commit and then added, with the same text each time.
+        self._recent: OrderedDict[str, frozenset[int]] = OrderedDict()
+
+    def _marks(self, text: str) -> frozenset[int]:
+        marks = self._recent.pop(text, None)
+        if marks is None:
+            marks = frozenset(_fingerprint(mark) for mark in shingles(text))
+        self._recent[text] = marks
+        if len(self._recent) > self.RECENT_TEXTS:
+            self._recent.popitem(last=False)
+        return marks
 
     def add(self, table_id: str, text: str) -> None:
-        marks = {_fingerprint(mark) for mark in shingles(text)}
+        marks = self._marks(text)
         number = self._numbers.get(table_id)
         if number is not None:  # a table indexed again (resume) keeps its first text
             return
@@ -73,7 +87,7 @@ class TableIndex:
         """
         if self.threshold >= 1.0:
             return None
-        marks = {_fingerprint(mark) for mark in shingles(text)}
+        marks = self._marks(text)
         if not marks:
             return None
         itself = self._numbers.get(table_id, -1)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from environment.core.criteria import JURY_CRITERIA
-from environment.simulation.reasoning import QuestionSpec, answers_match, solve
+from environment.simulation.reasoning import QuestionSpec, Solution, answers_match, solve
 from environment.simulation.table_reading import TableView, read_table
 from renderers.grid import GridCell
 
@@ -27,6 +27,8 @@ class Oracle:
     def __init__(self) -> None:
         self._specs: dict[str, dict[str, QuestionSpec]] = {}  # table → question → spec
         self._views: dict[str, TableView | None] = {}  # a table is rendered once
+        # table → question → its worked answer: three jurors and the director ask alike
+        self._solutions: dict[str, dict[str, Solution | None]] = {}
         # Evaluation: each item's ground truth and kind, and whether each simulated
         # prediction (item, solver/view) was meant to be right, however it is worded.
         self._answer_key: dict[str, tuple[str, str]] = {}
@@ -51,6 +53,7 @@ class Oracle:
         for table_id in table_ids:
             self._specs.pop(table_id, None)
             self._views.pop(table_id, None)
+            self._solutions.pop(table_id, None)
 
     def remember_answer(self, item_id: str, truth: str, kind: str) -> None:
         self._answer_key[item_id] = (truth, kind)
@@ -79,8 +82,12 @@ class Oracle:
             return None
         if spec.kind == "off_topic":
             return Truth(False, "", JURY_CRITERIA[4])
-        view = self.view(table_id, grid)
-        solution = solve(spec, view) if view is not None else None
+        solved = self._solutions.setdefault(table_id, {})
+        key = question.strip()
+        if key not in solved:
+            view = self.view(table_id, grid)
+            solved[key] = solve(spec, view) if view is not None else None
+        solution = solved[key]
         if solution is None:
             return Truth(False, "", JURY_CRITERIA[2])
         if answers_match(answer, solution.answer):

@@ -9,7 +9,7 @@ from typing import Any
 from environment.config.personas import QUESTION_KINDS, Behaviour
 from environment.simulation.oracle import Oracle
 from environment.simulation.reasoning import OFF_TOPIC_QUESTIONS, QuestionSpec, draw_spec, solve
-from environment.simulation.table_reading import parse_number, read_table
+from environment.simulation.table_reading import parse_number
 from renderers.grid import GridCell
 
 
@@ -34,7 +34,7 @@ def write_questions(
 ) -> dict[str, Any]:
     """The questions as the questioner prompt asks for them; none when the table has no
     grid to ask about (the questioner's parser turns that into a re-ask)."""
-    view = read_table(grid)
+    view = oracle.view(table_id, grid)  # read once: the jurors' oracle reads it too
     if view is None:
         return {"questions": []}
     # In the schema's order, not the mapping's: a persona read back from run.json (keys
