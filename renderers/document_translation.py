@@ -43,6 +43,21 @@ DISPLAY_MATH = {
 }
 
 
+OWN_NUMBER = re.compile(r"\\(?:tag|nonumber|notag)(?![A-Za-z])")
+
+
+def multline_as_gather(nodes: list[LatexNode]) -> list[LatexNode]:
+    """multline's rows as gather's, every row but the last unnumbered: its one number
+    stands on its last line, as amsmath sets it."""
+    unnumbered = parse_fragment("\\nonumber ")
+    rows: list[LatexNode] = []
+    for node in nodes:
+        if isinstance(node, LatexMacroNode) and node.macroname == "\\":
+            rows.extend(unnumbered)
+        rows.append(node)
+    return rows
+
+
 def eqnarray_as_align(nodes: list[LatexNode]) -> list[LatexNode]:
     """eqnarray's rows `left & middle & right` as align's `left & middle right`: each row's
     second `&` goes. The parse already keeps the `&` of braces and inner environments apart."""
@@ -226,15 +241,19 @@ class DocumentTranslator(TableTranslator):
         name = node.environmentname
         starred = name.endswith("*")
         base = name.rstrip("*")
-        numbered = not starred and base not in ("displaymath", "multline")
+        numbered = not starred and base != "displaymath"
         body = list(node.nodelist)
         if base == "eqnarray":  # rcl columns: `a &=& b` is align's `a &= b`
             body = eqnarray_as_align(body)
-        tex = self.math_source(body, numbered=numbered)
         star = "*" if starred else ""
+        raw = "".join(child.latex_verbatim() for child in body)
+        if base == "multline" and not starred and not OWN_NUMBER.search(raw):
+            rows = self.math_source(multline_as_gather(body), numbered=True)
+            return f"\\begin{{gather}}{rows}\\end{{gather}}"
+        tex = self.math_source(body, numbered=numbered)
         if base == "displaymath":
             return tex
-        if base == "multline":  # one equation over several lines, one number
+        if base == "multline":  # unnumbered, or numbered by its own \tag: one block
             lines = f"\\begin{{gathered}}{tex}\\end{{gathered}}"
             return f"\\begin{{equation{star}}}{lines}\\end{{equation{star}}}"
         if base == "alignat":

@@ -380,6 +380,26 @@ async def test_amsmath_displays_katex_lacks_draw_as_math(renderer: ChromiumRende
     assert "≤" in result.text and "&" not in result.text
 
 
+async def test_multline_sets_its_number_on_its_last_line(renderer: ChromiumRenderer) -> None:
+    # It was one centred block, its number beside the middle line; \nonumber was ignored.
+    result = await render(
+        renderer,
+        r"""\documentclass{article}\usepackage{amsmath}\begin{document}
+\begin{multline} a + b + c \\ + d + e \\ + f + g \end{multline}
+\end{document}""",
+    )
+    image = png_image(result.png)
+    number_top, _ = _ink_rows(image, 0.85, 1.0)
+    lines_top, lines_bottom = _ink_rows(image, 0.0, 0.85)
+    assert re.findall(r"\((\d+)\)", result.text) == ["1"]
+    # beside '+ f + g', the last of three lines, not '+ d + e'
+    assert number_top > lines_top + 2 * (lines_bottom - lines_top) / 3
+    unnumbered = await renderer.render(
+        r"\begin{multline} h \\ + i \nonumber \end{multline} \begin{equation} j \end{equation}",
+    )
+    assert re.findall(r"\((\d+)\)", unnumbered.text) == ["1"]  # the equation's
+
+
 def test_eqnarray_rows_lose_only_their_second_column_break() -> None:
     tex = r"a &=& b \& c \\ d &\le& \begin{array}{ll} 1 & 2 \end{array} & \\ e & {f & g}"
     rows = eqnarray_as_align(parse_fragment(tex))
