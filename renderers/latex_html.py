@@ -34,7 +34,6 @@ from renderers.latex_vocabulary import (
     ALIGNMENTS,
     CONTEXT_DB,
     DECLARATIONS,
-    DINGS,
     IGNORED_PREAMBLE_ONLY,
     INERT,
     SECTIONS,
@@ -46,6 +45,7 @@ from renderers.latex_vocabulary import (
     TEX_ONLY_TIKZ_LIBRARIES,
     TIKZ_PREAMBLE_MACROS,
     VERBATIM_ENVIRONMENTS,
+    ding,
 )
 from renderers.limits import RenderLimits, nesting_depth
 from renderers.macros import expand, expand_tikz_shorthand
@@ -294,7 +294,10 @@ class _Translator(DocumentTranslator):
             vertical = next((c for c in placement if c in "tb"), default)
             return f'<span class="makecell at-{vertical}" style="{style}">{inner}</span>'
         if name == "ding":
-            return html.escape(DINGS.get(self.raw(args[0]).strip(), "•"))
+            drawn = ding(self.raw(args[0]))
+            if drawn is None:  # TeX draws an empty slot as nothing, and so do we
+                self.warn(f"\\ding{{{self.raw(args[0]).strip()}}} is an empty slot", node)
+            return html.escape(drawn or "")
         if name in ("href", "url"):
             return f'<span class="link">{self.nodes(self.children(args[-1]))}</span>'
         if name == "footnote":  # a mark here, the note below the document

@@ -239,7 +239,41 @@ SYMBOLS = {
     "textasciitilde": "~",
     "textunderscore": "_",
 }
-DINGS = {"51": "✓", "52": "✔", "55": "✗", "56": "✘", "72": "★", "108": "●", "110": "■"}
+# pifont's \ding{n} is slot n of ITC Zapf Dingbats, the font Unicode's Dingbats block was
+# made from: slots 33-126 sit in order from U+2701, except those Unicode already had
+# elsewhere; 128-141 are the bracket ornaments, 161-254 the second half.
+_DING_ELSEWHERE = {
+    37: "\u260e", 42: "\u261b", 43: "\u261e", 72: "\u2605", 108: "\u25cf", 110: "\u25a0",
+    115: "\u25b2", 116: "\u25bc", 117: "\u25c6", 119: "\u25d7",
+    168: "\u2663", 169: "\u2666", 170: "\u2665", 171: "\u2660",
+    213: "\u2192", 214: "\u2194", 215: "\u2195",
+}  # fmt: skip
+_DING_RUNS = (  # first slot, last slot, its character
+    (33, 126, 0x2701),
+    (128, 141, 0x2768),
+    (161, 167, 0x2761),
+    (172, 181, 0x2460),  # circled digits 1-10
+    (182, 211, 0x2776),  # negative and sans-serif circled digits
+    (212, 212, 0x2794),
+    (216, 239, 0x2798),
+    (241, 254, 0x27B1),
+)
+
+
+def ding(code: str) -> str | None:
+    """The character of `\\ding{code}`, or None for a slot the font leaves empty."""
+    try:
+        slot = int(code.strip())
+    except ValueError:
+        return None
+    if slot in _DING_ELSEWHERE:
+        return _DING_ELSEWHERE[slot]
+    for first, last, start in _DING_RUNS:
+        if first <= slot <= last:
+            return chr(start + slot - first)
+    return None
+
+
 SPECIALS = {
     "~": "\u00a0",
     "--": "–",

@@ -400,6 +400,18 @@ async def test_multline_sets_its_number_on_its_last_line(renderer: ChromiumRende
     assert re.findall(r"\((\d+)\)", unnumbered.text) == ["1"]  # the equation's
 
 
+async def test_pifont_dings_draw_their_zapf_dingbats_glyph(renderer: ChromiumRenderer) -> None:
+    # Only seven slots were known; the rest (triangles, circled digits, arrows) drew as '•'.
+    result = await render(
+        renderer,
+        r"\begin{tabular}{lllll} \ding{115} & \ding{116} & \ding{172} & \ding{43} & \ding{220}"
+        r" \\ \ding{51} & \ding{72} & \ding{182} & \ding{213} & x\ding{240}x \end{tabular}",
+    )
+    assert [c.text for c in result.grid] == ["▲", "▼", "①", "☞", "➜", "✓", "★", "❶", "→", "xx"]
+    assert [w.construct for w in result.warnings] == ["\\ding"]  # the empty slot 240
+    assert not result.partial
+
+
 def test_eqnarray_rows_lose_only_their_second_column_break() -> None:
     tex = r"a &=& b \& c \\ d &\le& \begin{array}{ll} 1 & 2 \end{array} & \\ e & {f & g}"
     rows = eqnarray_as_align(parse_fragment(tex))
