@@ -48,7 +48,7 @@ from renderers.latex_vocabulary import (
     ding,
 )
 from renderers.limits import RenderLimits, nesting_depth
-from renderers.macros import expand, expand_tikz_shorthand
+from renderers.macros import collect_definitions, expand, expand_tikz_shorthand
 from renderers.page_setup import apply_class_options, apply_geometry
 from renderers.pgfplotstable import expand_pgfplotstable
 from renderers.siunitx import format_number, format_unit, quantity
@@ -57,6 +57,7 @@ from renderers.translation import (
     LIST_PLACEHOLDERS,
     Translation,
     escaped_text,
+    parse_fragment,
     strip_comments,
     without_leading_options,
 )
@@ -284,8 +285,11 @@ class _Translator(DocumentTranslator):
             return self.diagonal_box(node)
         if name in ("makecell", "thead", "shortstack"):  # [placement]{lines}
             # makecell centres both ways unless told; \shortstack stands on its last line.
-            inner = self.nodes(self.children(args[-1]))
-            style = "font-weight:bold;" if name == "thead" else ""
+            if name == "thead":  # makecell's heading: \theadfont (\footnotesize) on it
+                inner = self.nodes(parse_fragment(f"{{{self.thead_font} {self.raw(args[-1])}}}"))
+            else:
+                inner = self.nodes(self.children(args[-1]))
+            style = ""
             placement = self.raw(args[0]) if len(args) > 1 and args[0] is not None else ""
             style += {"l": "text-align:left;", "r": "text-align:right;"}.get(
                 next((c for c in placement if c in "lr"), ""), ""
@@ -529,6 +533,15 @@ def _check_size(source: str, limits: RenderLimits) -> None:
         )
 
 
+def _thead_font(source: str) -> str:
+    """makecell's `\\theadfont`: `\\footnotesize`, or the document's own (the last one)."""
+    if "theadfont" not in source:
+        return "\\footnotesize"
+    _, definitions = collect_definitions(source)
+    fonts = [d.macro.body for d in definitions if d.macro.name == "theadfont"]
+    return fonts[-1] if fonts else "\\footnotesize"
+
+
 def translate(source: str, limits: RenderLimits | None = None, strict: bool = False) -> Translation:
     """Translates a LaTeX document (or a bare tabular) to the renderer's HTML body.
 
@@ -545,6 +558,7 @@ def translate(source: str, limits: RenderLimits | None = None, strict: bool = Fa
         _check_size(expanded, limits)
         translator = _Translator(expanded, limits, listings)
         translator.sans_default = bool(_SANS_DEFAULT.search(source))
+        translator.thead_font = _thead_font(source)
         translation = translator.translate()
     except RecursionError:  # a nesting the depth check did not see (inside a macro's use)
         raise LatexRenderError(

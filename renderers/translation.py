@@ -93,6 +93,7 @@ class TranslatorBase:
         self.pending_caption = ""
         self.page = PageSetup()
         self.sans_default = False
+        self.thead_font = "\\footnotesize"  # makecell's \theadfont, for \thead
         self.pictures: list[Picture] = []
         self.tikz_libraries: list[str] = []
         self.tikz_packages: dict[str, str] = {}

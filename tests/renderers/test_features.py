@@ -495,3 +495,21 @@ async def test_shortstack_stands_on_its_last_line(renderer: ChromiumRenderer) ->
     )
     assert not result.warnings and "three" in result.text
     assert low_top > (stack_top + stack_bottom) / 2  # beside the last line, not the first
+
+
+async def test_thead_is_set_in_theadfont(renderer: ChromiumRenderer) -> None:
+    # \thead was bold and full size; makecell sets it in \theadfont, \footnotesize unless the
+    # document says otherwise.
+    _, (head_top, head_bottom), (plain_top, plain_bottom) = await one_row(
+        renderer, r"\thead{HH}", "HH", 0.4, 0.6
+    )
+    assert head_bottom - head_top < 0.9 * (plain_bottom - plain_top)
+    bold = await render(
+        renderer,
+        r"""\documentclass{article}\usepackage{makecell}\renewcommand\theadfont{\bfseries}
+\begin{document}\begin{tabular}{ll}\thead{HH} & HH\\\end{tabular}\end{document}""",
+    )
+    image = png_image(bold.png)
+    bold_top, bold_bottom = _ink_rows(image, 0.0, 0.4)
+    same_top, same_bottom = _ink_rows(image, 0.6, 1.0)
+    assert abs((bold_bottom - bold_top) - (same_bottom - same_top)) <= 2
